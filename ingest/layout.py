@@ -1,0 +1,257 @@
+"""Layout analysis shared by the PDF reader: lines → visual rows → tables kept whole.
+
+Financial statements in PDFs are laid out as rows of a label followed by number columns; a
+plain text dump keeps those pieces on separate lines, so a sentence splitter would shred them.
+Here consecutive lines on one baseline are grouped into a row, runs of numeric rows become a
+``Table`` with the header rows (fiscal years, "(in millions)") found just above, and each row
+becomes one citable unit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ingest.types import BBox
+
+_NUMBER = re.compile(
+    r"""^[\$€£¥]?\s*\(?\s*[\$€£¥]?\s*[-−+]?\s*
+        (\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*\)?\s*%?\s*\)?\s*(pts?\.?|bps|x)?$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+_NIL = re.compile(r"^[\$]?\s*[—–\-−]+\s*%?$|^(n/?m|n/?a|nm|\*)$", re.IGNORECASE)
+_CURRENCY_OR_PAREN = re.compile(r"^[\$€£¥%)(]+$")
+_YEAR = re.compile(r"^(FY\s?)?(19|20)\d{2}$", re.IGNORECASE)
+_SCALE = re.compile(
+    r"\b(?:in|dollars in|amounts in|\$ in|US\$ in|expressed in)?\s*"
+    r"\(?\s*(thousands|millions|billions)\b",
+    re.IGNORECASE,
+)
+_BARE_SCALE = re.compile(r"^\(?\s*(thousands|millions|billions)\b", re.IGNORECASE)
+_PERIOD_HEADER = re.compile(
+    r"(year|years|months|weeks|quarter|quarters|fiscal|ended|ending|as of|at\s+\w+\s+\d|"
+    r"december|january|february|march|april|may|june|july|august|september|october|november|"
+    r"change|%|percent|total)",
+    re.IGNORECASE,
+)
+
+# A row whose text runs longer than this is prose wrapped across the page, not a table row.
+_MAX_TABLE_LABEL_CHARS = 160
+# How many rows above a table are searched for its column headers, scale and title.
+_HEADER_LOOKBACK_ROWS = 5
+
+
+@dataclass(slots=True)
+class Line:
+    """One text line as laid out on the page, with its span in the page text."""
+
+    text: str
+    bbox: BBox
+    block: int
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(slots=True)
+class Row:
+    lines: list[Line] = field(default_factory=list)
+
+    @property
+    def cells(self) -> list[str]:
+        return _merge_split_cells([line.text.strip() for line in self.lines if line.text.strip()])
+
+    @property
+    def start(self) -> int:
+        return self.lines[0].start
+
+    @property
+    def end(self) -> int:
+        return self.lines[-1].end
+
+    @property
+    def bbox(self) -> BBox:
+        return union_bbox(line.bbox for line in self.lines)
+
+
+@dataclass(slots=True)
+class TableRegion:
+    """Rows [first_header, first_data … last) of ``rows`` form one table."""
+
+    header_rows: list[Row]
+    data_rows: list[Row]
+    title: str | None
+    scale: str | None
+
+
+def union_bbox(boxes: object) -> BBox:
+    x0 = y0 = float("inf")
+    x1 = y1 = float("-inf")
+    for bx0, by0, bx1, by1 in boxes:  # type: ignore[attr-defined]
+        x0, y0, x1, y1 = min(x0, bx0), min(y0, by0), max(x1, bx1), max(y1, by1)
+    return (x0, y0, x1, y1)
+
+
+def is_numeric_cell(text: str) -> bool:
+    text = text.strip()
+    return bool(text) and (bool(_NUMBER.match(text)) or bool(_NIL.match(text)))
+
+
+def _merge_split_cells(cells: list[str]) -> list[str]:
+    """Join a lone "$" with the number after it and a lone ")" or "%" with the one before."""
+    merged: list[str] = []
+    pending_prefix = ""
+    for cell in cells:
+        if cell in {"$", "€", "£", "(", "$(", "($"}:
+            pending_prefix += cell
+            continue
+        if cell in {")", "%", ")%", "%)"} and merged:
+            merged[-1] += cell
+            continue
+        merged.append(f"{pending_prefix} {cell}".strip() if pending_prefix else cell)
+        pending_prefix = ""
+    if pending_prefix:
+        merged.append(pending_prefix)
+    return merged
+
+
+def _same_row(row: Row, line: Line) -> bool:
+    last = row.lines[-1]
+    _, ly0, _, ly1 = last.bbox
+    lx0, y0, _, y1 = line.bbox
+    overlap = min(ly1, y1) - max(ly0, y0)
+    height = max(min(ly1 - ly0, y1 - y0), 1e-6)
+    # PyMuPDF emits a statement row as consecutive lines left to right on one baseline.
+    return overlap / height > 0.5 and lx0 >= last.bbox[0]
+
+
+def group_rows(lines: list[Line]) -> list[Row]:
+    rows: list[Row] = []
+    for line in lines:
+        if rows and _same_row(rows[-1], line):
+            rows[-1].lines.append(line)
+        else:
+            rows.append(Row([line]))
+    return rows
+
+
+def _is_data_row(cells: list[str]) -> bool:
+    if not cells:
+        return False
+    numeric = [is_numeric_cell(cell) for cell in cells]
+    if sum(numeric) == 0:
+        return False
+    label_chars = sum(len(cell) for cell, is_num in zip(cells, numeric, strict=True) if not is_num)
+    if label_chars > _MAX_TABLE_LABEL_CHARS:
+        return False
+    if numeric[0]:
+        # A row of numbers alone (a continuation or a totals line) counts when it has columns.
+        return sum(numeric) >= 2
+    # label followed by values; a lone trailing number after a long label is a footnote mark
+    return all(numeric[1:]) or sum(numeric) >= 2
+
+
+def _is_header_row(cells: list[str]) -> bool:
+    if not cells or sum(len(cell) for cell in cells) > _MAX_TABLE_LABEL_CHARS:
+        return False
+    if any(_SCALE.search(cell) for cell in cells):
+        return True
+    years = sum(bool(_YEAR.match(cell)) for cell in cells)
+    if years >= 2 or (years == 1 and len(cells) <= 3):
+        return True
+    return (
+        len(cells) >= 2
+        and all(_PERIOD_HEADER.search(cell) or len(cell) <= 24 for cell in cells)
+        and not any(cell.endswith(".") and len(cell) > 40 for cell in cells)
+    )
+
+
+def _is_label_row(cells: list[str]) -> bool:
+    """A caption line inside a statement ("Current assets"), not a prose sentence."""
+    return len(cells) == 1 and len(cells[0]) <= 90 and not cells[0].rstrip().endswith(".")
+
+
+def _is_years_only_row(cells: list[str]) -> bool:
+    """ "At December 31, 2022 2021": a column-header row, although its cells look numeric."""
+    values = [cell for cell in cells if is_numeric_cell(cell)]
+    return bool(values) and all(_YEAR.match(cell) for cell in values)
+
+
+def find_table_regions(rows: list[Row], min_data_rows: int = 3) -> list[tuple[int, int, int]]:
+    """(header_start, data_start, end) row-index triples of the tables among ``rows``.
+
+    Rows [header_start, data_start) are column headers; [data_start, end) are the body,
+    including caption rows such as "Current assets" that sit between headers and numbers.
+    """
+    regions: list[tuple[int, int, int]] = []
+    index = 0
+    taken_until = 0
+    while index < len(rows):
+        if not _is_body_row(rows[index].cells):
+            index += 1
+            continue
+        end = index
+        data_count = 0
+        gap = 0
+        cursor = index
+        while cursor < len(rows):
+            cells = rows[cursor].cells
+            if _is_body_row(cells):
+                data_count += 1
+                gap = 0
+                end = cursor + 1
+            elif (_is_label_row(cells) or _is_header_row(cells)) and gap < 2:
+                gap += 1
+            else:
+                break
+            cursor += 1
+        if data_count < min_data_rows:
+            index = max(end, index + 1)
+            continue
+        # Walk up through caption and header rows; the topmost header row starts the table.
+        header_start = data_start = index
+        cursor = index - 1
+        while cursor >= taken_until and index - cursor <= _HEADER_LOOKBACK_ROWS:
+            cells = rows[cursor].cells
+            if _is_header_row(cells) or _is_years_only_row(cells):
+                header_start = cursor
+                if data_start == index:
+                    data_start = cursor + 1
+            elif not _is_label_row(cells):
+                break
+            cursor -= 1
+        if header_start == index:
+            data_start = index
+        regions.append((header_start, data_start, end))
+        taken_until = end
+        index = end
+    return regions
+
+
+def _is_body_row(cells: list[str]) -> bool:
+    return _is_data_row(cells) and not _is_years_only_row(cells)
+
+
+def table_scale(texts: list[str]) -> str | None:
+    for text in texts:
+        match = _SCALE.search(text) if "in" in text.lower() else _BARE_SCALE.search(text)
+        if match is None:
+            match = _BARE_SCALE.search(text.strip())
+        if match:
+            return match.group(1).lower()
+    return None
+
+
+def table_title(rows: list[Row], header_start: int) -> str | None:
+    """The short caption lines just above the headers, top to bottom.
+
+    ("Consolidated Balance Sheets — Verizon Communications Inc. and Subsidiaries")
+    """
+    captions: list[str] = []
+    for candidate in reversed(rows[max(0, header_start - 3) : header_start]):
+        cells = candidate.cells
+        if len(cells) != 1 or not 3 <= len(cells[0]) <= 120 or is_numeric_cell(cells[0]):
+            break
+        captions.insert(0, cells[0])
+        if len(captions) == 2:
+            break
+    return " — ".join(captions) or None

@@ -1,0 +1,246 @@
+"""The PyMuPDF reader: a PDF filing → pages with sentences, table rows and bounding boxes."""
+
+from __future__ import annotations
+
+import bisect
+import re
+from pathlib import Path
+
+from ingest.errors import UnreadableFilingError
+from ingest.ids import file_sha256
+from ingest.layout import (
+    Line,
+    Row,
+    find_table_regions,
+    group_rows,
+    table_scale,
+    table_title,
+    union_bbox,
+)
+from ingest.sentences import split_sentences
+from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Table
+
+PARSER_NAME = "pymupdf"
+# Bump when page text, sentence or table output changes: it is part of every id's provenance.
+PARSER_VERSION = "1"
+
+# Below this many characters of text in the whole file, the PDF is a scan without a text layer.
+_MIN_TEXT_CHARS = 200
+_HEADING = re.compile(r"^(part\s+[ivx]+\b|item\s+\d{1,2}(\.\d{2})?[a-c]?\b)", re.IGNORECASE)
+_MAX_HEADING_CHARS = 140
+
+
+def _page_lines(page: object) -> list[Line]:
+    import pymupdf
+
+    flags = (
+        pymupdf.TEXT_PRESERVE_LIGATURES
+        | pymupdf.TEXT_PRESERVE_WHITESPACE
+        | pymupdf.TEXT_MEDIABOX_CLIP
+    )
+    content = page.get_text("dict", flags=flags)  # type: ignore[attr-defined]
+    lines: list[Line] = []
+    for block_number, block in enumerate(content["blocks"]):
+        if block.get("type", 0) != 0:
+            continue
+        for raw_line in block["lines"]:
+            text = "".join(span["text"] for span in raw_line["spans"]).strip()
+            if text:
+                lines.append(Line(text=text, bbox=tuple(raw_line["bbox"]), block=block_number))
+    return lines
+
+
+def _lay_out_text(lines: list[Line]) -> str:
+    parts: list[str] = []
+    offset = 0
+    for line in lines:
+        line.start = offset
+        line.end = offset + len(line.text)
+        parts.append(line.text)
+        offset = line.end + 1  # the "\n" joining lines
+    return "\n".join(parts)
+
+
+def _is_heading(text: str, single_line: bool) -> bool:
+    if len(text) > _MAX_HEADING_CHARS:
+        return False
+    if _HEADING.match(text):
+        return True
+    return single_line and not text.endswith((".", ":", ";", ",")) and len(text.split()) <= 12
+
+
+class _SpanBoxes:
+    """Bounding box of any text span, as the union of the lines it touches."""
+
+    def __init__(self, lines: list[Line]) -> None:
+        self._lines = lines
+        self._starts = [line.start for line in lines]
+
+    def __call__(self, start: int, end: int) -> tuple[float, float, float, float] | None:
+        first = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        touched = []
+        for line in self._lines[first:]:
+            if line.start >= end:
+                break
+            if line.end > start:
+                touched.append(line.bbox)
+        return union_bbox(touched) if touched else None
+
+
+def _build_tables(
+    rows: list[Row], regions: list[tuple[int, int, int]]
+) -> tuple[list[Table], list[Sentence], set[int]]:
+    tables: list[Table] = []
+    sentences: list[Sentence] = []
+    table_line_ids: set[int] = set()
+    for header_start, data_start, end in regions:
+        header_rows = rows[header_start:data_start]
+        data_rows = rows[data_start:end]
+        context = [" ".join(row.cells) for row in rows[max(0, header_start - 3) : data_start]]
+        table_index = len(tables)
+        tables.append(
+            Table(
+                title=table_title(rows, header_start),
+                header_rows=[row.cells for row in header_rows],
+                rows=[row.cells for row in data_rows],
+                scale=table_scale(context),
+                start=rows[header_start].start,
+                end=rows[end - 1].end,
+                bbox=union_bbox(row.bbox for row in rows[header_start:end]),
+            )
+        )
+        for kind, group in (
+            (SentenceKind.TABLE_HEADER, header_rows),
+            (SentenceKind.TABLE_ROW, data_rows),
+        ):
+            for row in group:
+                table_line_ids.update(id(line) for line in row.lines)
+                sentences.append(
+                    Sentence(
+                        start=row.start,
+                        end=row.end,
+                        text="",  # filled from the page text once it is final
+                        kind=kind,
+                        bbox=row.bbox,
+                        table_index=table_index,
+                    )
+                )
+    return tables, sentences, table_line_ids
+
+
+def _prose_sentences(
+    text: str, lines: list[Line], table_line_ids: set[int], boxes: _SpanBoxes
+) -> list[Sentence]:
+    sentences: list[Sentence] = []
+    segment: list[Line] = []
+
+    def flush() -> None:
+        if not segment:
+            return
+        spans = split_sentences(text, segment[0].start, segment[-1].end)
+        single_line = len(segment) == 1
+        for start, end in spans:
+            sentence_text = text[start:end]
+            kind = (
+                SentenceKind.HEADING
+                if _is_heading(sentence_text, single_line and len(spans) == 1)
+                else SentenceKind.PROSE
+            )
+            sentences.append(Sentence(start, end, sentence_text, kind, bbox=boxes(start, end)))
+        segment.clear()
+
+    for line in lines:
+        if id(line) in table_line_ids:
+            flush()
+            continue
+        starts_item = bool(_HEADING.match(line.text)) and len(line.text) <= _MAX_HEADING_CHARS
+        if segment and (segment[-1].block != line.block or starts_item):
+            # A block boundary, or an Item heading, always ends a sentence.
+            flush()
+        segment.append(line)
+    flush()
+    return sentences
+
+
+def parse_page(page: object, number: int) -> ParsedPage:
+    lines = _page_lines(page)
+    text = _lay_out_text(lines)
+    rows = group_rows(lines)
+    tables, table_sentences, table_line_ids = _build_tables(rows, find_table_regions(rows))
+    boxes = _SpanBoxes(lines)
+    sentences = _prose_sentences(text, lines, table_line_ids, boxes)
+    sentences.extend(
+        Sentence(
+            start=s.start,
+            end=s.end,
+            text=text[s.start : s.end],
+            kind=s.kind,
+            bbox=s.bbox,
+            table_index=s.table_index,
+        )
+        for s in table_sentences
+    )
+    sentences.sort(key=lambda s: s.start)
+    rect = page.rect  # type: ignore[attr-defined]
+    return ParsedPage(
+        number=number,
+        text=text,
+        sentences=sentences,
+        tables=tables,
+        width=float(rect.width),
+        height=float(rect.height),
+    )
+
+
+class PdfReader:
+    """Reads a PDF filing with PyMuPDF. Page numbers are PyMuPDF's (zero-indexed)."""
+
+    name = PARSER_NAME
+
+    @property
+    def version(self) -> str:
+        import pymupdf
+
+        return f"{PARSER_VERSION}+pymupdf{pymupdf.VersionBind}"
+
+    def read(self, path: Path) -> ParsedDocument:
+        import pymupdf
+
+        if path.stat().st_size == 0:
+            raise UnreadableFilingError(path, "empty file (0 bytes); pass the complete PDF")
+        try:
+            document = pymupdf.open(path, filetype="pdf")  # type: ignore[no-untyped-call]
+        except Exception as exc:  # PyMuPDF raises its own and RuntimeError types on bad files
+            raise UnreadableFilingError(
+                path, f"not a readable PDF ({exc}); re-download the filing"
+            ) from exc
+        with document:
+            if document.needs_pass or document.is_encrypted:
+                raise UnreadableFilingError(
+                    path, "encrypted PDF (password required); pass an unencrypted copy"
+                )
+            if document.page_count == 0:
+                raise UnreadableFilingError(path, "the PDF has no pages")
+            try:
+                pages = [
+                    parse_page(document[number], number) for number in range(document.page_count)
+                ]
+            except Exception as exc:
+                raise UnreadableFilingError(
+                    path, f"corrupt PDF content ({exc}); re-download the filing"
+                ) from exc
+            title = (document.metadata or {}).get("title") or None
+        if sum(len(page.text) for page in pages) < _MIN_TEXT_CHARS:
+            raise UnreadableFilingError(
+                path,
+                "no text layer (a scanned PDF?); run OCR first (e.g. ocrmypdf) and ingest "
+                "the OCR'd file",
+            )
+        return ParsedDocument(
+            path=path,
+            sha256=file_sha256(path),
+            pages=pages,
+            parser=PARSER_NAME,
+            parser_version=self.version,
+            title=title,
+        )

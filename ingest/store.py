@@ -1,0 +1,660 @@
+"""The index on disk: a SQLite docstore (source of truth, vectors included) and a FAISS file.
+
+Atomicity: a write batch runs in one SQLite transaction. At commit the new FAISS index is
+written to a fresh file named after the new index version and fsynced, and only then is the
+transaction (which points ``meta.index_version`` at that file) committed. A crash at any point
+leaves the last committed version's rows and its FAISS file in place; files no version points
+to are removed by the next writer. If a FAISS file is missing it is rebuilt from the vectors
+kept in SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ingest.errors import FilingNotFoundError, IndexMismatchError
+from ingest.ids import settings_hash
+from ingest.types import Chunk, FilingMetadata, ParsedPage
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from ingest.sections import Section
+
+SCHEMA_VERSION = 1
+DOCSTORE_FILE = "docstore.sqlite"
+VECTORS_DIR = "vectors"
+LOCK_FILE = "write.lock"
+EMPTY_VERSION = "empty"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS filings (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    company TEXT, form_type TEXT, fiscal_year INTEGER, fiscal_period TEXT,
+    period_end TEXT, filed TEXT, ticker TEXT,
+    parser TEXT NOT NULL, parser_version TEXT NOT NULL,
+    page_count INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pages (
+    id TEXT PRIMARY KEY,
+    filing_id TEXT NOT NULL REFERENCES filings(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    width REAL, height REAL,
+    UNIQUE (filing_id, number)
+);
+CREATE TABLE IF NOT EXISTS sections (
+    filing_id TEXT NOT NULL REFERENCES filings(id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    title TEXT NOT NULL,
+    first_page INTEGER NOT NULL,
+    PRIMARY KEY (filing_id, label)
+);
+CREATE TABLE IF NOT EXISTS tables (
+    id TEXT PRIMARY KEY,
+    filing_id TEXT NOT NULL REFERENCES filings(id) ON DELETE CASCADE,
+    page INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    title TEXT, scale TEXT,
+    header_rows TEXT NOT NULL,
+    rows TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    bbox TEXT
+);
+CREATE TABLE IF NOT EXISTS sentences (
+    id TEXT PRIMARY KEY,
+    filing_id TEXT NOT NULL REFERENCES filings(id) ON DELETE CASCADE,
+    page INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    section TEXT,
+    table_id TEXT,
+    bbox TEXT,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sentences_by_page ON sentences (filing_id, page, position);
+CREATE TABLE IF NOT EXISTS chunks (
+    vector_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    filing_id TEXT NOT NULL REFERENCES filings(id) ON DELETE CASCADE,
+    page INTEGER NOT NULL,
+    section TEXT,
+    table_id TEXT,
+    sentence_ids TEXT NOT NULL,
+    text TEXT NOT NULL,
+    embed_text TEXT NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_filing ON chunks (filing_id, page);
+CREATE TABLE IF NOT EXISTS ingest_failures (
+    path TEXT NOT NULL,
+    sha256 TEXT,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexConfig:
+    """The settings that shape an index; opening it with other ones is an error."""
+
+    embedding_model: str
+    embedding_dimension: int
+    chunk_max_chars: int
+
+    @property
+    def version(self) -> str:
+        return settings_hash(**asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFiling:
+    id: str
+    name: str
+    path: str
+    sha256: str
+    parser_version: str
+    page_count: int
+    metadata: FilingMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class FilingRecord:
+    """Everything one filing adds to the index, ready to be written in one go."""
+
+    id: str
+    path: Path
+    sha256: str
+    metadata: FilingMetadata
+    parser: str
+    parser_version: str
+    pages: list[ParsedPage]
+    sections: list[Section]
+    sentence_ids: list[list[str]]  # per page, per sentence
+    table_ids: list[list[str]]  # per page, per table
+    chunks: list[Chunk]
+    vectors: NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class VectorHit:
+    vector_id: int
+    score: float
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IndexStore:
+    """Opens (creating if needed) the index in ``data_dir``. Cheap: FAISS loads on first use."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / VECTORS_DIR).mkdir(exist_ok=True)
+        self._db = sqlite3.connect(
+            self.data_dir / DOCSTORE_FILE, isolation_level=None, check_same_thread=False
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SCHEMA)
+        self._vectors: Any = None
+        self._vectors_version: str | None = None
+        self._lock_handle: Any = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> IndexStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- configuration -------------------------------------------------------------------
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    @property
+    def config(self) -> IndexConfig | None:
+        raw = self._meta("config")
+        return None if raw is None else IndexConfig(**json.loads(raw))
+
+    @property
+    def index_version(self) -> str:
+        return self._meta("index_version") or EMPTY_VERSION
+
+    def check_config(self, wanted: IndexConfig) -> None:
+        """Refuse to mix models or chunking settings in one index."""
+        stored = self.config
+        if stored is not None and stored != wanted:
+            raise IndexMismatchError(
+                f"the index in {self.data_dir} was built with {stored} but {wanted} was asked "
+                "for; use the same settings (e.g. VERIRAG_EMBEDDING_MODEL="
+                f"{stored.embedding_model}) or another --data-dir"
+            )
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    def _stored_filing(self, row: sqlite3.Row) -> StoredFiling:
+        from ingest.metadata import parse_form
+
+        return StoredFiling(
+            id=row["id"],
+            name=row["name"],
+            path=row["path"],
+            sha256=row["sha256"],
+            parser_version=row["parser_version"],
+            page_count=row["page_count"],
+            metadata=FilingMetadata(
+                name=row["name"],
+                company=row["company"],
+                form_type=parse_form(row["form_type"]),
+                fiscal_year=row["fiscal_year"],
+                fiscal_period=row["fiscal_period"],
+                period_end=row["period_end"],
+                filed=row["filed"],
+                ticker=row["ticker"],
+            ),
+        )
+
+    def filing_by_name(self, name: str) -> StoredFiling | None:
+        row = self._db.execute("SELECT * FROM filings WHERE name = ?", (name,)).fetchone()
+        return None if row is None else self._stored_filing(row)
+
+    def filing_by_id(self, filing_id: str) -> StoredFiling | None:
+        row = self._db.execute("SELECT * FROM filings WHERE id = ?", (filing_id,)).fetchone()
+        return None if row is None else self._stored_filing(row)
+
+    def filings(self) -> list[StoredFiling]:
+        rows = self._db.execute("SELECT * FROM filings ORDER BY name").fetchall()
+        return [self._stored_filing(row) for row in rows]
+
+    def info(self) -> dict[str, Any]:
+        def count(table: str) -> int:
+            return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+        config = self.config
+        version = self.index_version
+        vector_file = self._vector_path(version)
+        return {
+            "filings": count("filings"),
+            "pages": count("pages"),
+            "sentences": count("sentences"),
+            "chunks": count("chunks"),
+            "tables": count("tables"),
+            "embedding_model": config.embedding_model if config else None,
+            "embedding_dimension": config.embedding_dimension if config else None,
+            "chunk_max_chars": config.chunk_max_chars if config else None,
+            "index_version": version,
+            "vector_index_bytes": vector_file.stat().st_size if vector_file.exists() else 0,
+            "docstore_bytes": (self.data_dir / DOCSTORE_FILE).stat().st_size,
+            "data_dir": str(self.data_dir),
+        }
+
+    def page(self, filing_name: str, number: int) -> dict[str, Any]:
+        filing = self.filing_by_name(filing_name)
+        if filing is None:
+            raise FilingNotFoundError(
+                f"no filing named {filing_name!r} in {self.data_dir}; "
+                "`verirag index info` lists what is indexed"
+            )
+        row = self._db.execute(
+            "SELECT * FROM pages WHERE filing_id = ? AND number = ?", (filing.id, number)
+        ).fetchone()
+        if row is None:
+            raise FilingNotFoundError(
+                f"{filing_name} has pages 0..{filing.page_count - 1} (zero-indexed); "
+                f"there is no page {number}"
+            )
+        sentences = self._db.execute(
+            "SELECT * FROM sentences WHERE filing_id = ? AND page = ? ORDER BY position",
+            (filing.id, number),
+        ).fetchall()
+        return {
+            "filing": filing.name,
+            "page": number,
+            "text": row["text"],
+            "sentences": [
+                {
+                    "id": s["id"],
+                    "start": s["start"],
+                    "end": s["end"],
+                    "text": s["text"],
+                    "section": s["section"],
+                    "kind": s["kind"],
+                    "table_id": s["table_id"],
+                    "bbox": json.loads(s["bbox"]) if s["bbox"] else None,
+                }
+                for s in sentences
+            ],
+        }
+
+    def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        if not vector_ids:
+            return {}
+        marks = ",".join("?" * len(vector_ids))
+        rows = self._db.execute(
+            "SELECT c.*, f.name AS filing_name FROM chunks c JOIN filings f ON f.id = c.filing_id"
+            f" WHERE c.vector_id IN ({marks})",
+            list(vector_ids),
+        ).fetchall()
+        return {int(row["vector_id"]): row for row in rows}
+
+    def vector_ids_for_filings(self, filing_ids: Sequence[str]) -> NDArray[np.int64]:
+        marks = ",".join("?" * len(filing_ids))
+        rows = self._db.execute(
+            f"SELECT vector_id FROM chunks WHERE filing_id IN ({marks})", list(filing_ids)
+        ).fetchall()
+        return np.array([row[0] for row in rows], dtype=np.int64)
+
+    # ---- vectors ---------------------------------------------------------------------------
+
+    def _vector_path(self, version: str) -> Path:
+        return self.data_dir / VECTORS_DIR / f"{version}.faiss"
+
+    def _load_vectors(self) -> Any:
+        import faiss
+
+        version = self.index_version
+        if self._vectors is not None and self._vectors_version == version:
+            return self._vectors
+        path = self._vector_path(version)
+        if path.exists():
+            self._vectors = faiss.read_index(str(path))
+        else:
+            self._vectors = self._rebuild_vectors()
+        self._vectors_version = version
+        return self._vectors
+
+    def _rebuild_vectors(self) -> Any:
+        """Rebuild the FAISS index from the vectors kept in SQLite."""
+        import faiss
+
+        config = self.config
+        # An empty index has no dimension yet; the first write batch replaces it.
+        dimension = config.embedding_dimension if config else 1
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for row in self._db.execute("SELECT vector_id, embedding FROM chunks ORDER BY vector_id"):
+            ids.append(row[0])
+            blobs.append(row[1])
+        if ids:
+            matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
+            index.add_with_ids(matrix, np.array(ids, dtype=np.int64))
+        return index
+
+    def search_vectors(
+        self, query: NDArray[np.float32], k: int, restrict_to: NDArray[np.int64] | None = None
+    ) -> list[VectorHit]:
+        import faiss
+
+        index = self._load_vectors()
+        if index.ntotal == 0 or k <= 0:
+            return []
+        params = None
+        if restrict_to is not None:
+            if restrict_to.size == 0:
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(restrict_to))  # type: ignore[call-arg]
+        scores, ids = index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+        return [
+            VectorHit(int(vector_id), float(score))
+            for vector_id, score in zip(ids[0], scores[0], strict=True)
+            if vector_id >= 0
+        ]
+
+    @property
+    def vector_count(self) -> int:
+        return int(self._load_vectors().ntotal)
+
+    # ---- writes ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def writer(self, config: IndexConfig) -> Iterator[WriteBatch]:
+        """Exclusive write access; changes become visible only at ``commit()``.
+
+        Whatever was not committed when the block exits (by an exception or a crash) is
+        rolled back, and the index stays at its last committed version.
+        """
+        self.check_config(config)
+        lock_path = self.data_dir / LOCK_FILE
+        with lock_path.open("a") as lock_handle:
+            try:
+                fcntl.flock(lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise IndexMismatchError(
+                    f"another verirag process is writing to {self.data_dir}; wait for it to finish"
+                ) from exc
+            self._remove_orphan_vector_files()
+            batch = WriteBatch(self, config)
+            try:
+                yield batch
+                batch.commit()
+            finally:
+                batch.rollback()
+                fcntl.flock(lock_handle, fcntl.LOCK_UN)
+
+    def _remove_orphan_vector_files(self) -> None:
+        keep = self._vector_path(self.index_version).name
+        for path in (self.data_dir / VECTORS_DIR).iterdir():
+            if path.name != keep:
+                path.unlink(missing_ok=True)
+
+    def record_failure(self, path: Path, sha256: str | None, reason: str) -> None:
+        self._db.execute(
+            "INSERT INTO ingest_failures (path, sha256, reason, at) VALUES (?, ?, ?, ?)",
+            (str(path), sha256, reason, _now()),
+        )
+
+
+class WriteBatch:
+    """Stages filing additions and removals; ``commit()`` makes them durable at once."""
+
+    def __init__(self, store: IndexStore, config: IndexConfig) -> None:
+        self._store = store
+        self._db = store._db
+        self._config = config
+        self._in_transaction = False
+        self._added_ids: list[NDArray[np.int64]] = []
+        self._added_vectors: list[NDArray[np.float32]] = []
+        self._removed_ids: list[int] = []
+        self._base: Any = None
+
+    def _begin(self) -> None:
+        if not self._in_transaction:
+            # Load the committed vectors before the transaction: inside it, a rebuild from
+            # SQLite would also see this batch's uncommitted rows.
+            self._base = self._store._load_vectors()
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+
+    @property
+    def pending(self) -> bool:
+        return self._in_transaction
+
+    def remove(self, filing_name: str) -> bool:
+        self._begin()
+        row = self._db.execute("SELECT id FROM filings WHERE name = ?", (filing_name,)).fetchone()
+        if row is None:
+            return False
+        self._removed_ids.extend(
+            r[0]
+            for r in self._db.execute("SELECT vector_id FROM chunks WHERE filing_id = ?", (row[0],))
+        )
+        self._db.execute("DELETE FROM filings WHERE id = ?", (row[0],))
+        return True
+
+    def add(self, record: FilingRecord) -> None:
+        self._begin()
+        db = self._db
+        meta = record.metadata
+        db.execute(
+            "INSERT INTO filings (id, name, path, sha256, company, form_type, fiscal_year, "
+            "fiscal_period, period_end, filed, ticker, parser, parser_version, page_count, "
+            "ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                meta.name,
+                str(record.path),
+                record.sha256,
+                meta.company,
+                meta.form_type.value if meta.form_type else None,
+                meta.fiscal_year,
+                meta.fiscal_period,
+                meta.period_end,
+                meta.filed,
+                meta.ticker,
+                record.parser,
+                record.parser_version,
+                len(record.pages),
+                _now(),
+            ),
+        )
+        from ingest.ids import page_id
+
+        db.executemany(
+            "INSERT INTO pages (id, filing_id, number, text, width, height) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (page_id(record.id, p.number), record.id, p.number, p.text, p.width, p.height)
+                for p in record.pages
+            ],
+        )
+        db.executemany(
+            "INSERT INTO sections (filing_id, label, title, first_page) VALUES (?, ?, ?, ?)",
+            [(record.id, s.label, s.title, s.first_page) for s in record.sections],
+        )
+        table_rows = []
+        sentence_rows = []
+        for page, sentence_ids, table_ids in zip(
+            record.pages, record.sentence_ids, record.table_ids, strict=True
+        ):
+            for position, (table, tid) in enumerate(zip(page.tables, table_ids, strict=True)):
+                table_rows.append(
+                    (
+                        tid,
+                        record.id,
+                        page.number,
+                        position,
+                        table.title,
+                        table.scale,
+                        json.dumps(table.header_rows),
+                        json.dumps(table.rows),
+                        table.start,
+                        table.end,
+                        json.dumps(table.bbox) if table.bbox else None,
+                    )
+                )
+            for position, (sentence, sid) in enumerate(
+                zip(page.sentences, sentence_ids, strict=True)
+            ):
+                sentence_rows.append(
+                    (
+                        sid,
+                        record.id,
+                        page.number,
+                        position,
+                        sentence.start,
+                        sentence.end,
+                        sentence.kind.value,
+                        sentence.section,
+                        None if sentence.table_index is None else table_ids[sentence.table_index],
+                        json.dumps([round(v, 2) for v in sentence.bbox]) if sentence.bbox else None,
+                        sentence.text,
+                    )
+                )
+        db.executemany(
+            "INSERT INTO tables (id, filing_id, page, position, title, scale, header_rows, rows, "
+            'start, "end", bbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            table_rows,
+        )
+        db.executemany(
+            'INSERT INTO sentences (id, filing_id, page, position, start, "end", kind, section, '
+            "table_id, bbox, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sentence_rows,
+        )
+        vector_ids = np.empty(len(record.chunks), dtype=np.int64)
+        tables_by_page = {
+            p.number: ids for p, ids in zip(record.pages, record.table_ids, strict=True)
+        }
+        for position, (chunk, vector) in enumerate(zip(record.chunks, record.vectors, strict=True)):
+            cursor = db.execute(
+                "INSERT INTO chunks (id, filing_id, page, section, table_id, sentence_ids, text, "
+                "embed_text, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    chunk.id,
+                    record.id,
+                    chunk.page,
+                    chunk.section,
+                    None
+                    if chunk.table_index is None
+                    else tables_by_page[chunk.page][chunk.table_index],
+                    json.dumps(chunk.sentence_ids),
+                    chunk.text,
+                    chunk.embed_text,
+                    np.ascontiguousarray(vector, dtype=np.float32).tobytes(),
+                ),
+            )
+            assert cursor.lastrowid is not None  # an INSERT always sets it
+            vector_ids[position] = cursor.lastrowid
+        self._added_ids.append(vector_ids)
+        self._added_vectors.append(np.ascontiguousarray(record.vectors, dtype=np.float32))
+
+    def record_failure(self, path: Path, sha256: str | None, reason: str) -> None:
+        self._begin()
+        self._store.record_failure(path, sha256, reason)
+
+    def commit(self) -> None:
+        if not self._in_transaction:
+            return
+        import faiss
+
+        store = self._store
+        db = self._db
+        if self._added_ids or self._removed_ids:
+            # Rebuild-from-previous: copy the committed index, apply this batch, write it under
+            # the new version's name, fsync, and only then commit the rows that point at it.
+            index = self._base
+            if index.ntotal == 0 and index.d != self._config.embedding_dimension:
+                index = faiss.IndexIDMap2(faiss.IndexFlatIP(self._config.embedding_dimension))
+            else:
+                index = faiss.clone_index(index)
+            if self._removed_ids:
+                index.remove_ids(np.array(self._removed_ids, dtype=np.int64))
+            for ids, vectors in zip(self._added_ids, self._added_vectors, strict=True):
+                if len(ids):
+                    index.add_with_ids(vectors, ids)
+            chunk_ids = [row[0] for row in db.execute("SELECT id FROM chunks ORDER BY id")]
+            version = settings_hash(config=self._config.version, chunks=",".join(chunk_ids))
+            path = store._vector_path(version)
+            temporary = path.with_suffix(".tmp")
+            faiss.write_index(index, str(temporary))
+            _fsync_file(temporary)
+            temporary.replace(path)
+            _fsync_file(path.parent)
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('index_version', ?)", (version,)
+            )
+        else:
+            index = None
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('config', ?)",
+            (json.dumps(asdict(self._config)),),
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        previous = store._vector_path(store._vectors_version or EMPTY_VERSION)
+        db.execute("COMMIT")
+        self._in_transaction = False
+        if index is not None:
+            store._vectors = index
+            store._vectors_version = store.index_version
+            if previous.exists() and previous != store._vector_path(store.index_version):
+                previous.unlink()
+        self._added_ids.clear()
+        self._added_vectors.clear()
+        self._removed_ids.clear()
+
+    def rollback(self) -> None:
+        if self._in_transaction:
+            self._db.execute("ROLLBACK")
+            self._in_transaction = False
+        self._added_ids.clear()
+        self._added_vectors.clear()
+        self._removed_ids.clear()
