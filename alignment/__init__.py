@@ -1,0 +1,1 @@
+"""Offline retraining of the generator from logged traffic and feedback."""

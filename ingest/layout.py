@@ -213,14 +213,12 @@ def find_table_regions(rows: list[Row], min_data_rows: int = 3) -> list[tuple[in
         while cursor >= taken_until and index - cursor <= _HEADER_LOOKBACK_ROWS:
             cells = rows[cursor].cells
             if _is_header_row(cells) or _is_years_only_row(cells):
+                if header_start == index:
+                    data_start = cursor + 1  # the lowest header row ends the headers
                 header_start = cursor
-                if data_start == index:
-                    data_start = cursor + 1
             elif not _is_label_row(cells):
                 break
             cursor -= 1
-        if header_start == index:
-            data_start = index
         regions.append((header_start, data_start, end))
         taken_until = end
         index = end

@@ -153,10 +153,17 @@ def _prose_sentences(
         if id(line) in table_line_ids:
             flush()
             continue
-        starts_item = bool(_HEADING.match(line.text)) and len(line.text) <= _MAX_HEADING_CHARS
-        if segment and (segment[-1].block != line.block or starts_item):
-            # A block boundary, or an Item heading, always ends a sentence.
+        if _HEADING.match(line.text) and len(line.text) <= _MAX_HEADING_CHARS:
+            # An Item heading line is one unit of its own, even inside a text block: a
+            # sentence splitter would cut "Item 1." from "Business" and glue the title to
+            # the body text below it.
             flush()
+            sentences.append(
+                Sentence(line.start, line.end, line.text, SentenceKind.HEADING, bbox=line.bbox)
+            )
+            continue
+        if segment and segment[-1].block != line.block:
+            flush()  # a block boundary always ends a sentence
         segment.append(line)
     flush()
     return sentences

@@ -31,12 +31,13 @@ class Settings(BaseSettings):
             "or a hub id (needs a network)."
         ),
     )
-    embedding_runtime: Literal["onnx-int8", "torch"] = Field(
+    embedding_runtime: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
         default="onnx-int8",
         description=(
             "How the embedding model runs: 'onnx-int8' (exported once from the model's own "
-            "weights, ~3x faster on CPU, cosine 0.99 to fp32) or 'torch' (sentence-transformers "
-            "at full precision, and the choice for a GPU). Part of the index's identity."
+            "weights, ~3x faster on CPU, cosine 0.99 to fp32), 'onnx-fp32' (exact, ~1.2x) or "
+            "'torch' (sentence-transformers at full precision, the choice for a GPU). Part of "
+            "the index's identity."
         ),
     )
     embedding_batch_size: int = Field(default=16, ge=1, description="Chunks per forward pass.")
@@ -59,6 +60,14 @@ class Settings(BaseSettings):
         description=(
             "Upper bound on a chunk's quotable text. About 200 word pieces of filing prose, so "
             "that header plus text fit MiniLM's 256-piece window and nothing is truncated."
+        ),
+    )
+    ingest_commit_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description=(
+            "Commit ingested filings at least this often. Each commit rewrites the FAISS file, "
+            "so it is not done per filing on big batches; a crash loses at most this much work."
         ),
     )
     show_progress: bool = Field(default=True, description="Progress bars on a terminal.")

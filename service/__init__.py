@@ -1,0 +1,1 @@
+"""Entry points: the ``verirag`` command line (and, later, the REST API)."""

@@ -64,14 +64,15 @@ def _open_store(settings: Settings, must_exist: bool) -> IndexStore:
 
 
 def _embedder(settings: Settings) -> Any:
-    from ingest.embedding import OnnxInt8Embedder, SentenceTransformerEmbedder
+    from ingest.embedding import OnnxEmbedder, SentenceTransformerEmbedder
 
-    if settings.embedding_runtime == "onnx-int8":
-        return OnnxInt8Embedder(
+    if settings.embedding_runtime != "torch":
+        return OnnxEmbedder(
             model=settings.embedding_model,
             cache_dir=settings.cache_dir,
             batch_size=settings.embedding_batch_size,
             threads=settings.torch_threads,
+            quantize=settings.embedding_runtime == "onnx-int8",
         )
     return SentenceTransformerEmbedder(
         model=settings.embedding_model,
@@ -156,6 +157,7 @@ def ingest(
                 _readers(),
                 IngestOptions(
                     chunk_max_chars=settings.chunk_max_chars,
+                    commit_seconds=settings.ingest_commit_seconds,
                     show_progress=settings.show_progress and sys.stderr.isatty(),
                 ),
                 overrides,

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+FROM python:3.11-slim
+
+# A CPU-only image wants the CPU build of torch==2.13.0; pass the index that serves it, e.g.
+#   docker build --build-arg TORCH_INDEX_URL=<your PyTorch CPU wheel index> .
+ARG TORCH_INDEX_URL=""
+ENV PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    VERIRAG_DATA_DIR=/data \
+    VERIRAG_CACHE_DIR=/cache
+
+WORKDIR /app
+# Dependencies first, in their own layer: source edits do not reinstall them.
+COPY pyproject.toml README.md ./
+RUN mkdir -p ingest retrieval verifier service alignment \
+    && touch ingest/__init__.py retrieval/__init__.py verifier/__init__.py \
+       service/__init__.py alignment/__init__.py \
+    && if [ -n "$TORCH_INDEX_URL" ]; then \
+         pip install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"; fi \
+    && pip install . \
+    && pip uninstall -y verirag
+
+COPY ingest ingest
+COPY retrieval retrieval
+COPY verifier verifier
+COPY service service
+COPY alignment alignment
+RUN pip install --no-deps . \
+    && useradd --create-home verirag && mkdir -p /data /cache && chown verirag /data /cache
+USER verirag
+VOLUME ["/data", "/cache"]
+ENTRYPOINT ["verirag"]
+CMD ["--help"]

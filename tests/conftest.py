@@ -1,0 +1,75 @@
+"""Test set-up: no network, one thread, real packaged models, data from ../shared when present."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# Before anything imports transformers: the packaged weights are all there is.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _loopback(address: Any) -> bool:
+    host = address[0] if isinstance(address, tuple) else address
+    return isinstance(host, str) and (host.startswith("127.") or host in {"::1", "localhost"})
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must not reach beyond this machine; a stray hub download fails loudly."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address):
+            raise RuntimeError(f"test tried to reach the network: {address!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One int8 ONNX export per test session, shared by every test that embeds."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(autouse=True)
+def _settings_env(monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Iterator[None]:
+    from ingest.settings import get_settings
+
+    monkeypatch.setenv("VERIRAG_TORCH_THREADS", "1")
+    monkeypatch.setenv("VERIRAG_SHOW_PROGRESS", "false")
+    monkeypatch.setenv("VERIRAG_CACHE_DIR", str(model_cache))
+    monkeypatch.delenv("VERIRAG_DATA_DIR", raising=False)
+    monkeypatch.delenv("VERIRAG_EMBEDDING_RUNTIME", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache: Path) -> Any:
+    from ingest.embedding import OnnxEmbedder
+
+    model = OnnxEmbedder(cache_dir=model_cache, threads=1)
+    model.warm_up()
+    return model
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(
+            f"real data not found at {SHARED}: these checks need ../shared next to the repo"
+        )
+    return SHARED

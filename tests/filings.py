@@ -1,0 +1,173 @@
+"""Small but realistic filings that the tests write themselves with PyMuPDF.
+
+They hold what the real ones do where it matters to ingest: a cover page, a table of contents,
+Item headings, prose, a financial statement laid out as label + number columns under year
+headers and an "(in millions)" caption, and a two-column page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+
+FONT_SIZE = 9.5
+LEFT = 60.0
+LINE = 13.0
+
+COVER = [
+    "UNITED STATES",
+    "SECURITIES AND EXCHANGE COMMISSION",
+    "Washington, D.C. 20549",
+    "FORM 10-K",
+    "ANNUAL REPORT PURSUANT TO SECTION 13 OR 15(d) OF THE SECURITIES EXCHANGE ACT OF 1934",
+    "For the fiscal year ended December 31, 2023",
+    "Acme Widgets Corporation",
+    "(Exact name of registrant as specified in its charter)",
+]
+
+TOC = [
+    "TABLE OF CONTENTS",
+    "Item 1. Business 3",
+    "Item 1A. Risk Factors 3",
+    "Item 2. Properties 4",
+    "Item 7. Management's Discussion and Analysis 4",
+    "Item 7A. Quantitative and Qualitative Disclosures About Market Risk 5",
+    "Item 8. Financial Statements and Supplementary Data 5",
+    "Item 9A. Controls and Procedures 6",
+]
+
+BUSINESS = [
+    "Item 1. Business",
+    "Acme Widgets Corporation designs and manufactures industrial widgets for customers in",
+    "North America and Europe. The Company was incorporated in Delaware in 1987.",
+    "Net sales grew 12% in 2023, driven by demand for precision widgets.",
+    "Item 1A. Risk Factors",
+    "Our results depend on the price of steel, which may rise. A prolonged shortage of",
+    "semiconductors could delay shipments of our connected widget line.",
+]
+
+MDNA = [
+    "Item 7. Management's Discussion and Analysis",
+    "Net sales were $1,577 million in fiscal 2023, compared with $1,408 million in fiscal",
+    "2022. Operating income increased to $412 million. Capital expenditures were $96 million.",
+]
+
+INCOME_STATEMENT_CAPTION = [
+    "Item 8. Financial Statements and Supplementary Data",
+    "Consolidated Statements of Income",
+    "(in millions, except per share amounts)",
+]
+INCOME_STATEMENT_HEADER = ["Year ended December 31,", "2023", "2022", "2021"]
+INCOME_STATEMENT_ROWS = [
+    ["Net sales", "$ 1,577", "$ 1,408", "$ 1,322"],
+    ["Cost of sales", "(981)", "(902)", "(850)"],
+    ["Gross profit", "596", "506", "472"],
+    ["Selling, general and administrative", "(184)", "(171)", "(166)"],
+    ["Operating income", "412", "335", "306"],
+    ["Net income", "$ 301", "$ 244", "$ 219"],
+]
+AFTER_TABLE = "The accompanying notes are an integral part of these financial statements."
+
+LEFT_COLUMN = (
+    "Left column first sentence about liquidity. Cash and cash equivalents were $210 million "
+    "at year end. The Company believes its liquidity is adequate."
+)
+RIGHT_COLUMN = (
+    "Right column sentence about controls. Management concluded that internal control over "
+    "financial reporting was effective. No material weaknesses were identified."
+)
+
+
+def _lines(page: pymupdf.Page, lines: list[str], top: float = 72.0) -> float:
+    y = top
+    for line in lines:
+        page.insert_text((LEFT, y), line, fontsize=FONT_SIZE)
+        y += LINE
+    return y
+
+
+def _table(page: pymupdf.Page, top: float) -> float:
+    columns = [380.0, 450.0, 520.0]  # right edges of the number columns
+    y = top
+    for row in [INCOME_STATEMENT_HEADER, *INCOME_STATEMENT_ROWS]:
+        page.insert_text((LEFT, y), row[0], fontsize=FONT_SIZE)
+        for cell, right in zip(row[1:], columns, strict=True):
+            width = pymupdf.get_text_length(cell, fontsize=FONT_SIZE)
+            page.insert_text((right - width, y), cell, fontsize=FONT_SIZE)
+        y += LINE
+    return y
+
+
+def write_10k(path: Path, company_suffix: str = "", extra_sentence: str | None = None) -> Path:
+    """A seven-page 10-K; ``extra_sentence`` changes the content (a revised filing)."""
+    document = pymupdf.open()
+    cover = list(COVER)
+    if company_suffix:
+        cover[6] = f"Acme Widgets Corporation {company_suffix}"
+    _lines(document.new_page(), cover)
+    _lines(document.new_page(), TOC)
+    business = list(BUSINESS)
+    if extra_sentence:
+        business.append(extra_sentence)
+    _lines(document.new_page(), business)
+    _lines(document.new_page(), MDNA)
+    statement = document.new_page()
+    y = _lines(statement, INCOME_STATEMENT_CAPTION)
+    y = _table(statement, y + 4)
+    _lines(statement, [AFTER_TABLE], top=y + 10)
+    two_columns = document.new_page()
+    _lines(two_columns, ["Item 9A. Controls and Procedures"])
+    two_columns.insert_textbox(pymupdf.Rect(LEFT, 100, 290, 400), LEFT_COLUMN, fontsize=FONT_SIZE)
+    two_columns.insert_textbox(pymupdf.Rect(320, 100, 550, 400), RIGHT_COLUMN, fontsize=FONT_SIZE)
+    _lines(document.new_page(), ["Item 15. Exhibits", "Exhibit 31.1 Certification of CEO."])
+    document.save(path)
+    document.close()
+    return path
+
+
+def write_encrypted(path: Path) -> Path:
+    document = pymupdf.open()
+    _lines(document.new_page(), COVER)
+    document.save(
+        path,
+        encryption=pymupdf.PDF_ENCRYPT_AES_256,
+        owner_pw="owner-secret",
+        user_pw="user-secret",
+    )
+    document.close()
+    return path
+
+
+def write_scanned(path: Path) -> Path:
+    """Pages that are pictures of text: no text layer at all."""
+    source = pymupdf.open()
+    _lines(source.new_page(), COVER)
+    picture = source[0].get_pixmap(dpi=50)
+    document = pymupdf.open()
+    page = document.new_page()
+    page.insert_image(page.rect, pixmap=picture)
+    document.save(path)
+    return path
+
+
+def write_not_a_filing(path: Path) -> Path:
+    document = pymupdf.open()
+    _lines(
+        document.new_page(),
+        [
+            "Grandma's apple pie",
+            "Peel six apples and slice them thinly. Mix with sugar and cinnamon.",
+            "Bake at 200 degrees for forty minutes until the crust is golden.",
+            "Serve warm with vanilla ice cream. Leftovers keep for two days in the fridge.",
+        ]
+        * 3,
+    )
+    document.save(path)
+    return path
+
+
+def write_corrupt(path: Path) -> Path:
+    """A PDF header followed by bytes no repair can make sense of."""
+    path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 40)
+    return path

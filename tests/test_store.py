@@ -1,0 +1,100 @@
+"""The docstore + FAISS pair stays consistent whatever happens to a write batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ingest.errors import IndexMismatchError
+from ingest.pdf import PdfReader
+from ingest.pipeline import IngestOptions, Ingestor
+from ingest.store import IndexStore
+from tests import filings
+
+
+def _ingestor(store: IndexStore, embedder: Any) -> Ingestor:
+    return Ingestor(store, embedder, {".pdf": PdfReader()}, IngestOptions(commit_seconds=0))
+
+
+def _consistent(store: IndexStore) -> None:
+    assert store._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    chunks = store.info()["chunks"]
+    assert store.vector_count == chunks
+    for filing in store.filings():
+        pages = store._db.execute(
+            "SELECT COUNT(*) FROM pages WHERE filing_id = ?", (filing.id,)
+        ).fetchone()[0]
+        assert pages == filing.page_count
+
+
+def test_an_exception_mid_batch_rolls_everything_back(tmp_path: Path, embedder: Any) -> None:
+    first = filings.write_10k(tmp_path / "ACME_2023_10K.pdf")
+    second = filings.write_10k(tmp_path / "OTHER_2023_10K.pdf", company_suffix="II")
+    with IndexStore(tmp_path / "index") as store:
+        _ingestor(store, embedder).ingest([first])
+        before = store.info()
+        ingestor = _ingestor(store, embedder)
+        with (
+            pytest.raises(RuntimeError, match="power cut"),
+            store.writer(ingestor.index_config()) as batch,
+        ):
+            batch.remove("ACME_2023_10K")
+            raise RuntimeError("power cut")
+        assert store.info() == before
+        _consistent(store)
+        del second
+
+
+def test_missing_faiss_file_is_rebuilt_from_the_docstore(tmp_path: Path, embedder: Any) -> None:
+    path = filings.write_10k(tmp_path / "ACME_2023_10K.pdf")
+    data = tmp_path / "index"
+    with IndexStore(data) as store:
+        _ingestor(store, embedder).ingest([path])
+        query = embedder.embed_query("cost of sales")
+        expected = store.search_vectors(query, 5)
+    for vector_file in (data / "vectors").iterdir():
+        vector_file.unlink()
+    with IndexStore(data) as store:
+        assert store.search_vectors(query, 5) == expected
+        _consistent(store)
+
+
+def test_orphaned_vector_files_are_cleaned_by_the_next_writer(
+    tmp_path: Path, embedder: Any
+) -> None:
+    path = filings.write_10k(tmp_path / "ACME_2023_10K.pdf")
+    data = tmp_path / "index"
+    with IndexStore(data) as store:
+        ingestor = _ingestor(store, embedder)
+        ingestor.ingest([path])
+        (data / "vectors" / "leftover-from-a-crash.faiss").write_bytes(b"x")
+        (data / "vectors" / "half-written.tmp").write_bytes(b"x")
+        ingestor.ingest([path])
+        assert [p.name for p in (data / "vectors").iterdir()] == [f"{store.index_version}.faiss"]
+
+
+def test_filter_restricts_search_to_the_given_vectors(tmp_path: Path, embedder: Any) -> None:
+    a = filings.write_10k(tmp_path / "ACME_2023_10K.pdf")
+    b = filings.write_10k(tmp_path / "OTHER_2023_10K.pdf", company_suffix="II")
+    with IndexStore(tmp_path / "index") as store:
+        _ingestor(store, embedder).ingest([a, b])
+        other = store.filing_by_name("OTHER_2023_10K")
+        assert other is not None
+        allowed = store.vector_ids_for_filings([other.id])
+        hits = store.search_vectors(embedder.embed_query("net sales"), 50, allowed)
+        assert hits and {h.vector_id for h in hits} <= set(allowed.tolist())
+        assert store.search_vectors(embedder.embed_query("x"), 5, np.array([], np.int64)) == []
+
+
+def test_a_second_writer_is_refused_while_one_is_writing(tmp_path: Path, embedder: Any) -> None:
+    with IndexStore(tmp_path / "index") as store, IndexStore(tmp_path / "index") as other:
+        config = _ingestor(store, embedder).index_config()
+        with (
+            store.writer(config),
+            pytest.raises(IndexMismatchError, match="another verirag"),
+            other.writer(config),
+        ):
+            pass
