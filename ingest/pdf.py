@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import importlib.metadata
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Tab
 
 PARSER_NAME = "pymupdf"
 # Bump when page text, sentence or table output changes: it is part of every id's provenance.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 # Below this many characters of text in the whole file, the PDF is a scan without a text layer.
 _MIN_TEXT_CHARS = 200
@@ -88,8 +89,10 @@ class _SpanBoxes:
 
 
 def _build_tables(
-    rows: list[Row], regions: list[tuple[int, int, int]]
+    rows: list[Row], regions: list[tuple[int, int, int]], carried: Table | None
 ) -> tuple[list[Table], list[Sentence], set[int]]:
+    """Tables for the regions; ``carried`` is the table before them (on this or an earlier
+    page), whose headers, scale and title a headerless continuation inherits."""
     tables: list[Table] = []
     sentences: list[Sentence] = []
     table_line_ids: set[int] = set()
@@ -97,18 +100,28 @@ def _build_tables(
         header_rows = rows[header_start:data_start]
         data_rows = rows[data_start:end]
         context = [" ".join(row.cells) for row in rows[max(0, header_start - 3) : data_start]]
+        title = table_title(rows, header_start)
+        scale = table_scale(context)
+        headers = [row.cells for row in header_rows]
+        if not headers and carried is not None:
+            # A statement continued below a page break or a sub-total block: its columns
+            # are the ones above, and "in millions" still holds.
+            headers = carried.header_rows
+            scale = scale or carried.scale
+            title = title or carried.title
         table_index = len(tables)
         tables.append(
             Table(
-                title=table_title(rows, header_start),
-                header_rows=[row.cells for row in header_rows],
+                title=title,
+                header_rows=headers,
                 rows=[row.cells for row in data_rows],
-                scale=table_scale(context),
+                scale=scale,
                 start=rows[header_start].start,
                 end=rows[end - 1].end,
                 bbox=union_bbox(row.bbox for row in rows[header_start:end]),
             )
         )
+        carried = tables[-1]
         for kind, group in (
             (SentenceKind.TABLE_HEADER, header_rows),
             (SentenceKind.TABLE_ROW, data_rows),
@@ -169,11 +182,12 @@ def _prose_sentences(
     return sentences
 
 
-def parse_page(page: object, number: int) -> ParsedPage:
+def parse_page(page: object, number: int, carried: Table | None = None) -> ParsedPage:
+    """One page; ``carried`` is the last table of the previous page, for continuations."""
     lines = _page_lines(page)
     text = _lay_out_text(lines)
     rows = group_rows(lines)
-    tables, table_sentences, table_line_ids = _build_tables(rows, find_table_regions(rows))
+    tables, table_sentences, table_line_ids = _build_tables(rows, find_table_regions(rows), carried)
     boxes = _SpanBoxes(lines)
     sentences = _prose_sentences(text, lines, table_line_ids, boxes)
     sentences.extend(
@@ -206,9 +220,9 @@ class PdfReader:
 
     @property
     def version(self) -> str:
-        import pymupdf
-
-        return f"{PARSER_VERSION}+pymupdf{pymupdf.VersionBind}"
+        # From the package metadata: importing PyMuPDF just to skip an unchanged file costs
+        # more than the whole skip.
+        return f"{PARSER_VERSION}+pymupdf{importlib.metadata.version('pymupdf')}"
 
     def read(self, path: Path) -> ParsedDocument:
         import pymupdf
@@ -229,9 +243,12 @@ class PdfReader:
             if document.page_count == 0:
                 raise UnreadableFilingError(path, "the PDF has no pages")
             try:
-                pages = [
-                    parse_page(document[number], number) for number in range(document.page_count)
-                ]
+                pages: list[ParsedPage] = []
+                carried: Table | None = None
+                for number in range(document.page_count):
+                    pages.append(parse_page(document[number], number, carried))
+                    # Only a table that ends its page can continue on the next one.
+                    carried = pages[-1].tables[-1] if pages[-1].tables else None
             except Exception as exc:
                 raise UnreadableFilingError(
                     path, f"corrupt PDF content ({exc}); re-download the filing"

@@ -137,9 +137,16 @@ class Ingestor:
         self._overrides = overrides or {}
 
     def index_config(self) -> IndexConfig:
+        stored = self._store.config
+        if stored is not None and stored.embedding_model == self._embedder.model_id:
+            # Known already: the model then loads only once a file actually needs embedding,
+            # so a re-ingest of unchanged files costs a hash per file.
+            dimension = stored.embedding_dimension
+        else:
+            dimension = self._embedder.dimension
         return IndexConfig(
             embedding_model=self._embedder.model_id,
-            embedding_dimension=self._embedder.dimension,
+            embedding_dimension=dimension,
             chunk_max_chars=self._options.chunk_max_chars,
         )
 
@@ -179,7 +186,6 @@ class Ingestor:
         for result in missing:
             if on_result:
                 on_result(result)
-        self._embedder.warm_up()
         with self._store.writer(self.index_config()) as batch:
             last_commit = time.perf_counter()
             names_in_run: dict[str, Path] = {}
