@@ -54,6 +54,11 @@ def context_header(metadata: FilingMetadata, section: Section | None) -> str:
     return header
 
 
+# A table's title, scale and column headers are repeated in every chunk of the table; past
+# this length (multi-level equity-statement headers) they would crowd out the rows.
+_TABLE_CONTEXT_CHARS = 300
+
+
 def _table_context(table: Table) -> str:
     lines = []
     if table.title:
@@ -61,7 +66,7 @@ def _table_context(table: Table) -> str:
     if table.scale:
         lines.append(f"(in {table.scale})")
     lines.extend(" ".join(row) for row in table.header_rows)
-    return flatten(" ".join(lines))
+    return flatten(" ".join(lines))[:_TABLE_CONTEXT_CHARS]
 
 
 def _runs(page: ParsedPage, max_chars: int) -> Iterator[list[Sentence]]:

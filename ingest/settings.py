@@ -58,8 +58,10 @@ class Settings(BaseSettings):
         default=900,
         ge=200,
         description=(
-            "Upper bound on a chunk's quotable text. About 200 word pieces of filing prose, so "
-            "that header plus text fit MiniLM's 256-piece window and nothing is truncated."
+            "Size bound on a chunk's quotable text: about 200 word pieces of filing prose, so "
+            "that header plus text fit MiniLM's 256-piece window. Sentences are never split "
+            "across chunks, so a single longer sentence (they are cut at 1,200 characters) "
+            "makes a chunk of its own."
         ),
     )
     ingest_commit_seconds: float = Field(
