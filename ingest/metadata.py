@@ -27,6 +27,11 @@ _PERIOD_END = re.compile(
     re.IGNORECASE,
 )
 _REGISTRANT = re.compile(r"\(\s*exact\s+name\s+of\s+registrant", re.IGNORECASE)
+_TRADING_SYMBOL = re.compile(r"trading\s+symbol", re.IGNORECASE)
+# The first cell after the "Trading Symbol(s)" heading that is a ticker alone on its line
+# (PDF) or between tabs (an HTML table row): "JPM", "AXP", "BRK.B".
+_TICKER = re.compile(r"(?:^|\t)[ ]*([A-Z]{1,5}(?:\.[A-Z])?)[ ]*(?=$|\t)", re.MULTILINE)
+_TICKER_WINDOW_CHARS = 600
 
 _FORM_ALIASES = {
     "10k": FormType.FORM_10K,
@@ -113,9 +118,15 @@ def from_cover_page(name: str, cover_text: str) -> FilingMetadata:
         ]
         if preceding and len(preceding[-1]) <= 80:
             company = " ".join(preceding[-1].split())
+    ticker = None
+    if symbol := _TRADING_SYMBOL.search(cover_text):
+        window = cover_text[symbol.end() : symbol.end() + _TICKER_WINDOW_CHARS]
+        if found := _TICKER.search(window):
+            ticker = found.group(1)
     return FilingMetadata(
         name=name,
         company=company,
+        ticker=ticker,
         form_type=form,
         fiscal_year=fiscal_year,
         fiscal_period=fiscal_period,

@@ -72,6 +72,18 @@ class Settings(BaseSettings):
             "so it is not done per filing on big batches; a crash loses at most this much work."
         ),
     )
+    vector_index: Literal["flat", "hnsw", "ivf"] = Field(
+        default="flat",
+        description=(
+            "Dense search structure: 'flat' (exact), or 'hnsw'/'ivf' (approximate, built from "
+            "the exact index on first use; for corpora far larger than FinanceBench)."
+        ),
+    )
+    rerank_top: int = Field(
+        default=0,
+        ge=0,
+        description="Candidates the cross-encoder rescores after fusion (0 = no reranking).",
+    )
     show_progress: bool = Field(default=True, description="Progress bars on a terminal.")
 
     @field_validator("data_dir", "cache_dir")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from ingest.sections import Section
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: chunks_fts (BM25 over chunk text)
 DOCSTORE_FILE = "docstore.sqlite"
 VECTORS_DIR = "vectors"
 LOCK_FILE = "write.lock"
@@ -103,6 +103,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_filing ON chunks (filing_id, page);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, header, tokenize = 'porter unicode61'
+);
 CREATE TABLE IF NOT EXISTS ingest_failures (
     path TEXT NOT NULL,
     sha256 TEXT,
@@ -188,12 +191,28 @@ class IndexStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        self._fill_text_index()
         self._vectors: Any = None
         self._vectors_version: str | None = None
         self._lock_handle: Any = None
 
     def close(self) -> None:
         self._db.close()
+
+    def _fill_text_index(self) -> None:
+        """Index chunks written before the text index existed (schema version 1)."""
+        missing = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM chunks WHERE vector_id NOT IN "
+            "(SELECT rowid FROM chunks_fts))"
+        ).fetchone()[0]
+        if missing:
+            with contextlib.suppress(sqlite3.OperationalError):  # a writer holds the lock
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT INTO chunks_fts (rowid, text, header) SELECT vector_id, text, "
+                    "embed_text FROM chunks WHERE vector_id NOT IN (SELECT rowid FROM chunks_fts)"
+                )
+                self._db.execute("COMMIT")
 
     def __enter__(self) -> IndexStore:
         return self
@@ -322,6 +341,19 @@ class IndexStore:
             ],
         }
 
+    def sentences_by_ids(self, sentence_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored sentences in the order of ``sentence_ids`` (unknown ids are left out)."""
+        if not sentence_ids:
+            return []
+        marks = ",".join("?" * len(sentence_ids))
+        rows = self._db.execute(
+            f'SELECT id, filing_id, page, start, "end", kind, section, text FROM sentences '
+            f"WHERE id IN ({marks})",
+            list(sentence_ids),
+        ).fetchall()
+        by_id = {row["id"]: dict(row) for row in rows}
+        return [by_id[i] for i in sentence_ids if i in by_id]
+
     def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         if not vector_ids:
             return {}
@@ -397,6 +429,37 @@ class IndexStore:
             if vector_id >= 0
         ]
 
+    def search_text(
+        self,
+        query: str,
+        k: int,
+        filing_ids: Sequence[str] | None = None,
+        weights: tuple[float, float] = (1.0, 0.3),
+    ) -> list[VectorHit]:
+        """BM25 over chunk text and header for an FTS5 ``query``; higher score is better."""
+        sql = (
+            "SELECT rowid, bm25(chunks_fts, ?, ?) AS rank FROM chunks_fts WHERE chunks_fts MATCH ?"
+        )
+        parameters: list[Any] = [*weights, query]
+        if filing_ids is not None:
+            if not filing_ids:
+                return []
+            marks = ",".join("?" * len(filing_ids))
+            sql += f" AND rowid IN (SELECT vector_id FROM chunks WHERE filing_id IN ({marks}))"
+            parameters.extend(filing_ids)
+        sql += " ORDER BY rank LIMIT ?"
+        parameters.append(k)
+        rows = self._db.execute(sql, parameters).fetchall()
+        return [VectorHit(int(row[0]), -float(row[1])) for row in rows]
+
+    def vector_index(self) -> Any:
+        """The exact FAISS index of the current version (read-only use)."""
+        return self._load_vectors()
+
+    def vector_cache_path(self, kind: str) -> Path:
+        """Where a derived index of the current version (e.g. HNSW) may be cached."""
+        return self.data_dir / VECTORS_DIR / f"{self.index_version}.{kind}.faiss"
+
     @property
     def vector_count(self) -> int:
         return int(self._load_vectors().ntotal)
@@ -429,9 +492,9 @@ class IndexStore:
                 fcntl.flock(lock_handle, fcntl.LOCK_UN)
 
     def _remove_orphan_vector_files(self) -> None:
-        keep = self._vector_path(self.index_version).name
+        current = self.index_version + "."
         for path in (self.data_dir / VECTORS_DIR).iterdir():
-            if path.name != keep:
+            if not (path.name.startswith(current) and path.suffix == ".faiss"):
                 path.unlink(missing_ok=True)
 
     def record_failure(self, path: Path, sha256: str | None, reason: str) -> None:
@@ -471,10 +534,12 @@ class WriteBatch:
         row = self._db.execute("SELECT id FROM filings WHERE name = ?", (filing_name,)).fetchone()
         if row is None:
             return False
-        self._removed_ids.extend(
+        removed = [
             r[0]
             for r in self._db.execute("SELECT vector_id FROM chunks WHERE filing_id = ?", (row[0],))
-        )
+        ]
+        self._removed_ids.extend(removed)
+        self._db.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(v,) for v in removed])
         self._db.execute("DELETE FROM filings WHERE id = ?", (row[0],))
         return True
 
@@ -591,6 +656,10 @@ class WriteBatch:
             )
             assert cursor.lastrowid is not None  # an INSERT always sets it
             vector_ids[position] = cursor.lastrowid
+            db.execute(
+                "INSERT INTO chunks_fts (rowid, text, header) VALUES (?, ?, ?)",
+                (cursor.lastrowid, chunk.text, chunk.embed_text),
+            )
         self._added_ids.append(vector_ids)
         self._added_vectors.append(np.ascontiguousarray(record.vectors, dtype=np.float32))
 
@@ -645,8 +714,9 @@ class WriteBatch:
         if index is not None:
             store._vectors = index
             store._vectors_version = store.index_version
-            if previous.exists() and previous != store._vector_path(store.index_version):
-                previous.unlink()
+            if previous != store._vector_path(store.index_version):
+                for stale in previous.parent.glob(previous.name.removesuffix(".faiss") + ".*"):
+                    stale.unlink(missing_ok=True)
         self._added_ids.clear()
         self._added_vectors.clear()
         self._removed_ids.clear()

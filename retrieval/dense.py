@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from ingest.embedding import Embedder
-from ingest.errors import FilingNotFoundError, IndexMismatchError
-from ingest.store import IndexStore
-from retrieval.types import ScoredChunk
+from ingest.errors import IndexMismatchError
+from ingest.store import IndexStore, VectorHit
+from retrieval import ann
+from retrieval.catalog import Catalog, QueryFilters
+from retrieval.lexicon import expansion_phrases
+from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
 
 class DenseRetriever:
-    def __init__(self, store: IndexStore, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        catalog: Catalog | None = None,
+        expand: bool = False,
+        vector_index: ann.AnnKind = "flat",
+    ) -> None:
         config = store.config
         if config is not None and config.embedding_model != embedder.model_id:
             raise IndexMismatchError(
@@ -20,39 +33,53 @@ class DenseRetriever:
             )
         self._store = store
         self._embedder = embedder
+        self._scope = FilingScope(store, catalog)
+        self._expand = expand
+        self._ann_kind = vector_index
+        self._index: Any = None
+        self._index_version: str | None = None
 
     def warm_up(self) -> None:
         self._embedder.warm_up()
+        self._vector_index()
+
+    def _vector_index(self) -> Any:
+        version = self._store.index_version
+        if self._index is None or self._index_version != version:
+            exact = self._store.vector_index()
+            self._index = ann.cached(
+                exact, self._ann_kind, self._store.vector_cache_path(self._ann_kind)
+            )
+            self._index_version = version
+        return self._index
+
+    def search(
+        self, query: str, k: int, filing_ids: Sequence[str] | None = None
+    ) -> list[VectorHit]:
+        import faiss
+
+        text = query
+        if self._expand:
+            text = " ".join([query, *expansion_phrases(query)])
+        index = self._vector_index()
+        if index.ntotal == 0 or k <= 0:
+            return []
+        params = None
+        if filing_ids is not None:
+            allowed = self._store.vector_ids_for_filings(filing_ids)
+            if allowed.size == 0:
+                return []
+            params = ann.search_parameters(self._ann_kind, faiss.IDSelectorBatch(allowed))
+        vector = self._embedder.embed_query(text).reshape(1, -1).astype(np.float32)
+        scores, ids = index.search(vector, k, params=params)
+        return [
+            VectorHit(int(vector_id), float(score))
+            for vector_id, score in zip(ids[0], scores[0], strict=True)
+            if vector_id >= 0
+        ]
 
     def retrieve(
-        self, query: str, top_k: int = 10, filings: list[str] | None = None
+        self, query: str, top_k: int = 10, filters: QueryFilters | None = None
     ) -> list[ScoredChunk]:
-        restrict = None
-        if filings:
-            ids = []
-            for name in filings:
-                stored = self._store.filing_by_name(name)
-                if stored is None:
-                    raise FilingNotFoundError(
-                        f"no filing named {name!r} in the index; `verirag index info` lists them"
-                    )
-                ids.append(stored.id)
-            restrict = self._store.vector_ids_for_filings(ids)
-        hits = self._store.search_vectors(self._embedder.embed_query(query), top_k, restrict)
-        rows = self._store.chunks_by_vector_ids([hit.vector_id for hit in hits])
-        results = []
-        for hit in hits:
-            row = rows[hit.vector_id]
-            results.append(
-                ScoredChunk(
-                    chunk_id=row["id"],
-                    filing=row["filing_name"],
-                    filing_id=row["filing_id"],
-                    page=row["page"],
-                    section=row["section"],
-                    score=hit.score,
-                    text=row["text"],
-                    sentence_ids=json.loads(row["sentence_ids"]),
-                )
-            )
-        return results
+        hits = self.search(query, top_k, self._scope.filing_ids(query, filters))
+        return scored_chunks(self._store, hits)

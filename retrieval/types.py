@@ -1,9 +1,15 @@
-"""What a retriever returns: scored chunks with their filing, page, section and sentences."""
+"""What a retriever returns, and the seam every retriever implements."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from ingest.errors import FilingNotFoundError
+from ingest.store import IndexStore, VectorHit
+from retrieval.catalog import Catalog, QueryFilters
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,11 +22,63 @@ class ScoredChunk:
     score: float
     text: str
     sentence_ids: list[str]
+    table_id: str | None = None
 
 
 class Retriever(Protocol):
     def warm_up(self) -> None: ...
 
     def retrieve(
-        self, query: str, top_k: int = 10, filings: list[str] | None = None
-    ) -> list[ScoredChunk]: ...
+        self, query: str, top_k: int = 10, filters: QueryFilters | None = None
+    ) -> list[ScoredChunk]:
+        """Best first. ``filters=None`` reads them from the query; ``QueryFilters()``
+        searches everything."""
+        ...
+
+
+class FilingScope:
+    """Which filings a query may search: explicit filters, else what the question names."""
+
+    def __init__(self, store: IndexStore, catalog: Catalog | None = None) -> None:
+        self._store = store
+        self._catalog = catalog
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.from_store(self._store)
+        return self._catalog
+
+    def filing_ids(self, query: str, filters: QueryFilters | None) -> list[str] | None:
+        if filters is None:
+            filters = self.catalog.parse(query)
+        if filters.filings:
+            missing = sorted(
+                name for name in filters.filings if self._store.filing_by_name(name) is None
+            )
+            if missing:
+                raise FilingNotFoundError(
+                    f"no filing named {', '.join(missing)} in the index; "
+                    "`verirag index info` lists them"
+                )
+        selected = self.catalog.select(filters)
+        return None if selected is None else [filing.id for filing in selected]
+
+
+def scored_chunks(store: IndexStore, hits: Sequence[VectorHit]) -> list[ScoredChunk]:
+    rows = store.chunks_by_vector_ids([hit.vector_id for hit in hits])
+    return [
+        ScoredChunk(
+            chunk_id=row["id"],
+            filing=row["filing_name"],
+            filing_id=row["filing_id"],
+            page=row["page"],
+            section=row["section"],
+            score=hit.score,
+            text=row["text"],
+            sentence_ids=json.loads(row["sentence_ids"]),
+            table_id=row["table_id"],
+        )
+        for hit in hits
+        if (row := rows.get(hit.vector_id)) is not None
+    ]

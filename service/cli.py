@@ -239,6 +239,36 @@ def index_page(
         )
 
 
+def _retriever(settings: Settings, store: IndexStore, mode: str, rerank_top: int) -> Any:
+    from retrieval.catalog import Catalog
+    from retrieval.dense import DenseRetriever
+    from retrieval.hybrid import HybridConfig, HybridRetriever
+    from retrieval.lexical import LexicalRetriever
+    from retrieval.rerank import OnnxCrossEncoder
+
+    catalog = Catalog.from_store(store)
+    dense = DenseRetriever(store, _embedder(settings), catalog, vector_index=settings.vector_index)
+    lexical = LexicalRetriever(store, catalog)
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        return lexical
+    return HybridRetriever(
+        store,
+        dense,
+        lexical,
+        catalog,
+        reranker=OnnxCrossEncoder(threads=settings.torch_threads) if rerank_top else None,
+        config=HybridConfig(rerank_top=rerank_top),
+    )
+
+
+RetrievalMode = Annotated[
+    str,
+    typer.Option("--mode", help="hybrid (dense + BM25, fused), dense or lexical."),
+]
+
+
 @app.command()
 def search(
     question: Annotated[str, typer.Argument(help="What to look for.")],
@@ -246,21 +276,57 @@ def search(
     filing: Annotated[
         list[str] | None, typer.Option("--filing", help="Restrict to this filing (repeatable).")
     ] = None,
+    company: Annotated[
+        str | None, typer.Option("--company", help="Restrict to a company (name or alias).")
+    ] = None,
+    year: Annotated[
+        list[int] | None, typer.Option("--year", help="Fiscal year (repeatable).")
+    ] = None,
+    quarter: Annotated[int | None, typer.Option("--quarter", min=1, max=4)] = None,
+    form: Annotated[str | None, typer.Option("--form", help="10-K, 10-Q, 8-K or earnings.")] = None,
+    mode: RetrievalMode = "hybrid",
+    rerank: Annotated[
+        int | None,
+        typer.Option("--rerank", help="Cross-encoder-rescore this many candidates (0 = off)."),
+    ] = None,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Search the index and print the best chunks with filing, page and section."""
+    """Search the index and print the best chunks with filing, page, section and sentences.
+
+    Without --filing/--company/--year/--quarter/--form, filters are read from the question
+    ("3M", "FY2018", "Q2 2023"); a question that names no company searches everything.
+    """
     from ingest.errors import IngestError
-    from retrieval.dense import DenseRetriever
+    from ingest.metadata import parse_form
+    from retrieval.catalog import Catalog, QueryFilters
 
     if not question.strip():
-        raise _fail("the question is empty")
+        raise _fail("the question is empty; pass what to search for")
+    if mode not in {"hybrid", "dense", "lexical"}:
+        raise _fail(f"--mode {mode!r}: use hybrid, dense or lexical")
     settings = _settings(data_dir)
     with _open_store(settings, must_exist=True) as store:
+        filters = None
+        if filing or company or year or quarter or form:
+            companies = Catalog.from_store(store).companies_in(company) if company else None
+            if company and not companies:
+                raise _fail(f"no indexed filing is from a company called {company!r}")
+            filters = QueryFilters(
+                companies=companies or frozenset(),
+                fiscal_years=frozenset(year or ()),
+                quarter=quarter,
+                form=parse_form(form),
+                filings=frozenset(filing or ()),
+            )
         try:
-            hits = DenseRetriever(store, _embedder(settings)).retrieve(question, top_k, filing)
+            retriever = _retriever(
+                settings, store, mode, settings.rerank_top if rerank is None else rerank
+            )
+            hits = retriever.retrieve(question, top_k, filters)
         except IngestError as exc:
             raise _fail(str(exc)) from exc
+        sentences = {hit.chunk_id: store.sentences_by_ids(hit.sentence_ids) for hit in hits}
     if json_output:
         typer.echo(
             json.dumps(
@@ -280,10 +346,75 @@ def search(
         )
         return
     for rank, hit in enumerate(hits, start=1):
-        typer.echo(
-            f"{rank}. {hit.filing} page {hit.page} {hit.section or ''} score {hit.score:.3f}"
+        typer.secho(
+            f"{rank}. {hit.filing}  page {hit.page}  {hit.section or ''}  (score {hit.score:.3f})",
+            bold=True,
         )
-        typer.echo(f"   {' '.join(hit.text.split())[:400]}")
+        for sentence in sentences[hit.chunk_id][:6]:
+            typer.echo(f"   [{sentence['id']}] {' '.join(sentence['text'].split())[:300]}")
+
+
+eval_app = typer.Typer(
+    help="Measure retrieval and answers on labelled questions.", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    questions: Annotated[
+        Path,
+        typer.Option(
+            "--questions",
+            help="FinanceBench-style questions JSONL with evidence pages.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    report: Annotated[
+        Path, typer.Option("--report", help="Where to write the JSON report.")
+    ] = Path("retrieval-report.json"),
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Recall@k curve PNG (default: beside report).")
+    ] = None,
+    mode: RetrievalMode = "hybrid",
+    rerank: Annotated[int | None, typer.Option("--rerank")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Evidence-page recall@1/5/10/20 and MRR, shared store and single store."""
+    from ingest.errors import IngestError
+    from retrieval.evaluate import evaluate, load_questions, plot_recall_curves
+
+    try:
+        loaded = load_questions(questions)
+    except (ValueError, KeyError) as exc:
+        raise _fail(
+            f"{questions}: not a questions file ({exc}); see `verirag eval --help`"
+        ) from exc
+    settings = _settings(data_dir)
+    with _open_store(settings, must_exist=True) as store:
+        try:
+            retriever = _retriever(
+                settings, store, mode, settings.rerank_top if rerank is None else rerank
+            )
+            retriever.warm_up()
+            result = evaluate(retriever, loaded)
+        except IngestError as exc:
+            raise _fail(str(exc)) from exc
+        result["index"] = store.info()
+    result["mode"] = mode
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(result, indent=2))
+    plot = plot or report.with_suffix(".png")
+    plot_recall_curves(result, plot, f"verirag {mode}: evidence-page recall@k")
+    for store_name, summary in result["summary"].items():
+        recalls = "  ".join(f"@{k}={v:.3f}" for k, v in summary["recall"].items())
+        typer.echo(
+            f"{store_name:>6} store: recall {recalls}  MRR={summary['mrr']:.3f}  "
+            f"p50={summary['latency_ms']['p50']:.0f}ms p95={summary['latency_ms']['p95']:.0f}ms"
+            f"  errors={summary['errors']}"
+        )
+    typer.echo(f"report: {report}  plot: {plot}")
 
 
 def main() -> None:

@@ -99,12 +99,18 @@ def _table(page: pymupdf.Page, top: float) -> float:
     return y
 
 
-def write_10k(path: Path, company_suffix: str = "", extra_sentence: str | None = None) -> Path:
+def write_10k(
+    path: Path,
+    company_suffix: str = "",
+    extra_sentence: str | None = None,
+    company: str = "Acme Widgets Corporation",
+    year: int = 2023,
+) -> Path:
     """A seven-page 10-K; ``extra_sentence`` changes the content (a revised filing)."""
     document = pymupdf.open()
     cover = list(COVER)
-    if company_suffix:
-        cover[6] = f"Acme Widgets Corporation {company_suffix}"
+    cover[5] = f"For the fiscal year ended December 31, {year}"
+    cover[6] = f"{company} {company_suffix}".strip()
     _lines(document.new_page(), cover)
     _lines(document.new_page(), TOC)
     business = list(BUSINESS)

@@ -1,0 +1,193 @@
+"""What a question says about which filings it is about: company, fiscal year, quarter, form.
+
+Analysts rarely name filing ids; they write "3M", "JnJ", "AMEX", "FY2018", "Q2 2023". The
+catalog holds every indexed filing with the names it can be called by, derived by general
+rules from the company name (words, initials, joined words, two-letter syllables) and the
+ticker, and matches a question against them. When a question names no company, nothing is
+filtered: search everything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ingest.store import IndexStore, StoredFiling
+from ingest.types import FormType
+
+_CORPORATE_SUFFIXES = {
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "co",
+    "company",
+    "companies",
+    "plc",
+    "ltd",
+    "limited",
+    "llc",
+    "lp",
+    "holdings",
+    "group",
+    "the",
+    "and",
+    "&",
+    "of",
+    "sa",
+    "nv",
+    "ag",
+}
+# Aliases shorter than this (other than tickers and initials) match too many ordinary words.
+_MIN_ALIAS_CHARS = 3
+_WORD = re.compile(r"[a-z0-9]+(?:&[a-z0-9]+)?")
+_YEAR = re.compile(r"\b(?:fy|fiscal(?:\s+year)?)?\s*'?((?:19|20)\d{2})\b", re.IGNORECASE)
+_SHORT_FY = re.compile(r"\bfy\s*'?(\d{2})\b", re.IGNORECASE)
+_QUARTER = re.compile(
+    r"\bq([1-4])\b|\bq([1-4])(?=(?:19|20)\d{2}\b)|\b(first|second|third|fourth)\s+(?:fiscal\s+)?quarter",
+    re.IGNORECASE,
+)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+_FORM_WORDS = {
+    FormType.FORM_10K: re.compile(r"\b10-?k\b|\bannual report\b", re.IGNORECASE),
+    FormType.FORM_10Q: re.compile(r"\b10-?q\b|\bquarterly report\b", re.IGNORECASE),
+    FormType.FORM_8K: re.compile(r"\b8-?k\b|\bcurrent report\b", re.IGNORECASE),
+    FormType.EARNINGS: re.compile(r"\bearnings (?:release|call|report)\b", re.IGNORECASE),
+}
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().replace("’", "'").replace("'s", "")
+    return " ".join(_WORD.findall(text.replace(" & ", "&").replace("&", " & ")))
+
+
+def company_aliases(company: str, ticker: str | None = None) -> set[str]:
+    """Names a company goes by, from its registered or common name."""
+    words = [w for w in _normalise(company).split() if w not in {"&"}]
+    core = [w for w in words if w not in _CORPORATE_SUFFIXES] or words
+    aliases = {" ".join(core), "".join(core)}
+    if core:
+        aliases.add(core[0])  # "MGM" for "MGM Resorts", "Activision" for "Activision Blizzard"
+    if len(core) >= 2:
+        initials = "".join(w[0] for w in core)
+        aliases.update({initials, "&".join(w[0] for w in core), "n".join(w[0] for w in core)})
+        aliases.add("".join(w[:2] for w in core))  # "amex" for "American Express"
+    if ticker:
+        aliases.add(ticker.lower())
+    return {a for a in aliases if len(a) >= 2}
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFilters:
+    """Explicit or parsed restrictions; empty fields restrict nothing."""
+
+    companies: frozenset[str] = frozenset()  # catalog company keys
+    fiscal_years: frozenset[int] = frozenset()
+    quarter: int | None = None
+    form: FormType | None = None
+    filings: frozenset[str] = frozenset()  # filing names given explicitly
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.companies or self.fiscal_years or self.quarter or self.form or self.filings
+        )
+
+
+@dataclass(slots=True)
+class CatalogEntry:
+    filing: StoredFiling
+    company_key: str
+    aliases: set[str] = field(default_factory=set)
+
+
+class Catalog:
+    """The indexed filings and the names they answer to."""
+
+    def __init__(self, filings: list[StoredFiling]) -> None:
+        self.entries: list[CatalogEntry] = []
+        for filing in filings:
+            meta = filing.metadata
+            name = meta.company or filing.name.split("_")[0]
+            key = _normalise(name)
+            aliases = company_aliases(name, meta.ticker)
+            # The FinanceBench-style file stem names the company as well ("JOHNSON_JOHNSON").
+            stem_company = re.split(r"_(?:19|20)\d{2}", filing.name)[0].replace("_", " ")
+            aliases |= company_aliases(stem_company)
+            self.entries.append(CatalogEntry(filing, key, aliases))
+        # An alias shared by two different companies identifies neither.
+        owners: dict[str, set[str]] = {}
+        for entry in self.entries:
+            for alias in entry.aliases:
+                owners.setdefault(alias, set()).add(entry.company_key)
+        for entry in self.entries:
+            entry.aliases = {a for a in entry.aliases if len(owners[a]) == 1}
+
+    @classmethod
+    def from_store(cls, store: IndexStore) -> Catalog:
+        return cls(store.filings())
+
+    def companies_in(self, question: str) -> frozenset[str]:
+        text = f" {_normalise(question)} "
+        compact = text.replace(" ", "")
+        found = set()
+        for entry in self.entries:
+            for alias in entry.aliases:
+                if len(alias) < _MIN_ALIAS_CHARS and alias not in text.split():
+                    continue
+                if f" {alias} " in text or (
+                    len(alias) >= 6 and " " not in alias and alias in compact
+                ):
+                    found.add(entry.company_key)
+                    break
+        return frozenset(found)
+
+    def parse(self, question: str) -> QueryFilters:
+        years = {int(y) for y in _YEAR.findall(question)}
+        years |= {2000 + int(y) for y in _SHORT_FY.findall(question)}
+        quarter = None
+        if match := _QUARTER.search(question):
+            digit = match.group(1) or match.group(2)
+            quarter = int(digit) if digit else _ORDINALS[match.group(3).lower()]
+        form = next((f for f, pattern in _FORM_WORDS.items() if pattern.search(question)), None)
+        return QueryFilters(
+            companies=self.companies_in(question),
+            fiscal_years=frozenset(years),
+            quarter=quarter,
+            form=form,
+        )
+
+    def select(self, filters: QueryFilters) -> list[StoredFiling] | None:
+        """The filings a search should be restricted to; None means search everything.
+
+        Company is a hard filter. Year, quarter and form narrow within the company's filings
+        only as far as some filing matches them, since a question's years also name the
+        comparative periods a later filing reports ("FY2021 vs FY2022" is in the 2022 10-K).
+        """
+        if filters.filings:
+            return [e.filing for e in self.entries if e.filing.name in filters.filings]
+        if not filters.companies:
+            return None
+        chosen = [e.filing for e in self.entries if e.company_key in filters.companies]
+        for narrow in (_by_years(filters), _by_quarter(filters), _by_form(filters)):
+            narrowed = [f for f in chosen if narrow(f)]
+            if narrowed:
+                chosen = narrowed
+        return chosen
+
+
+FilingTest = Callable[[StoredFiling], bool]
+
+
+def _by_years(filters: QueryFilters) -> FilingTest:
+    return lambda f: not filters.fiscal_years or f.metadata.fiscal_year in filters.fiscal_years
+
+
+def _by_quarter(filters: QueryFilters) -> FilingTest:
+    wanted = f"Q{filters.quarter}" if filters.quarter else None
+    return lambda f: wanted is None or f.metadata.fiscal_period == wanted
+
+
+def _by_form(filters: QueryFilters) -> FilingTest:
+    return lambda f: filters.form is None or f.metadata.form_type is filters.form

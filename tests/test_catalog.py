@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingest.metadata import from_file_name, load_overrides, merge
+from ingest.store import StoredFiling
+from ingest.types import FilingMetadata, FormType
+from retrieval.catalog import Catalog, company_aliases
+
+
+@pytest.mark.parametrize(
+    ("company", "alias"),
+    [
+        ("Johnson & Johnson", "jnj"),
+        ("Johnson & Johnson", "j&j"),
+        ("American Express", "amex"),
+        ("Foot Locker", "footlocker"),
+        ("MGM Resorts", "mgm"),
+        ("3M", "3m"),
+        ("Activision Blizzard", "activision"),
+        ("BEST BUY CO., INC.", "best buy"),
+    ],
+)
+def test_aliases(company: str, alias: str) -> None:
+    assert alias in company_aliases(company)
+
+
+def _filing(name: str, meta: FilingMetadata) -> StoredFiling:
+    return StoredFiling(
+        id=name, name=name, path="", sha256="", parser_version="", page_count=1, metadata=meta
+    )
+
+
+def test_years_quarters_and_forms_narrow_within_the_company() -> None:
+    def meta(name: str, **kw: object) -> FilingMetadata:
+        return merge(from_file_name(Path(name + ".pdf")), FilingMetadata(name=name, **kw))
+
+    names = ["JPMORGAN_2021Q1_10Q", "JPMORGAN_2022Q2_10Q", "VERIZON_2021_10K", "VERIZON_2022_10K"]
+    catalog = Catalog([_filing(n, meta(n, ticker="JPM" if "JPM" in n else "VZ")) for n in names])
+    pick = lambda q: sorted(f.name for f in catalog.select(catalog.parse(q)) or [])  # noqa: E731
+    assert pick("Which of JPM's segments had the lowest net revenue in 2021 Q1?") == [
+        "JPMORGAN_2021Q1_10Q"
+    ]
+    assert pick("In the second fiscal quarter of 2022, what was JPMorgan's net income?") == [
+        "JPMORGAN_2022Q2_10Q"
+    ]
+    assert pick("As of FY 2021, how much did Verizon expect to pay for retirees in 2024?") == [
+        "VERIZON_2021_10K"
+    ]
+    assert pick("Has Verizon's debt grown between FY21 and FY22?") == [
+        "VERIZON_2021_10K",
+        "VERIZON_2022_10K",
+    ]
+    assert catalog.select(catalog.parse("What is a quick ratio?")) is None
+    assert catalog.parse("numbers from the 10-Q").form is FormType.FORM_10Q
+
+
+def test_financebench_questions_keep_their_filing(shared: Path) -> None:
+    """Filter parsing on the real question wordings, against the real corpus catalog."""
+    overrides = load_overrides(shared / "financebench" / "documents.jsonl")
+    catalog = Catalog(
+        [
+            _filing(name, merge(from_file_name(Path(name + ".pdf")), meta))
+            for name, meta in overrides.items()
+        ]
+    )
+    lines = (shared / "financebench" / "questions_dev.jsonl").read_text().splitlines()
+    questions = [json.loads(line) for line in lines if line.strip()]
+    kept = 0
+    for question in questions:
+        selected = catalog.select(catalog.parse(question["question"]))
+        kept += selected is None or question["doc_name"] in {f.name for f in selected}
+    # a question naming no company searches everything, which also keeps its filing
+    assert kept / len(questions) >= 0.95, kept

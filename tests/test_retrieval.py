@@ -1,0 +1,225 @@
+"""Retrievers: one contract for every implementation, then what each adds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ingest.errors import FilingNotFoundError
+from ingest.pdf import PdfReader
+from ingest.pipeline import IngestOptions, Ingestor
+from ingest.store import IndexStore, VectorHit
+from retrieval.catalog import Catalog, QueryFilters
+from retrieval.dense import DenseRetriever
+from retrieval.hybrid import HybridRetriever, reciprocal_rank_fusion
+from retrieval.lexical import LexicalRetriever, fts_query
+from retrieval.types import Retriever
+from tests import filings
+
+FILINGS = {
+    "ACME_2023_10K": {"company": "Acme Widgets Corporation", "year": 2023},
+    "ACME_2022_10K": {"company": "Acme Widgets Corporation", "year": 2022},
+    "GLOBEX_2023_10K": {"company": "Globex Corporation", "year": 2023},
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[IndexStore]:
+    folder = tmp_path_factory.mktemp("retrieval")
+    paths = [filings.write_10k(folder / f"{name}.pdf", **spec) for name, spec in FILINGS.items()]
+    with IndexStore(folder / "index") as opened:
+        report = Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest(paths)
+        assert report.ok
+        yield opened
+
+
+def _make(kind: str, store: IndexStore, embedder: Any) -> Retriever:
+    catalog = Catalog.from_store(store)
+    dense = DenseRetriever(store, embedder, catalog)
+    lexical = LexicalRetriever(store, catalog)
+    return {
+        "dense": dense,
+        "lexical": lexical,
+        "hybrid": HybridRetriever(store, dense, lexical, catalog),
+    }[kind]
+
+
+@pytest.fixture(params=["dense", "lexical", "hybrid"])
+def retriever(request: pytest.FixtureRequest, store: IndexStore, embedder: Any) -> Retriever:
+    return _make(request.param, store, embedder)
+
+
+# ---- the contract every retriever keeps ----------------------------------------------------
+
+
+def test_hits_are_ranked_bounded_and_point_at_stored_sentences(
+    retriever: Retriever, store: IndexStore
+) -> None:
+    hits = retriever.retrieve("cost of sales", top_k=4, filters=QueryFilters())
+    assert 0 < len(hits) <= 4
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    for hit in hits:
+        sentences = store.sentences_by_ids(hit.sentence_ids)
+        assert [s["id"] for s in sentences] == hit.sentence_ids
+        assert {s["page"] for s in sentences} == {hit.page}
+        assert {s["filing_id"] for s in sentences} == {hit.filing_id}
+        assert hit.filing in FILINGS and hit.section is not None
+
+
+def test_the_evidence_page_is_found(retriever: Retriever) -> None:
+    hits = retriever.retrieve(
+        "cost of sales gross profit", 3, QueryFilters(filings=frozenset({"ACME_2023_10K"}))
+    )
+    assert 4 in {hit.page for hit in hits[:2]}
+    assert {hit.filing for hit in hits} == {"ACME_2023_10K"}
+
+
+def test_explicit_filing_filter_restricts(retriever: Retriever) -> None:
+    hits = retriever.retrieve("net sales", 10, QueryFilters(filings=frozenset({"ACME_2022_10K"})))
+    assert hits and {h.filing for h in hits} == {"ACME_2022_10K"}
+
+
+def test_company_and_year_are_read_from_the_question(retriever: Retriever) -> None:
+    hits = retriever.retrieve("What were Globex's net sales in FY2023?", 10)
+    assert hits and {h.filing for h in hits} == {"GLOBEX_2023_10K"}
+    acme = retriever.retrieve("Acme net sales in fiscal 2022", 10)
+    assert acme and {h.filing for h in acme} == {"ACME_2022_10K"}
+
+
+def test_a_question_naming_no_company_searches_everything(retriever: Retriever) -> None:
+    hits = retriever.retrieve("net sales and operating income", 30)
+    assert {h.filing for h in hits} == set(FILINGS)
+
+
+def test_an_unknown_filing_is_a_clear_error(retriever: Retriever) -> None:
+    with pytest.raises(FilingNotFoundError, match="NOPE_2023_10K"):
+        retriever.retrieve("net sales", 5, QueryFilters(filings=frozenset({"NOPE_2023_10K"})))
+
+
+# ---- what each adds --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    ['What is "net sales" AND (cost) - NEAR: OR?', "***", "a the of", "NOT 10-K's ^ $1,577"],
+)
+def test_lexical_queries_never_break_on_fts_syntax(store: IndexStore, question: str) -> None:
+    LexicalRetriever(store).retrieve(question, 5, QueryFilters())
+
+
+def test_metric_names_reach_the_line_items_filings_print(store: IndexStore) -> None:
+    assert '"capital expenditures"' in fts_query("What was capex?")
+    hits = LexicalRetriever(store).retrieve(
+        "What was the capex?", 3, QueryFilters(filings=frozenset({"ACME_2023_10K"}))
+    )
+    assert hits[0].page == 3 and "Capital expenditures" in hits[0].text
+    assert (
+        LexicalRetriever(store, expand=False).retrieve(
+            "What was the capex?", 3, QueryFilters(filings=frozenset({"ACME_2023_10K"}))
+        )
+        == []
+    )
+
+
+def test_reciprocal_rank_fusion_rewards_agreement() -> None:
+    dense = [VectorHit(1, 0.9), VectorHit(2, 0.8), VectorHit(3, 0.7)]
+    lexical = [VectorHit(3, 12.0), VectorHit(4, 9.0), VectorHit(1, 5.0)]
+    fused = reciprocal_rank_fusion([(dense, 1.0), (lexical, 1.0)], k=60)
+    assert [h.vector_id for h in fused] == [1, 3, 2, 4]
+    assert fused[0].score == pytest.approx(1 / 61 + 1 / 63)
+
+
+def test_cross_encoder_prefers_the_answering_passage() -> None:
+    from retrieval.rerank import OnnxCrossEncoder
+
+    scores = OnnxCrossEncoder(threads=1).score(
+        "How much were capital expenditures?",
+        [
+            "The Company's headquarters are in Delaware.",
+            "Capital expenditures were $96 million in 2023.",
+        ],
+    )
+    assert scores[1] > scores[0]
+
+
+def test_hybrid_with_reranker_keeps_the_contract(store: IndexStore, embedder: Any) -> None:
+    from retrieval.hybrid import HybridConfig
+    from retrieval.rerank import OnnxCrossEncoder
+
+    catalog = Catalog.from_store(store)
+    hybrid = HybridRetriever(
+        store,
+        DenseRetriever(store, embedder, catalog),
+        LexicalRetriever(store, catalog),
+        catalog,
+        reranker=OnnxCrossEncoder(threads=1),
+        config=HybridConfig(rerank_top=5),
+    )
+    hits = hybrid.retrieve(
+        "capital expenditures", 3, QueryFilters(filings=frozenset({"ACME_2023_10K"}))
+    )
+    assert len(hits) == 3 and hits[0].page == 3
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_approximate_indexes_keep_recall_against_exact_search(kind: str) -> None:
+    import faiss
+
+    from retrieval import ann
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(50, 64)).astype(np.float32)
+    points = centres[rng.integers(0, 50, 20_000)] + 0.3 * rng.normal(size=(20_000, 64))
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    exact = faiss.IndexIDMap2(faiss.IndexFlatIP(64))
+    ids = np.arange(1000, 21_000, dtype=np.int64)
+    exact.add_with_ids(points.astype(np.float32), ids)
+    queries = points[rng.integers(0, 20_000, 200)] + 0.05 * rng.normal(size=(200, 64))
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    approximate = ann.build(exact, kind)
+    _, truth = exact.search(queries, 10)
+    _, found = approximate.search(queries, 10)
+    recall = np.mean([len(set(t) & set(f)) / 10 for t, f in zip(truth, found, strict=True)])
+    assert recall >= 0.9, recall
+    # filtered search returns only allowed ids
+    allowed = ids[::7]
+    params = ann.search_parameters(kind, faiss.IDSelectorBatch(allowed))
+    _, filtered = approximate.search(queries[:20], 10, params=params)
+    assert set(filtered[filtered >= 0].tolist()) <= set(allowed.tolist())
+
+
+def test_dense_retriever_caches_its_approximate_index(store: IndexStore, embedder: Any) -> None:
+    dense = DenseRetriever(store, embedder, vector_index="hnsw")
+    hits = dense.retrieve("cost of sales", 3, QueryFilters(filings=frozenset({"ACME_2023_10K"})))
+    assert hits and hits[0].filing == "ACME_2023_10K"
+    assert store.vector_cache_path("hnsw").exists()
+
+
+def test_llamaindex_query_engine_retrieves_through_verirag(
+    store: IndexStore, embedder: Any
+) -> None:
+    from llama_index.core.llms import MockLLM
+    from llama_index.core.query_engine import RetrieverQueryEngine
+    from llama_index.core.response_synthesizers.no_text import NoText
+
+    from retrieval.llamaindex import VeriragLlamaIndexRetriever
+
+    adapter = VeriragLlamaIndexRetriever(
+        _make("hybrid", store, embedder),
+        top_k=3,
+        filters=QueryFilters(filings=frozenset({"ACME_2023_10K"})),
+    )
+    # Retrieval only: "no text" synthesis, and a mock LLM so nothing reaches for a provider.
+    engine = RetrieverQueryEngine(adapter, response_synthesizer=NoText(llm=MockLLM()))
+    response = engine.query("cost of sales gross profit")
+    nodes = response.source_nodes
+    assert len(nodes) == 3
+    assert {n.node.metadata["filing"] for n in nodes} == {"ACME_2023_10K"}
+    top = next(n for n in nodes if n.node.metadata["page"] == 4)
+    assert top.node.node_id == top.node.id_ and top.score is not None
+    cited = store.sentences_by_ids(top.node.metadata["sentence_ids"])
+    assert cited and {s["page"] for s in cited} == {4}
+    assert "Cost of sales" in top.node.get_content()
