@@ -32,11 +32,21 @@ if TYPE_CHECKING:
 
     from ingest.sections import Section
 
-SCHEMA_VERSION = 2  # 2: chunks_fts (BM25 over chunk text)
+SCHEMA_VERSION = 3  # 2: chunks_fts (BM25 over chunk text); 3: its filing column
 DOCSTORE_FILE = "docstore.sqlite"
 VECTORS_DIR = "vectors"
 LOCK_FILE = "write.lock"
 EMPTY_VERSION = "empty"
+
+# BM25 over chunk text and the context header. The filing id is a column too, so a filing
+# filter is an FTS5 doclist intersection ("filing : (f1 OR f2) AND (...)"), not a per-row
+# lookup; it never contributes to the score (weight 0).
+_TEXT_INDEX = """
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, header, filing, tokenize = 'porter unicode61'
+)
+"""
+_TEXT_INDEX_COLUMNS = ["text", "header", "filing"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,9 +113,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_filing ON chunks (filing_id, page);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, header, tokenize = 'porter unicode61'
-);
 CREATE TABLE IF NOT EXISTS ingest_failures (
     path TEXT NOT NULL,
     sha256 TEXT,
@@ -200,19 +207,36 @@ class IndexStore:
         self._db.close()
 
     def _fill_text_index(self) -> None:
-        """Index chunks written before the text index existed (schema version 1)."""
-        missing = self._db.execute(
-            "SELECT EXISTS (SELECT 1 FROM chunks WHERE vector_id NOT IN "
-            "(SELECT rowid FROM chunks_fts))"
-        ).fetchone()[0]
-        if missing:
-            with contextlib.suppress(sqlite3.OperationalError):  # a writer holds the lock
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute(
-                    "INSERT INTO chunks_fts (rowid, text, header) SELECT vector_id, text, "
-                    "embed_text FROM chunks WHERE vector_id NOT IN (SELECT rowid FROM chunks_fts)"
-                )
-                self._db.execute("COMMIT")
+        """Create or upgrade the text index and index chunks it does not hold yet.
+
+        Indexes written before it existed (schema 1) or before its filing column (schema 2)
+        get it here; a writer holding the lock just means another process is doing it.
+        """
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(chunks_fts)")]
+        if columns == _TEXT_INDEX_COLUMNS:
+            missing = self._db.execute(
+                "SELECT EXISTS (SELECT 1 FROM chunks WHERE vector_id NOT IN "
+                "(SELECT rowid FROM chunks_fts))"
+            ).fetchone()[0]
+            if not missing:
+                return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return  # another process holds the write lock past the busy timeout
+        try:
+            if columns != _TEXT_INDEX_COLUMNS:
+                self._db.execute("DROP TABLE IF EXISTS chunks_fts")
+                self._db.execute(_TEXT_INDEX)
+            self._db.execute(
+                "INSERT INTO chunks_fts (rowid, text, header, filing) SELECT vector_id, "
+                "text, embed_text, filing_id FROM chunks "
+                "WHERE vector_id NOT IN (SELECT rowid FROM chunks_fts)"
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def __enter__(self) -> IndexStore:
         return self
@@ -437,19 +461,16 @@ class IndexStore:
         weights: tuple[float, float] = (1.0, 0.3),
     ) -> list[VectorHit]:
         """BM25 over chunk text and header for an FTS5 ``query``; higher score is better."""
-        sql = (
-            "SELECT rowid, bm25(chunks_fts, ?, ?) AS rank FROM chunks_fts WHERE chunks_fts MATCH ?"
-        )
-        parameters: list[Any] = [*weights, query]
         if filing_ids is not None:
             if not filing_ids:
                 return []
-            marks = ",".join("?" * len(filing_ids))
-            sql += f" AND rowid IN (SELECT vector_id FROM chunks WHERE filing_id IN ({marks}))"
-            parameters.extend(filing_ids)
-        sql += " ORDER BY rank LIMIT ?"
-        parameters.append(k)
-        rows = self._db.execute(sql, parameters).fetchall()
+            # Filing ids are hex tokens of our own making: safe inside an FTS5 query.
+            query = f"filing : ({' OR '.join(filing_ids)}) AND ({query})"
+        rows = self._db.execute(
+            "SELECT rowid, bm25(chunks_fts, ?, ?, 0.0) AS rank FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (*weights, query, k),
+        ).fetchall()
         return [VectorHit(int(row[0]), -float(row[1])) for row in rows]
 
     def vector_index(self) -> Any:
@@ -657,8 +678,8 @@ class WriteBatch:
             assert cursor.lastrowid is not None  # an INSERT always sets it
             vector_ids[position] = cursor.lastrowid
             db.execute(
-                "INSERT INTO chunks_fts (rowid, text, header) VALUES (?, ?, ?)",
-                (cursor.lastrowid, chunk.text, chunk.embed_text),
+                "INSERT INTO chunks_fts (rowid, text, header, filing) VALUES (?, ?, ?, ?)",
+                (cursor.lastrowid, chunk.text, chunk.embed_text, record.id),
             )
         self._added_ids.append(vector_ids)
         self._added_vectors.append(np.ascontiguousarray(record.vectors, dtype=np.float32))

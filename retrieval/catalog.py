@@ -48,6 +48,7 @@ _QUARTER = re.compile(
     r"\bq([1-4])\b|\bq([1-4])(?=(?:19|20)\d{2}\b)|\b(first|second|third|fourth)\s+(?:fiscal\s+)?quarter",
     re.IGNORECASE,
 )
+_QUARTER_YEAR = re.compile(r"\bq[1-4]((?:19|20)\d{2})\b", re.IGNORECASE)
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 _FORM_WORDS = {
     FormType.FORM_10K: re.compile(r"\b10-?k\b|\bannual report\b", re.IGNORECASE),
@@ -146,6 +147,7 @@ class Catalog:
     def parse(self, question: str) -> QueryFilters:
         years = {int(y) for y in _YEAR.findall(question)}
         years |= {2000 + int(y) for y in _SHORT_FY.findall(question)}
+        years |= {int(y) for y in _QUARTER_YEAR.findall(question)}  # "Q22023"
         quarter = None
         if match := _QUARTER.search(question):
             digit = match.group(1) or match.group(2)

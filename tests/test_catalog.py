@@ -56,6 +56,8 @@ def test_years_quarters_and_forms_narrow_within_the_company() -> None:
     ]
     assert catalog.select(catalog.parse("What is a quick ratio?")) is None
     assert catalog.parse("numbers from the 10-Q").form is FormType.FORM_10Q
+    parsed = catalog.parse("Which region had the biggest drop in Q22023 revenues?")
+    assert (parsed.quarter, parsed.fiscal_years) == (2, frozenset({2023}))
 
 
 def test_financebench_questions_keep_their_filing(shared: Path) -> None:

@@ -106,9 +106,12 @@ def test_an_index_from_before_the_text_index_gets_one_on_open(data: Path, tmp_pa
 
     copy = tmp_path / "old"
     shutil.copytree(data, copy)
-    with sqlite3.connect(copy / DOCSTORE_FILE) as db:
-        db.execute("DELETE FROM chunks_fts")
+    with sqlite3.connect(copy / DOCSTORE_FILE) as db:  # the schema-2 text index
+        db.execute("DROP TABLE chunks_fts")
+        db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, header)")
     with IndexStore(copy) as store:
-        assert store.search_text('"capital" OR "expenditures"', 3)
+        acme = store.filing_by_name("ACME_2023_10K")
+        assert acme is not None
+        assert store.search_text('"capital" OR "expenditures"', 3, [acme.id])
         total = store._db.execute("SELECT COUNT(*) FROM chunks_fts").fetchone()[0]
         assert total == store.info()["chunks"]
