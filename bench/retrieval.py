@@ -99,7 +99,6 @@ def _verirag(args: argparse.Namespace, mode: str, rerank: int) -> dict[str, Any]
 
 
 def _baseline(args: argparse.Namespace) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO))
     from bench.llamaindex_baseline import (
         build_llamaindex_baseline,
         default_model_dir,
@@ -206,4 +205,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    # Run as `python bench/retrieval.py`, this folder would come first on sys.path and its
+    # ingest.py would shadow the ingest package.
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path[0] = str(REPO)
     sys.exit(main(make_parser().parse_args()))

@@ -433,26 +433,6 @@ class IndexStore:
             index.add_with_ids(matrix, np.array(ids, dtype=np.int64))
         return index
 
-    def search_vectors(
-        self, query: NDArray[np.float32], k: int, restrict_to: NDArray[np.int64] | None = None
-    ) -> list[VectorHit]:
-        import faiss
-
-        index = self._load_vectors()
-        if index.ntotal == 0 or k <= 0:
-            return []
-        params = None
-        if restrict_to is not None:
-            if restrict_to.size == 0:
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(restrict_to))  # type: ignore[call-arg]
-        scores, ids = index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
-        return [
-            VectorHit(int(vector_id), float(score))
-            for vector_id, score in zip(ids[0], scores[0], strict=True)
-            if vector_id >= 0
-        ]
-
     def search_text(
         self,
         query: str,

@@ -86,3 +86,20 @@ def cached(exact: Any, kind: AnnKind, path: Path) -> Any:
     faiss.write_index(index, str(temporary))
     temporary.replace(path)
     return index
+
+
+def search(
+    index: Any, kind: AnnKind, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+) -> list[tuple[int, float]]:
+    """(vector id, inner product) best first; ``allowed`` restricts to those ids."""
+    import faiss
+
+    if index.ntotal == 0 or k <= 0 or (allowed is not None and allowed.size == 0):
+        return []
+    params = None if allowed is None else search_parameters(kind, faiss.IDSelectorBatch(allowed))
+    scores, ids = index.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+    return [
+        (int(vector_id), float(score))
+        for vector_id, score in zip(ids[0], scores[0], strict=True)
+        if vector_id >= 0
+    ]

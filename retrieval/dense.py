@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from ingest.embedding import Embedder
 from ingest.errors import IndexMismatchError
 from ingest.store import IndexStore, VectorHit
@@ -56,26 +54,18 @@ class DenseRetriever:
     def search(
         self, query: str, k: int, filing_ids: Sequence[str] | None = None
     ) -> list[VectorHit]:
-        import faiss
-
         text = query
         if self._expand:
             text = " ".join([query, *expansion_phrases(query)])
-        index = self._vector_index()
-        if index.ntotal == 0 or k <= 0:
+        allowed = None if filing_ids is None else self._store.vector_ids_for_filings(filing_ids)
+        if allowed is not None and allowed.size == 0:
             return []
-        params = None
-        if filing_ids is not None:
-            allowed = self._store.vector_ids_for_filings(filing_ids)
-            if allowed.size == 0:
-                return []
-            params = ann.search_parameters(self._ann_kind, faiss.IDSelectorBatch(allowed))
-        vector = self._embedder.embed_query(text).reshape(1, -1).astype(np.float32)
-        scores, ids = index.search(vector, k, params=params)
+        vector = self._embedder.embed_query(text)
         return [
-            VectorHit(int(vector_id), float(score))
-            for vector_id, score in zip(ids[0], scores[0], strict=True)
-            if vector_id >= 0
+            VectorHit(vector_id, score)
+            for vector_id, score in ann.search(
+                self._vector_index(), self._ann_kind, vector, k, allowed
+            )
         ]
 
     def retrieve(

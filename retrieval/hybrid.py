@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ingest.store import IndexStore, VectorHit
@@ -78,12 +78,6 @@ class HybridRetriever:
             head = chunks[: config.rerank_top]
             scores = self._reranker.score(query, [" ".join(c.text.split()) for c in head])
             order = sorted(range(len(head)), key=lambda i: -scores[i])
-            reranked = [_rescored(head[i], scores[i]) for i in order]
+            reranked = [replace(head[i], score=scores[i]) for i in order]
             chunks = reranked + chunks[config.rerank_top :]
         return chunks[:top_k]
-
-
-def _rescored(chunk: ScoredChunk, score: float) -> ScoredChunk:
-    from dataclasses import replace
-
-    return replace(chunk, score=score)

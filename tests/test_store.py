@@ -12,7 +12,12 @@ from ingest.errors import IndexMismatchError
 from ingest.pdf import PdfReader
 from ingest.pipeline import IngestOptions, Ingestor
 from ingest.store import IndexStore
+from retrieval import ann
 from tests import filings
+
+
+def _search(store: IndexStore, query: Any, k: int, allowed: Any = None) -> list[tuple[int, float]]:
+    return ann.search(store.vector_index(), "flat", query, k, allowed)
 
 
 def _ingestor(store: IndexStore, embedder: Any) -> Ingestor:
@@ -54,11 +59,11 @@ def test_missing_faiss_file_is_rebuilt_from_the_docstore(tmp_path: Path, embedde
     with IndexStore(data) as store:
         _ingestor(store, embedder).ingest([path])
         query = embedder.embed_query("cost of sales")
-        expected = store.search_vectors(query, 5)
+        expected = _search(store, query, 5)
     for vector_file in (data / "vectors").iterdir():
         vector_file.unlink()
     with IndexStore(data) as store:
-        assert store.search_vectors(query, 5) == expected
+        assert _search(store, query, 5) == expected
         _consistent(store)
 
 
@@ -84,9 +89,9 @@ def test_filter_restricts_search_to_the_given_vectors(tmp_path: Path, embedder: 
         other = store.filing_by_name("OTHER_2023_10K")
         assert other is not None
         allowed = store.vector_ids_for_filings([other.id])
-        hits = store.search_vectors(embedder.embed_query("net sales"), 50, allowed)
-        assert hits and {h.vector_id for h in hits} <= set(allowed.tolist())
-        assert store.search_vectors(embedder.embed_query("x"), 5, np.array([], np.int64)) == []
+        hits = _search(store, embedder.embed_query("net sales"), 50, allowed)
+        assert hits and {vector_id for vector_id, _ in hits} <= set(allowed.tolist())
+        assert _search(store, embedder.embed_query("x"), 5, np.array([], np.int64)) == []
 
 
 def test_a_second_writer_is_refused_while_one_is_writing(tmp_path: Path, embedder: Any) -> None:
