@@ -389,6 +389,17 @@ class IndexStore:
         ).fetchall()
         return {int(row["vector_id"]): row for row in rows}
 
+    def table_vector_ids(self, vector_ids: Sequence[int]) -> set[int]:
+        """Those of ``vector_ids`` whose chunk is part of a table."""
+        if not vector_ids:
+            return set()
+        marks = ",".join("?" * len(vector_ids))
+        rows = self._db.execute(
+            f"SELECT vector_id FROM chunks WHERE vector_id IN ({marks}) AND table_id IS NOT NULL",
+            list(vector_ids),
+        ).fetchall()
+        return {int(row[0]) for row in rows}
+
     def vector_ids_for_filings(self, filing_ids: Sequence[str]) -> NDArray[np.int64]:
         marks = ",".join("?" * len(filing_ids))
         rows = self._db.execute(

@@ -65,11 +65,19 @@ class LexicalRetriever:
         return None
 
     def search(
-        self, question: str, k: int, filing_ids: Sequence[str] | None = None
+        self,
+        question: str,
+        k: int,
+        filing_ids: Sequence[str] | None = None,
+        text_only: bool = False,
     ) -> list[VectorHit]:
+        """``text_only`` matches the filing's own text alone, not the context header (whose
+        company and section words match every chunk of a filing)."""
         query = fts_query(question, self._expand)
         if not query or k <= 0:
             return []
+        if text_only:
+            query = f"text : ({query})"
         return self._store.search_text(query, k, filing_ids, (self.TEXT_WEIGHT, self.HEADER_WEIGHT))
 
     def retrieve(

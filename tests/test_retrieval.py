@@ -223,3 +223,24 @@ def test_llamaindex_query_engine_retrieves_through_verirag(
     cited = store.sentences_by_ids(top.node.metadata["sentence_ids"])
     assert cited and {s["page"] for s in cited} == {4}
     assert "Cost of sales" in top.node.get_content()
+
+
+def test_metric_questions_bring_statement_tables_forward(store: IndexStore, embedder: Any) -> None:
+    from retrieval.hybrid import HybridConfig
+
+    catalog = Catalog.from_store(store)
+    parts = (
+        store,
+        DenseRetriever(store, embedder, catalog),
+        LexicalRetriever(store, catalog),
+        catalog,
+    )
+    only = QueryFilters(filings=frozenset({"ACME_2023_10K"}))
+    question = "What was the gross margin?"  # a metric: its line items are table rows
+    with_tables = HybridRetriever(*parts).retrieve(question, 10, only)
+    without = HybridRetriever(*parts, config=HybridConfig(table_weight=0)).retrieve(
+        question, 10, only
+    )
+    rank = [h.table_id is not None for h in with_tables].index(True)
+    assert rank <= [h.table_id is not None for h in without].index(True)
+    assert with_tables[rank].page == 4
