@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.errors import FilingNotFoundError, IndexMismatchError
-from ingest.ids import settings_hash
+from ingest.ids import page_id, settings_hash
 from ingest.types import Chunk, FilingMetadata, ParsedPage
 
 if TYPE_CHECKING:
@@ -201,7 +201,6 @@ class IndexStore:
         self._fill_text_index()
         self._vectors: Any = None
         self._vectors_version: str | None = None
-        self._lock_handle: Any = None
 
     def close(self) -> None:
         self._db.close()
@@ -537,10 +536,6 @@ class WriteBatch:
             self._db.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
 
-    @property
-    def pending(self) -> bool:
-        return self._in_transaction
-
     def remove(self, filing_name: str) -> bool:
         self._begin()
         row = self._db.execute("SELECT id FROM filings WHERE name = ?", (filing_name,)).fetchone()
@@ -581,8 +576,6 @@ class WriteBatch:
                 _now(),
             ),
         )
-        from ingest.ids import page_id
-
         db.executemany(
             "INSERT INTO pages (id, filing_id, number, text, width, height) "
             "VALUES (?, ?, ?, ?, ?, ?)",
