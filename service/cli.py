@@ -263,6 +263,32 @@ def _retriever(settings: Settings, store: IndexStore, mode: str, rerank_top: int
     )
 
 
+def _explicit_filters(
+    store: IndexStore,
+    filing: list[str] | None,
+    company: str | None,
+    year: list[int] | None,
+    quarter: int | None,
+    form: str | None,
+) -> Any:
+    """Filters given on the command line; None when none was, so the question's own are used."""
+    from ingest.metadata import parse_form
+    from retrieval.catalog import Catalog, QueryFilters
+
+    if not (filing or company or year or quarter or form):
+        return None
+    companies = Catalog.from_store(store).companies_in(company) if company else None
+    if company and not companies:
+        raise _fail(f"no indexed filing is from a company called {company!r}")
+    return QueryFilters(
+        companies=companies or frozenset(),
+        fiscal_years=frozenset(year or ()),
+        quarter=quarter,
+        form=parse_form(form),
+        filings=frozenset(filing or ()),
+    )
+
+
 RetrievalMode = Annotated[
     str,
     typer.Option("--mode", help="hybrid (dense + BM25, fused), dense or lexical."),
@@ -298,8 +324,6 @@ def search(
     ("3M", "FY2018", "Q2 2023"); a question that names no company searches everything.
     """
     from ingest.errors import IngestError
-    from ingest.metadata import parse_form
-    from retrieval.catalog import Catalog, QueryFilters
 
     if not question.strip():
         raise _fail("the question is empty; pass what to search for")
@@ -307,18 +331,7 @@ def search(
         raise _fail(f"--mode {mode!r}: use hybrid, dense or lexical")
     settings = _settings(data_dir)
     with _open_store(settings, must_exist=True) as store:
-        filters = None
-        if filing or company or year or quarter or form:
-            companies = Catalog.from_store(store).companies_in(company) if company else None
-            if company and not companies:
-                raise _fail(f"no indexed filing is from a company called {company!r}")
-            filters = QueryFilters(
-                companies=companies or frozenset(),
-                fiscal_years=frozenset(year or ()),
-                quarter=quarter,
-                form=parse_form(form),
-                filings=frozenset(filing or ()),
-            )
+        filters = _explicit_filters(store, filing, company, year, quarter, form)
         try:
             retriever = _retriever(
                 settings, store, mode, settings.rerank_top if rerank is None else rerank
@@ -352,6 +365,151 @@ def search(
         )
         for sentence in sentences[hit.chunk_id][:6]:
             typer.echo(f"   [{sentence['id']}] {' '.join(sentence['text'].split())[:300]}")
+
+
+def _print_answer(answer: Any) -> None:
+    if answer.refused:
+        typer.secho(f"REFUSED: {answer.refusal_reason}", fg=typer.colors.YELLOW, bold=True)
+    else:
+        label = "PARTIAL ANSWER" if answer.partial else "ANSWER"
+        typer.secho(f"{label}: {answer.answer}", bold=True)
+    for number, claim in enumerate(answer.claims, start=1):
+        typer.echo(f"\n{number}. {claim.text}")
+        for citation in claim.citations:
+            typer.echo(
+                f'   "{" ".join(citation.quote.split())}"\n'
+                f"   — {citation.filing}, page {citation.page} (zero-indexed), "
+                f"{citation.section or 'no section'}, sentence {citation.sentence_id}"
+            )
+        verdicts = ", ".join(f"{rule} {verdict}" for rule, verdict in claim.verdicts.items())
+        typer.echo(f"   verdicts: {verdicts}")
+    if answer.dropped_claims:
+        typer.echo(f"\n{len(answer.dropped_claims)} claim(s) failed verification and were dropped:")
+        for claim in answer.dropped_claims:
+            failed = [
+                f"{r}: {claim.reasons.get(r, '')}" for r, v in claim.verdicts.items() if v == "fail"
+            ]
+            typer.echo(f"   - {claim.text!r} ({'; '.join(failed)})")
+    timings = answer.timings
+    typer.echo(
+        f"\nanswer {answer.id} · model {answer.model} · constitution "
+        f"{answer.constitution_version} · retrieve {timings.retrieve_ms:.0f} ms, generate "
+        f"{timings.generate_ms:.0f} ms, verify {timings.verify_ms:.0f} ms over "
+        f"{timings.rounds} round(s)"
+    )
+
+
+def answer_json(answer: Any) -> dict[str, Any]:
+    """The ``ask --json`` shape other tools rely on, plus the versions and timings."""
+    return {
+        "id": answer.id,
+        "answer": answer.answer,
+        "refused": answer.refused,
+        "partial": answer.partial,
+        "refusal_reason": answer.refusal_reason,
+        "claims": [
+            {
+                "text": claim.text,
+                "citations": [
+                    {
+                        "sentence_id": c.sentence_id,
+                        "filing": c.filing,
+                        "page": c.page,
+                        "section": c.section,
+                        "quote": c.quote,
+                    }
+                    for c in claim.citations
+                ],
+                "verdicts": claim.verdicts,
+            }
+            for claim in answer.claims
+        ],
+        "dropped_claims": len(answer.dropped_claims),
+        "constitution_version": answer.constitution_version,
+        "model": answer.model,
+        "versions": answer.versions.model_dump(),
+        "timings": answer.timings.model_dump(),
+    }
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in an analyst's words.")],
+    filing: Annotated[
+        list[str] | None, typer.Option("--filing", help="Answer from this filing (repeatable).")
+    ] = None,
+    company: Annotated[str | None, typer.Option("--company", help="Restrict to a company.")] = None,
+    year: Annotated[list[int] | None, typer.Option("--year", help="Fiscal year.")] = None,
+    quarter: Annotated[int | None, typer.Option("--quarter", min=1, max=4)] = None,
+    form: Annotated[str | None, typer.Option("--form", help="10-K, 10-Q, 8-K.")] = None,
+    data_dir: DataDirOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Retrieve, generate, verify against the constitution, revise, and print the answer with
+    every claim's quote, filing, page, section, sentence id and verdicts. The answer is logged;
+    its id finds the full audit record later."""
+    from ingest.errors import IngestError
+    from service.errors import ServiceError
+    from service.log import InteractionLog
+    from service.runtime import build_pipeline
+    from verifier.errors import VerifierError
+
+    if not question.strip():
+        raise _fail("the question is empty")
+    if len(question) > 2000:
+        raise _fail("the question is longer than 2,000 characters; ask something shorter")
+    settings = _settings(data_dir)
+    with _open_store(settings, must_exist=True) as store:
+        filters = _explicit_filters(store, filing, company, year, quarter, form)
+        try:
+            pipeline = build_pipeline(
+                settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
+            )
+            pipeline.warm_up()
+            record = pipeline.answer(question, filters)
+        except (IngestError, ServiceError, VerifierError) as exc:
+            raise _fail(f"{exc} (no answer was delivered)") from exc
+        with InteractionLog.in_data_dir(settings.data_dir) as log:
+            log.append(record)
+    if json_output:
+        typer.echo(json.dumps(answer_json(record.answer), indent=2))
+    else:
+        _print_answer(record.answer)
+
+
+generator_app = typer.Typer(help="Run the generator as a service.", no_args_is_help=True)
+app.add_typer(generator_app, name="generator")
+
+
+@generator_app.command("serve")
+def generator_serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8001,
+    served_name: Annotated[
+        str | None, typer.Option(help="Model name clients ask for (default: the model spec).")
+    ] = None,
+) -> None:
+    """Serve the in-process generator over an OpenAI-compatible API (what vLLM provides on a
+    GPU), so VERIRAG_GENERATOR_BACKEND=openai works on a CPU machine too."""
+    import uvicorn
+
+    from service.errors import ServiceError
+    from service.local_generator import TransformersGenerator
+    from service.openai_server import build_app
+
+    settings = _settings(None)
+    generator = TransformersGenerator(
+        settings.generator_model,
+        settings.cache_dir,
+        adapter=settings.generator_adapter,
+        threads=settings.torch_threads,
+    )
+    try:
+        generator.warm_up()
+    except ServiceError as exc:
+        raise _fail(str(exc)) from exc
+    name = served_name or settings.generator_model
+    uvicorn.run(build_app(generator, name), host=host, port=port, log_level="warning")
 
 
 eval_app = typer.Typer(
@@ -415,6 +573,231 @@ def eval_retrieval(
             f"  errors={summary['errors']}"
         )
     typer.echo(f"report: {report}  plot: {plot}")
+
+
+@eval_app.command("answers")
+def eval_answers(
+    questions: Annotated[
+        Path, typer.Option("--questions", help="FinanceBench-format questions with answers.")
+    ],
+    report_path: Annotated[Path | None, typer.Option("--report", help="JSON report.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="PNG of outcomes and latency.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    given_filing: Annotated[
+        bool,
+        typer.Option(
+            "--given-filing/--from-question",
+            help="Restrict each question to its gold filing, or read filters from the question.",
+        ),
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Correct / incorrect / refused against gold answers, quote exact-match rate, citation
+    precision and recall, citations on the gold page, dropped claims and per-stage latency.
+    Every answer is logged like any other."""
+    from ingest.embedding import OnnxEmbedder
+    from service.answer_eval import AnswerEvaluation, load_gold, plot_outcomes
+    from service.errors import ServiceError
+    from service.log import InteractionLog
+    from service.runtime import build_pipeline
+    from verifier.errors import VerifierError
+
+    if not questions.is_file():
+        raise _fail(f"{questions}: no such file")
+    settings = _settings(data_dir)
+    gold = load_gold(questions)[:limit]
+    with _open_store(settings, must_exist=True) as store:
+        pipeline = build_pipeline(
+            settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
+        )
+        try:
+            pipeline.warm_up()
+        except (ServiceError, VerifierError) as exc:
+            raise _fail(str(exc)) from exc
+        matcher = OnnxEmbedder(
+            model=settings.embedding_model,
+            cache_dir=settings.cache_dir,
+            threads=settings.torch_threads,
+        )
+        matcher.warm_up()
+
+        def similarity(a: str, b: str) -> float:
+            vectors = matcher.embed_documents([a, b])
+            return float(vectors[0] @ vectors[1])
+
+        log = InteractionLog.in_data_dir(settings.data_dir)
+        evaluation = AnswerEvaluation(
+            pipeline, pipeline.verifier.judge, similarity, record_sink=log.append
+        )
+        done = 0
+
+        def progress(outcome: Any) -> None:
+            nonlocal done
+            done += 1
+            typer.echo(
+                f"[{done}/{len(gold)}] {outcome.id}: {outcome.outcome} "
+                f"({outcome.timings.get('total_ms', 0):.0f} ms) {outcome.answer[:80]!r}"
+                + (f" error={outcome.error}" if outcome.error else "")
+            )
+
+        report = evaluation.run(gold, given_filing, progress)
+        log.close()
+    report["versions"] = pipeline.versions().model_dump()
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(report, indent=2))
+    if plot is not None:
+        plot_outcomes(report, plot)
+    summary = {k: v for k, v in report.items() if k != "per_question"}
+    typer.echo(json.dumps(summary, indent=2))
+
+
+verifier_app = typer.Typer(help="Train and inspect the entailment judge.", no_args_is_help=True)
+app.add_typer(verifier_app, name="verifier")
+
+SHARED_NLI_TRAIN = Path("../shared/nli_train/train.jsonl")
+SHARED_VERIFIER_BENCH = Path("../shared/verifier_bench/dev.jsonl")
+
+
+@verifier_app.command("train")
+def verifier_train(
+    pairs: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pairs",
+            help="nli_train-format JSON lines (default: ../shared/nli_train/train.jsonl).",
+        ),
+    ] = None,
+    bench: Annotated[
+        Path | None,
+        typer.Option(
+            "--bench",
+            help="verifier_bench-format file to calibrate the threshold on (default: "
+            "../shared/verifier_bench/dev.jsonl when present).",
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Judge name: cache_dir/judges/NAME.")] = "minilm-nli",
+    output: Annotated[
+        Path | None, typer.Option(help="Save here instead of cache_dir/judges/NAME.")
+    ] = None,
+    base_model: Annotated[str, typer.Option(help="Encoder to fine-tune.")] = (
+        "packaged:all-MiniLM-L6-v2"
+    ),
+    epochs: Annotated[float, typer.Option(help="Passes over the pairs.")] = 1.0,
+    batch_size: Annotated[int, typer.Option(help="Pairs per step.")] = 16,
+    learning_rate: Annotated[float, typer.Option(help="AdamW learning rate.")] = 5e-5,
+    max_tokens: Annotated[int, typer.Option(help="Pair length cap in word pieces.")] = 256,
+    max_pairs: Annotated[
+        int | None, typer.Option(help="Sample at most this many public pairs.")
+    ] = None,
+    synthetic_pairs: Annotated[
+        int, typer.Option(help="Pairs synthesised from the index in --data-dir (0 = none).")
+    ] = 3000,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train the entailment judge the verifier uses, save it with its data card and the
+    threshold calibrated on the bench file."""
+    import random
+
+    from ingest.store import DOCSTORE_FILE
+    from verifier.errors import TrainingDataError
+    from verifier.nli import judge_directory
+    from verifier.training import (
+        JudgeTrainingConfig,
+        load_nli_pairs,
+        synthesise_filing_pairs,
+        train_judge,
+    )
+
+    settings = _settings(data_dir)
+    config = JudgeTrainingConfig(
+        base_model=base_model,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        max_pairs=max_pairs,
+        synthetic_pairs=synthetic_pairs,
+        threads=settings.torch_threads,
+    )
+    sources = pairs or [SHARED_NLI_TRAIN]
+    try:
+        public = [pair for path in sources for pair in load_nli_pairs(path)]
+        if max_pairs is not None and len(public) > max_pairs:
+            public = random.Random(config.seed).sample(public, max_pairs)
+        synthetic = []
+        if synthetic_pairs and (settings.data_dir / DOCSTORE_FILE).exists():
+            synthetic = synthesise_filing_pairs(settings.data_dir, synthetic_pairs, config.seed)
+        elif synthetic_pairs:
+            typer.echo(f"no index in {settings.data_dir}: training without filing pairs")
+    except TrainingDataError as exc:
+        raise _fail(f"{exc}; pass --pairs FILE") from exc
+    bench_file = bench or (SHARED_VERIFIER_BENCH if SHARED_VERIFIER_BENCH.is_file() else None)
+
+    def calibrate(directory: Path) -> dict[str, Any]:
+        from verifier.evaluate import load_bench, report, score_examples
+        from verifier.nli import CrossEncoderJudge
+
+        assert bench_file is not None
+        examples = load_bench(bench_file)
+        scores, ms = score_examples(CrossEncoderJudge(str(directory)), examples)
+        metrics = report(examples, scores)
+        metrics["ms_per_example"] = round(ms, 2)
+        metrics["bench"] = str(bench_file)
+        return {"threshold": metrics["threshold"], "calibration": metrics}
+
+    target = output or judge_directory(name, settings.cache_dir)
+    typer.echo(f"training on {len(public)} public + {len(synthetic)} filing pairs -> {target}")
+    card = train_judge(
+        config, public + synthetic, target, calibrate if bench_file else None, log=typer.echo
+    )
+    typer.echo(json.dumps({k: card[k] for k in ("data", "training")}, indent=2))
+    if "calibration" in card:
+        typer.echo(json.dumps(card["calibration"], indent=2))
+
+
+@eval_app.command("verifier")
+def eval_verifier(
+    data: Annotated[Path, typer.Option("--data", help="verifier_bench-format JSON lines.")],
+    scores_out: Annotated[
+        Path | None, typer.Option("--scores-out", help="Write {id, score} per example here.")
+    ] = None,
+    report_path: Annotated[Path | None, typer.Option("--report", help="JSON report.")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Decision threshold; default: tuned on this file (macro BAcc)."),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """ROC-AUC and balanced accuracy of the entailment judge, per dataset and macro."""
+    from verifier.errors import TrainingDataError, VerifierError
+    from verifier.evaluate import load_bench, report, score_examples
+    from verifier.nli import load_judge
+
+    settings = _settings(data_dir)
+    try:
+        examples = load_bench(data)
+        judge = load_judge(settings.nli_model, settings.cache_dir, settings.nli_threshold)
+        scores, ms = score_examples(judge, examples)
+    except TrainingDataError as exc:
+        raise _fail(str(exc)) from exc
+    except VerifierError as exc:
+        raise _fail(str(exc)) from exc
+    result = report(examples, scores, threshold)
+    result["judge"] = judge.version
+    result["judge_threshold"] = judge.threshold
+    result["ms_per_example"] = round(ms, 2)
+    if scores_out is not None:
+        scores_out.parent.mkdir(parents=True, exist_ok=True)
+        with scores_out.open("w") as handle:
+            for example, score in zip(examples, scores, strict=True):
+                handle.write(json.dumps({"id": example.id, "score": score}) + "\n")
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(result, indent=2))
+    typer.echo(json.dumps(result, indent=2))
 
 
 def main() -> None:

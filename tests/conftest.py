@@ -73,3 +73,56 @@ def shared() -> Path:
             f"real data not found at {SHARED}: these checks need ../shared next to the repo"
         )
     return SHARED
+
+
+def nli_pairs(seed: int, count: int) -> list[Any]:
+    """Three-way pairs about filing facts: restatements entail, changed figures and negations
+    contradict, unrelated facts are neutral."""
+    import random
+
+    from verifier.training import NliPair
+
+    rng = random.Random(seed)
+    companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell"]
+    metrics = ["net sales", "operating income", "capital expenditures", "net income", "revenue"]
+    pairs = []
+    while len(pairs) < count:
+        company, metric = rng.choice(companies), rng.choice(metrics)
+        value, year = rng.randint(100, 9999), rng.randint(2015, 2023)
+        premise = f"{company} reported {metric} of ${value:,} million in fiscal {year}."
+        kind = len(pairs) % 3
+        if kind == 0:
+            hypothesis = f"In fiscal {year}, {company}'s {metric} was ${value:,} million."
+            label = "entailment"
+        elif kind == 1:
+            hypothesis = f"{company} did not report any {metric} in fiscal {year}."
+            label = "contradiction"
+        else:
+            other = rng.choice([m for m in metrics if m != metric])
+            hypothesis = f"{company} plans to open a new office in {rng.choice(['Ohio', 'Texas'])}."
+            hypothesis = hypothesis if rng.random() < 0.5 else f"{company}'s {other} will grow."
+            label = "neutral"
+        pairs.append(NliPair(premise, hypothesis, label, "tests"))
+    return pairs
+
+
+@pytest.fixture(scope="session")
+def tiny_judge(model_cache: Path) -> Path:
+    """A judge trained for a few seconds on templated pairs, saved where 'trained:tiny-nli'
+    finds it."""
+    from verifier.nli import judge_directory
+    from verifier.training import JudgeTrainingConfig, train_judge
+
+    target = judge_directory("tiny-nli", model_cache)
+    if not target.exists():
+        config = JudgeTrainingConfig(
+            epochs=3, batch_size=16, max_tokens=64, learning_rate=1e-4, threads=1
+        )
+        train_judge(
+            config,
+            nli_pairs(seed=1, count=240),
+            target,
+            calibrate=lambda _: {"threshold": 0.0},
+            log=lambda _: None,
+        )
+    return target

@@ -1,0 +1,92 @@
+"""What an answer is once verified: the public answer and the full audit record behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Citation(BaseModel):
+    sentence_id: str
+    filing: str
+    filing_id: str
+    page: int = Field(description="Zero-indexed page of the filing.")
+    section: str | None
+    quote: str
+    sentence_start: int = Field(description="Character offset of the sentence in the page text.")
+    sentence_end: int
+    quote_start: int | None = Field(
+        default=None, description="Character offset of the quote in the page text, if exact."
+    )
+    quote_end: int | None = None
+
+
+class Claim(BaseModel):
+    text: str
+    citations: list[Citation]
+    verdicts: dict[str, str] = Field(description="Rule id → 'pass' | 'fail'.")
+    reasons: dict[str, str] = Field(default_factory=dict)
+    entailment: float | None = None
+
+
+class Versions(BaseModel):
+    index: str
+    model: str
+    adapter: str | None
+    constitution: str
+    judge: str
+
+
+class Timings(BaseModel):
+    retrieve_ms: float = 0.0
+    generate_ms: float = 0.0
+    verify_ms: float = 0.0
+    total_ms: float = 0.0
+    rounds: int = 0
+
+
+class Answer(BaseModel):
+    """A verified answer. A refusal is an answer too: ``refused`` with a reason and no claims."""
+
+    id: str
+    question: str
+    answer: str
+    refused: bool
+    partial: bool = Field(description="Some generated claims failed verification and were dropped.")
+    refusal_reason: str | None = None
+    claims: list[Claim]
+    dropped_claims: list[Claim] = Field(default_factory=list)
+    constitution_version: str
+    model: str
+    versions: Versions
+    timings: Timings
+    created_at: str
+
+
+class RetrievedChunk(BaseModel):
+    chunk_id: str
+    filing: str
+    page: int
+    section: str | None
+    score: float
+
+
+class Round(BaseModel):
+    messages: list[dict[str, str]]
+    raw_generation: str
+    draft: dict[str, Any] | None
+    report: list[dict[str, Any]]
+    answer_checks: list[dict[str, Any]]
+    generate_ms: float
+    verify_ms: float
+
+
+class AuditRecord(BaseModel):
+    """Everything that produced an answer: what compliance reads and alignment trains on."""
+
+    answer: Answer
+    filters: dict[str, Any] | None
+    retrieved: list[RetrievedChunk]
+    context: list[dict[str, Any]]
+    rounds: list[Round]

@@ -1,0 +1,234 @@
+"""The generator seam, the prompt, and the output constraint every backend enforces.
+
+The answer is JSON in the ``DraftAnswer`` schema. Two forms of the constraint are built from one
+context: a JSON schema (sentence labels as an enum; what any OpenAI-compatible server accepts
+as ``response_format``) and an EBNF grammar, stricter, in which a citation's quote can only be a
+run of whole clauses of the sentence it cites, so a quote is verbatim by construction. The
+in-process backend and vLLM (``structured_outputs.grammar``) decode under the grammar.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from verifier.types import INSUFFICIENT_EVIDENCE, DraftAnswer, EvidenceContext, EvidenceSentence
+
+MAX_CLAIMS = 3
+MAX_CITATIONS = 2
+MAX_CLAIM_CHARS = 160
+MAX_ANSWER_CHARS = 120
+MAX_QUOTE_OPTIONS = 12
+
+SYSTEM_PROMPT = (
+    "You answer questions about SEC filings using only the numbered filing sentences you are "
+    "given. Reply with JSON. Each claim first cites a sentence by its label and quotes it "
+    "exactly, then states one fact that the quote supports, keeping its figures, units and "
+    "years unchanged. 'answer' is the short direct answer. If the sentences do not answer "
+    'the question, reply {"claims": [], "answer": "insufficient evidence", '
+    '"insufficient_evidence": true}.'
+)
+
+EXAMPLE_USER = (
+    "Filing sentences:\n"
+    "--- ACME_2020_10K, page 41, Item 7 ---\n"
+    "[S1] Revenue increased 8% to $2,410 million in 2020, driven by higher volumes.\n"
+    "[S2] We operate 14 plants in North America.\n\n"
+    "Question: What was ACME's revenue in 2020?"
+)
+EXAMPLE_ASSISTANT = json.dumps(
+    {
+        "claims": [
+            {
+                "citations": [
+                    {
+                        "sentence_id": "S1",
+                        "quote": "Revenue increased 8% to $2,410 million in 2020",
+                    }
+                ],
+                "text": "ACME's revenue was $2,410 million in 2020, up 8%.",
+            }
+        ],
+        "answer": "$2,410 million",
+        "insufficient_evidence": False,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConstraint:
+    json_schema: dict[str, Any]
+    grammar: str  # xgrammar / vLLM EBNF
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    finish_reason: str = "stop"  # "length" when max_new_tokens cut it off
+
+
+class Generator(Protocol):
+    """Turns chat messages into text that satisfies ``constraint``. ``model_version`` names
+    the weights and adapter that produced it; ``warm_up`` loads or connects."""
+
+    model_version: str
+
+    def warm_up(self) -> None: ...
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        constraint: OutputConstraint,
+        max_new_tokens: int,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation: ...
+
+
+def _describe(sentence: EvidenceSentence) -> str:
+    parts = [sentence.filing, f"page {sentence.page + 1}"]
+    if sentence.section:
+        parts.append(sentence.section)
+    return ", ".join(parts)
+
+
+def display_text(text: str) -> str:
+    """A sentence on one line: table rows are stored with a line per cell."""
+    return " ".join(text.split())
+
+
+def render_context(context: EvidenceContext) -> str:
+    """Sentences grouped under their filing and page; a table's title, scale and column
+    headers are shown once above its rows."""
+    lines: list[str] = []
+    heading = None
+    table_heading = None
+    for sentence in context:
+        current = _describe(sentence)
+        if current != heading:
+            lines.append(f"--- {current} ---")
+            heading, table_heading = current, None
+        if sentence.kind == "table_row":
+            scale = f" (in {sentence.table_scale})" if sentence.table_scale else ""
+            title = sentence.table_title or "Table"
+            header = sentence.table_header
+            this_table = f"{title}{scale}" + (f" | columns: {header}" if header else "")
+            if this_table != table_heading:
+                lines.append(f"Table: {this_table}")
+                table_heading = this_table
+        else:
+            table_heading = None
+        lines.append(f"[{sentence.label}] {display_text(sentence.text)}")
+    return "\n".join(lines)
+
+
+def build_messages(
+    question: str,
+    context: EvidenceContext,
+    critique: str | None = None,
+    previous: str | None = None,
+) -> list[dict[str, str]]:
+    user = f"Filing sentences:\n{render_context(context)}\n\nQuestion: {question}"
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": EXAMPLE_USER},
+        {"role": "assistant", "content": EXAMPLE_ASSISTANT},
+        {"role": "user", "content": user},
+    ]
+    if critique and previous:
+        messages += [
+            {"role": "assistant", "content": previous},
+            {
+                "role": "user",
+                "content": "A verifier checked your answer against the rules and found:\n"
+                f"{critique}\nWrite the answer again. Fix or leave out every claim it names; "
+                "keep only what your quotes support.",
+            },
+        ]
+    return messages
+
+
+_CLAUSE_BREAK = re.compile(r"[,;:]\s+|\s+(?:and|but|while|which|whereas)\s+")
+
+
+def quote_options(text: str) -> list[str]:
+    """Spans a citation of this sentence may quote: the whole sentence and runs of its clauses
+    (clauses end at commas, semicolons, colons and conjunctions), longest first."""
+    text = display_text(text)
+    bounds = [0]
+    for match in _CLAUSE_BREAK.finditer(text):
+        bounds.append(match.start())
+        bounds.append(match.end())
+    bounds.append(len(text))
+    pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)]
+    options = {text}
+    for first in range(len(pieces)):
+        for last in range(first, len(pieces)):
+            span = text[pieces[first][0] : pieces[last][1]].strip().rstrip(".")
+            if len(span) >= 12:
+                options.add(span)
+    ordered = sorted(options, key=len, reverse=True)
+    return ordered[:MAX_QUOTE_OPTIONS]
+
+
+def _ebnf_raw(text: str) -> str:
+    """Text that must appear exactly as given, as an EBNF literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _ebnf_literal(text: str) -> str:
+    """A string as it appears inside a JSON string, as an EBNF literal."""
+    return _ebnf_raw(json.dumps(text, ensure_ascii=False)[1:-1])
+
+
+def build_constraint(context: EvidenceContext, max_claims: int = MAX_CLAIMS) -> OutputConstraint:
+    labels = context.labels
+    schema = DraftAnswer.model_json_schema()
+    citation = schema["$defs"]["DraftCitation"]
+    citation["properties"]["sentence_id"]["enum"] = labels
+    citation["properties"]["quote"]["minLength"] = 1
+    claim = schema["$defs"]["DraftClaim"]
+    claim["properties"]["citations"].update(minItems=1, maxItems=MAX_CITATIONS)
+    claim["properties"]["text"]["maxLength"] = MAX_CLAIM_CHARS
+    schema["properties"]["claims"]["maxItems"] = max_claims
+    schema["properties"]["answer"]["maxLength"] = MAX_ANSWER_CHARS
+    schema["required"] = ["claims", "answer", "insufficient_evidence"]
+    for definition in (citation, claim):
+        definition["required"] = list(definition["properties"])
+        definition["additionalProperties"] = False
+    schema["additionalProperties"] = False
+
+    citation_rules = []
+    for sentence in context:
+        options = " | ".join(_ebnf_literal(option) for option in quote_options(sentence.text))
+        citation_rules.append(
+            f'"{{\\"sentence_id\\": \\"{sentence.label}\\", \\"quote\\": \\"" ({options}) "\\"}}"'
+        )
+    refusal = json.dumps(
+        {"claims": [], "answer": INSUFFICIENT_EVIDENCE, "insufficient_evidence": True}
+    )
+    if not citation_rules:
+        return OutputConstraint(schema, f"root ::= {_ebnf_raw(refusal)}")
+    grammar = "\n".join(
+        [
+            "root ::= answer | refusal",
+            'answer ::= "{\\"claims\\": [" claim (", " claim){0,'
+            f'{max_claims - 1}}} "], \\"answer\\": \\"" char{{1,{MAX_ANSWER_CHARS}}} '
+            '"\\", \\"insufficient_evidence\\": false}"',
+            f"refusal ::= {_ebnf_raw(refusal)}",
+            'claim ::= "{\\"citations\\": [" citation (", " citation){0,'
+            f'{MAX_CITATIONS - 1}}} "], \\"text\\": \\"" sentence "\\"}}"',
+            # One sentence per claim: a full stop only inside a number or at the very end.
+            f'sentence ::= piece{{8,{MAX_CLAIM_CHARS}}} "."?',
+            'piece ::= [^"\\\\\\x00-\\x1f.] | "." [0-9A-Za-z]',
+            "citation ::= " + " | ".join(citation_rules),
+            'char ::= [^"\\\\\\x00-\\x1f]',
+        ]
+    )
+    return OutputConstraint(json_schema=schema, grammar=grammar)

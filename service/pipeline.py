@@ -1,0 +1,326 @@
+"""The answer pipeline: retrieve → generate → verify → critique and revise → deliver or refuse.
+
+Only claims that pass every blocking rule of the constitution leave this module. If the
+verifier cannot run, ``VerifierUnavailableError`` propagates and nothing is delivered (fail
+closed); a generator that cannot be reached raises ``GeneratorUnavailableError``. When no
+claim survives, the answer is an explicit refusal, which is an ordinary answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ingest.store import IndexStore
+from retrieval.catalog import QueryFilters
+from retrieval.types import Retriever, ScoredChunk
+from service.answers import (
+    Answer,
+    AuditRecord,
+    Citation,
+    Claim,
+    RetrievedChunk,
+    Round,
+    Timings,
+    Versions,
+)
+from service.errors import GeneratorOutputError, VerifierUnavailableError
+from service.generation import Generator, build_constraint, build_messages
+from verifier.checks import Verifier, critique
+from verifier.errors import VerifierError
+from verifier.numbers import normalise_text
+from verifier.types import (
+    INSUFFICIENT_EVIDENCE,
+    ClaimReport,
+    DraftAnswer,
+    EvidenceContext,
+    EvidenceSentence,
+    VerificationReport,
+)
+
+_CITABLE_KINDS = {"prose", "table_row"}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    context_chunks: int = 6
+    context_max_sentences: int = 36
+    max_new_tokens: int = 400
+    max_claims: int = 3
+    revision_rounds: int = 1
+    adapter: str | None = None
+
+
+def filters_dump(filters: QueryFilters | None) -> dict[str, Any] | None:
+    if filters is None:
+        return None
+    return {
+        "companies": sorted(filters.companies),
+        "fiscal_years": sorted(filters.fiscal_years),
+        "quarter": filters.quarter,
+        "form": filters.form.value if filters.form else None,
+        "filings": sorted(filters.filings),
+    }
+
+
+def answer_id(question: str, filters: dict[str, Any] | None, versions: Versions, at: str) -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    for part in (question, json.dumps(filters, sort_keys=True), versions.model_dump_json(), at):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    return "a" + digest.hexdigest()
+
+
+def _quote_offsets(sentence: EvidenceSentence, quote: str) -> tuple[int | None, int | None]:
+    position = sentence.text.find(quote)
+    if position < 0:
+        return None, None
+    return sentence.start + position, sentence.start + position + len(quote)
+
+
+class AnswerPipeline:
+    def __init__(
+        self,
+        store: IndexStore,
+        retriever: Retriever,
+        generator: Generator,
+        verifier: Verifier,
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.retriever = retriever
+        self.generator = generator
+        self.verifier = verifier
+        self.config = config or PipelineConfig()
+
+    def warm_up(self) -> None:
+        self.retriever.warm_up()
+        try:
+            self.verifier.warm_up()
+        except VerifierError as exc:
+            raise VerifierUnavailableError(str(exc)) from exc
+        self.generator.warm_up()
+
+    def build_context(self, chunks: list[ScoredChunk]) -> EvidenceContext:
+        wanted: list[str] = []
+        seen: set[str] = set()
+        for chunk in chunks:
+            for sentence_id in chunk.sentence_ids:
+                if sentence_id not in seen:
+                    seen.add(sentence_id)
+                    wanted.append(sentence_id)
+        rows = [
+            row
+            for row in self.store.evidence_sentences(wanted)
+            if row["kind"] in _CITABLE_KINDS and len(row["text"].strip()) > 3
+        ]
+        return EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
+
+    def versions(self) -> Versions:
+        return Versions(
+            index=self.store.index_version,
+            model=self.generator.model_version,
+            adapter=self.config.adapter,
+            constitution=self.verifier.constitution.version_id,
+            judge=self.verifier.judge.version,
+        )
+
+    def answer(self, question: str, filters: QueryFilters | None = None) -> AuditRecord:
+        started = time.perf_counter()
+        created_at = datetime.now(UTC).isoformat(timespec="microseconds")
+        chunks = self.retriever.retrieve(question, self.config.context_chunks, filters)
+        retrieve_ms = 1000 * (time.perf_counter() - started)
+        context = self.build_context(chunks)
+        timings = Timings(retrieve_ms=retrieve_ms)
+        rounds: list[Round] = []
+        best: tuple[DraftAnswer, VerificationReport] | None = None
+        if context.sentences:
+            best = self._generate_and_verify(question, context, rounds, timings)
+        versions = self.versions()
+        filter_dump = filters_dump(filters)
+        answer = self._deliver(question, context, best, versions, timings, created_at, filter_dump)
+        timings.total_ms = 1000 * (time.perf_counter() - started)
+        answer.timings = timings
+        return AuditRecord(
+            answer=answer,
+            filters=filter_dump,
+            retrieved=[
+                RetrievedChunk(
+                    chunk_id=c.chunk_id,
+                    filing=c.filing,
+                    page=c.page,
+                    section=c.section,
+                    score=c.score,
+                )
+                for c in chunks
+            ],
+            context=[asdict(s) for s in context],
+            rounds=rounds,
+        )
+
+    def _generate_and_verify(
+        self,
+        question: str,
+        context: EvidenceContext,
+        rounds: list[Round],
+        timings: Timings,
+    ) -> tuple[DraftAnswer, VerificationReport] | None:
+        constraint = build_constraint(context, self.config.max_claims)
+        best: tuple[DraftAnswer, VerificationReport] | None = None
+        critique_text: str | None = None
+        previous: str | None = None
+        for _ in range(self.config.revision_rounds + 1):
+            messages = build_messages(question, context, critique_text, previous)
+            generation = self.generator.generate(messages, constraint, self.config.max_new_tokens)
+            timings.generate_ms += 1000 * generation.seconds
+            try:
+                draft = DraftAnswer.model_validate_json(generation.text)
+            except ValidationError as exc:
+                raise GeneratorOutputError(
+                    f"the generator's output is not an answer in the schema: {exc.errors()[:2]}"
+                ) from exc
+            verify_started = time.perf_counter()
+            try:
+                report = self.verifier.verify(draft, context)
+            except VerifierError as exc:
+                raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
+            verify_ms = 1000 * (time.perf_counter() - verify_started)
+            timings.verify_ms += verify_ms
+            timings.rounds += 1
+            rounds.append(
+                Round(
+                    messages=messages,
+                    raw_generation=generation.text,
+                    draft=draft.model_dump(),
+                    report=[_report_dump(c) for c in report.claims],
+                    answer_checks=[_result_dump(r) for r in report.answer_results],
+                    generate_ms=1000 * generation.seconds,
+                    verify_ms=verify_ms,
+                )
+            )
+            if best is None or len(report.passed_claims) >= len(best[1].passed_claims):
+                best = (draft, report)
+            if draft.insufficient_evidence and not draft.claims:
+                break  # the model declined; a critique has nothing to revise
+            if report.all_passed and report.answer_supported:
+                break
+            critique_text = critique(report, self.verifier.constitution)
+            previous = generation.text
+        return best
+
+    def _claim(self, report: ClaimReport, context: EvidenceContext) -> Claim:
+        citations = []
+        for citation in report.claim.citations:
+            sentence = context.get(citation.sentence_id)
+            if sentence is None:
+                continue
+            quote_start, quote_end = _quote_offsets(sentence, citation.quote)
+            citations.append(
+                Citation(
+                    sentence_id=sentence.sentence_id,
+                    filing=sentence.filing,
+                    filing_id=sentence.filing_id,
+                    page=sentence.page,
+                    section=sentence.section,
+                    quote=citation.quote,
+                    sentence_start=sentence.start,
+                    sentence_end=sentence.end,
+                    quote_start=quote_start,
+                    quote_end=quote_end,
+                )
+            )
+        entailment = next((r.score for r in report.results if r.score is not None), None)
+        return Claim(
+            text=report.claim.text,
+            citations=citations,
+            verdicts=report.verdicts,
+            reasons={r.rule_id: r.reason for r in report.results},
+            entailment=entailment,
+        )
+
+    def _deliver(
+        self,
+        question: str,
+        context: EvidenceContext,
+        best: tuple[DraftAnswer, VerificationReport] | None,
+        versions: Versions,
+        timings: Timings,
+        created_at: str,
+        filters: dict[str, Any] | None,
+    ) -> Answer:
+        identifier = answer_id(question, filters, versions, created_at)
+        common: dict[str, Any] = {
+            "id": identifier,
+            "question": question,
+            "constitution_version": versions.constitution,
+            "model": versions.model,
+            "versions": versions,
+            "timings": timings,
+            "created_at": created_at,
+        }
+        if best is None:
+            return Answer(
+                answer=INSUFFICIENT_EVIDENCE,
+                refused=True,
+                partial=False,
+                refusal_reason="retrieval found no citable sentence for this question",
+                claims=[],
+                **common,
+            )
+        draft, report = best
+        kept = [self._claim(c, context) for c in report.claims if c.passed]
+        dropped = [self._claim(c, context) for c in report.claims if not c.passed]
+        if not kept:
+            reason = (
+                "the generator found no supporting evidence in the retrieved filings"
+                if draft.insufficient_evidence and not draft.claims
+                else "no generated claim passed verification against its cited evidence"
+            )
+            return Answer(
+                answer=INSUFFICIENT_EVIDENCE,
+                refused=True,
+                partial=False,
+                refusal_reason=reason,
+                claims=[],
+                dropped_claims=dropped,
+                **common,
+            )
+        direct = draft.answer
+        answer_backed = report.answer_supported and normalise_text(direct) != ""
+        if not answer_backed:
+            # The short answer said more than the verified claims: state the first verified
+            # claim instead of an unverified summary.
+            direct = kept[0].text
+        return Answer(
+            answer=direct,
+            refused=False,
+            partial=bool(dropped) or not answer_backed,
+            claims=kept,
+            dropped_claims=dropped,
+            **common,
+        )
+
+
+def _result_dump(result: Any) -> dict[str, Any]:
+    return {
+        "rule_id": result.rule_id,
+        "verdict": result.verdict.value,
+        "reason": result.reason,
+        "score": result.score,
+        "span": result.span,
+    }
+
+
+def _report_dump(report: ClaimReport) -> dict[str, Any]:
+    return {
+        "index": report.index,
+        "claim": report.claim.model_dump(),
+        "passed": report.passed,
+        "results": [_result_dump(r) for r in report.results],
+    }

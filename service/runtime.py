@@ -1,0 +1,71 @@
+"""Builds the answer pipeline from Settings: the one place that chooses implementations.
+
+Entry points (the CLI, the API's startup) call this; nothing here loads a model until
+``warm_up()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from service.generation import Generator
+from service.pipeline import AnswerPipeline, PipelineConfig
+from verifier.checks import Verifier
+from verifier.constitution import load_constitution
+from verifier.nli import load_judge
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
+    from ingest.store import IndexStore
+
+
+def build_generator(settings: Settings) -> Generator:
+    if settings.generator_backend == "openai":
+        from service.openai_generator import OpenAIChatGenerator
+
+        return OpenAIChatGenerator(
+            base_url=settings.generator_url,
+            model=settings.generator_model,
+            api_key=settings.generator_api_key,
+            structured_output=settings.generator_structured_output,
+            timeout_seconds=settings.generator_timeout_seconds,
+            retries=settings.generator_retries,
+        )
+    from service.local_generator import TransformersGenerator
+
+    return TransformersGenerator(
+        model=settings.generator_model,
+        cache_dir=settings.cache_dir,
+        adapter=settings.generator_adapter,
+        threads=settings.torch_threads,
+    )
+
+
+def build_verifier(settings: Settings) -> Verifier:
+    return Verifier(
+        load_constitution(settings.constitution_file),
+        load_judge(settings.nli_model, settings.cache_dir, settings.nli_threshold),
+    )
+
+
+def build_pipeline(
+    settings: Settings,
+    store: IndexStore,
+    retriever: Any,
+    generator: Generator | None = None,
+    verifier: Verifier | None = None,
+) -> AnswerPipeline:
+    return AnswerPipeline(
+        store=store,
+        retriever=retriever,
+        generator=generator or build_generator(settings),
+        verifier=verifier or build_verifier(settings),
+        config=PipelineConfig(
+            context_chunks=settings.context_chunks,
+            context_max_sentences=settings.context_max_sentences,
+            max_new_tokens=settings.max_new_tokens,
+            max_claims=settings.max_claims,
+            revision_rounds=settings.revision_rounds,
+            adapter=settings.generator_adapter,
+        ),
+    )

@@ -1,0 +1,275 @@
+"""The answer pipeline: retrieve → generate → verify → revise → deliver or refuse.
+
+The logic tests script the generator (the seam they are not about) to return chosen drafts
+against the real retrieval context of a filing the tests build, and check what is delivered.
+The end-to-end tests run the real packaged generator and a trained judge through `verirag ask`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.settings import get_settings
+from ingest.store import IndexStore
+from service.errors import GeneratorOutputError, VerifierUnavailableError
+from service.generation import Generation, OutputConstraint
+from service.log import InteractionLog
+from service.pipeline import AnswerPipeline, PipelineConfig
+from tests import filings
+from tests.test_ingest_cli import ingest_json
+from tests.test_verifier import BrokenJudge, OverlapJudge
+from verifier.checks import Verifier
+from verifier.constitution import load_constitution
+from verifier.types import EvidenceContext
+
+QUESTION = "What were Acme's net sales in fiscal 2023?"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("answers")
+    filings.write_10k(folder / "ACME_2023_10K.pdf")
+    index = folder / "index"
+    code, _ = ingest_json(folder, "--data-dir", index)
+    assert code == 0
+    return index
+
+
+class ScriptedGenerator:
+    """Returns drafts written by the test from the context it is shown."""
+
+    model_version = "scripted"
+
+    def __init__(self, *scripts: Callable[[dict[str, str]], dict[str, Any]]) -> None:
+        self.scripts = list(scripts)
+        self.calls: list[list[dict[str, str]]] = []
+
+    def warm_up(self) -> None:
+        return None
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        constraint: OutputConstraint,
+        max_new_tokens: int,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        self.calls.append(messages)
+        labels = _labels(
+            messages[-1]["content"] if len(self.calls) == 1 else messages[3]["content"]
+        )
+        script = self.scripts[min(len(self.calls), len(self.scripts)) - 1]
+        text = json.dumps(script(labels))
+        return Generation(text, self.model_version, 100, 50, 0.01)
+
+
+def _labels(prompt: str) -> dict[str, str]:
+    """Sentence text → its label, from the rendered context."""
+    found = {}
+    for line in prompt.splitlines():
+        if line.startswith("[S"):
+            label, _, text = line[1:].partition("] ")
+            found[text] = label
+    return found
+
+
+def _cite(labels: dict[str, str], starts: str) -> tuple[str, str]:
+    text = next(t for t in labels if t.startswith(starts))
+    return labels[text], text
+
+
+def _claim(text: str, label: str, quote: str) -> dict[str, Any]:
+    return {"citations": [{"sentence_id": label, "quote": quote}], "text": text}
+
+
+def good_draft(labels: dict[str, str]) -> dict[str, Any]:
+    label, _ = _cite(labels, "Net sales were $1,577 million")
+    return {
+        "claims": [
+            _claim(
+                "Net sales were $1,577 million in fiscal 2023",
+                label,
+                "Net sales were $1,577 million in fiscal 2023",
+            )
+        ],
+        "answer": "$1,577 million",
+        "insufficient_evidence": False,
+    }
+
+
+def bad_draft(labels: dict[str, str]) -> dict[str, Any]:
+    label, _ = _cite(labels, "Net sales were $1,577 million")
+    return {
+        "claims": [
+            _claim(
+                "Net sales were $1,900 million in fiscal 2023",
+                label,
+                "Net sales were $1,577 million in fiscal 2023",
+            )
+        ],
+        "answer": "$1,900 million",
+        "insufficient_evidence": False,
+    }
+
+
+def mixed_draft(labels: dict[str, str]) -> dict[str, Any]:
+    draft = good_draft(labels)
+    draft["claims"].append(bad_draft(labels)["claims"][0])
+    draft["claims"].append(
+        {"citations": [{"sentence_id": "S99", "quote": "x" * 20}], "text": "Invented."}
+    )
+    return draft
+
+
+def _pipeline(
+    store: IndexStore, generator: Any, judge: Any = None, rounds: int = 1
+) -> AnswerPipeline:
+    from service.cli import _retriever
+
+    settings = get_settings().model_copy(update={"data_dir": store.data_dir})
+    return AnswerPipeline(
+        store,
+        _retriever(settings, store, "hybrid", 0),
+        generator,
+        Verifier(load_constitution(), judge or OverlapJudge()),
+        PipelineConfig(revision_rounds=rounds),
+    )
+
+
+def test_a_faithful_draft_is_delivered_with_full_citations(data: Path) -> None:
+    with IndexStore(data) as store:
+        record = _pipeline(store, ScriptedGenerator(good_draft)).answer(QUESTION)
+    answer = record.answer
+    assert not answer.refused and not answer.partial
+    assert answer.answer == "$1,577 million"
+    (claim,) = answer.claims
+    (citation,) = claim.citations
+    assert citation.filing == "ACME_2023_10K" and citation.page == 3
+    assert citation.sentence_id.startswith("s") and len(citation.sentence_id) > 10
+    page_text = IndexStore(data).page("ACME_2023_10K", 3)["text"]
+    assert page_text[citation.quote_start : citation.quote_end] == citation.quote
+    assert set(claim.verdicts.values()) == {"pass"}
+    assert answer.timings.rounds == 1
+    assert answer.versions.constitution == answer.constitution_version
+    assert answer.versions.index and answer.versions.judge == "overlap-test-judge"
+
+
+def test_a_failing_draft_is_critiqued_and_the_revision_delivered(data: Path) -> None:
+    generator = ScriptedGenerator(bad_draft, good_draft)
+    with IndexStore(data) as store:
+        record = _pipeline(store, generator).answer(QUESTION)
+    assert record.answer.answer == "$1,577 million" and not record.answer.refused
+    assert len(record.rounds) == 2
+    critique = generator.calls[1][-1]["content"]
+    assert "numbers-in-evidence" in critique and "$1,900 million" in critique
+    assert record.rounds[0].report[0]["passed"] is False
+
+
+def test_nothing_verifiable_is_a_refusal_not_an_error(data: Path) -> None:
+    with IndexStore(data) as store:
+        record = _pipeline(store, ScriptedGenerator(bad_draft)).answer(QUESTION)
+    answer = record.answer
+    assert answer.refused and answer.claims == [] and answer.answer == "insufficient evidence"
+    assert (
+        answer.dropped_claims and answer.dropped_claims[0].verdicts["numbers-in-evidence"] == "fail"
+    )
+    assert len(record.rounds) == 2
+
+
+def test_failing_claims_are_dropped_and_the_answer_marked_partial(data: Path) -> None:
+    with IndexStore(data) as store:
+        record = _pipeline(store, ScriptedGenerator(mixed_draft), rounds=0).answer(QUESTION)
+    answer = record.answer
+    assert answer.partial and not answer.refused
+    assert [c.text for c in answer.claims] == ["Net sales were $1,577 million in fiscal 2023"]
+    assert len(answer.dropped_claims) == 2
+
+
+def test_an_unbacked_direct_answer_is_replaced_by_a_verified_claim(data: Path) -> None:
+    def overclaims(labels: dict[str, str]) -> dict[str, Any]:
+        draft = good_draft(labels)
+        draft["answer"] = "$1,577 million, the best year since 1987 at $2 billion"
+        return draft
+
+    with IndexStore(data) as store:
+        record = _pipeline(store, ScriptedGenerator(overclaims), rounds=0).answer(QUESTION)
+    assert record.answer.answer == "Net sales were $1,577 million in fiscal 2023"
+    assert record.answer.partial
+
+
+def test_the_model_declining_is_an_explicit_refusal(data: Path) -> None:
+    def declines(labels: dict[str, str]) -> dict[str, Any]:
+        return {"claims": [], "answer": "insufficient evidence", "insufficient_evidence": True}
+
+    generator = ScriptedGenerator(declines)
+    with IndexStore(data) as store:
+        record = _pipeline(store, generator).answer(QUESTION)
+    assert record.answer.refused and len(generator.calls) == 1
+    assert "no supporting evidence" in (record.answer.refusal_reason or "")
+
+
+def test_a_judge_failure_delivers_nothing(data: Path) -> None:
+    with IndexStore(data) as store, pytest.raises(VerifierUnavailableError):
+        _pipeline(store, ScriptedGenerator(good_draft), BrokenJudge()).answer(QUESTION)
+
+
+def test_output_outside_the_schema_is_a_generator_error(data: Path) -> None:
+    class Garbage(ScriptedGenerator):
+        def generate(self, *args: Any, **kwargs: Any) -> Generation:
+            return Generation("Sure! Net sales were big.", "garbage", 1, 1, 0.0)
+
+    with IndexStore(data) as store, pytest.raises(GeneratorOutputError):
+        _pipeline(store, Garbage()).answer(QUESTION)
+
+
+def test_the_audit_record_round_trips_through_the_log(data: Path, tmp_path: Path) -> None:
+    with IndexStore(data) as store:
+        record = _pipeline(store, ScriptedGenerator(good_draft)).answer(QUESTION)
+    with InteractionLog(tmp_path / "log.sqlite") as log:
+        log.append(record)
+        stored = log.get(record.answer.id)
+        assert stored.model_dump_json() == record.model_dump_json()
+        assert stored.rounds[0].messages[0]["role"] == "system"
+        assert stored.retrieved and stored.context
+        import sqlite3
+
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            log._db.execute("DELETE FROM answers")
+
+
+def test_the_prompt_shows_ids_pages_sections_and_table_headers(data: Path) -> None:
+    from service.generation import build_constraint, build_messages, render_context
+
+    with IndexStore(data) as store:
+        pipeline = _pipeline(store, ScriptedGenerator(good_draft))
+        chunks = pipeline.retriever.retrieve(
+            "Net sales 2023 2022 consolidated statements of income", 6, None
+        )
+        context = pipeline.build_context(chunks)
+    rendered = render_context(context)
+    assert "--- ACME_2023_10K, page 5, Item 8" in rendered
+    assert "Consolidated Statements of Income (in millions) | columns:" in rendered
+    assert "columns:" in rendered and "2023" in rendered
+    assert "[S1]" in rendered
+    messages = build_messages(QUESTION, context)
+    assert messages[-1]["content"].endswith(QUESTION)
+    constraint = build_constraint(context)
+    assert (
+        constraint.json_schema["$defs"]["DraftCitation"]["properties"]["sentence_id"]["enum"]
+        == context.labels
+    )
+
+
+def test_an_empty_context_only_allows_a_refusal() -> None:
+    from service.generation import build_constraint
+
+    constraint = build_constraint(EvidenceContext([]))
+    assert (
+        constraint.grammar.startswith("root ::= ") and "insufficient_evidence" in constraint.grammar
+    )
+    assert "\n" not in constraint.grammar  # one rule: the refusal, nothing else

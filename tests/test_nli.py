@@ -1,0 +1,135 @@
+"""The entailment judge: trained for real (tiny, in seconds), saved with its card, loaded by
+name, and scoring clear entailments above clear contradictions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import nli_pairs
+from verifier.errors import JudgeUnavailableError, TrainingDataError
+from verifier.evaluate import balanced_accuracy, load_bench, roc_auc
+from verifier.nli import JUDGE_CARD, load_judge, premise_windows, split_claim, support
+from verifier.training import JudgeTrainingConfig, load_nli_pairs, train_judge
+
+
+def test_training_changes_the_weights_and_lowers_the_loss(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from ingest.embedding import resolve_model_path
+
+    card = train_judge(
+        JudgeTrainingConfig(epochs=2, batch_size=16, max_tokens=64, learning_rate=1e-4, threads=1),
+        nli_pairs(seed=3, count=96),
+        tmp_path / "judge",
+        log=lambda _: None,
+    )
+    assert card["training"]["last_loss"] < card["training"]["first_loss"]
+    assert card["data"]["by_label"] == {"entailment": 32, "contradiction": 32, "neutral": 32}
+    saved = json.loads((tmp_path / "judge" / JUDGE_CARD).read_text())
+    assert saved["config"]["epochs"] == 2
+    base = AutoModelForSequenceClassification.from_pretrained(
+        resolve_model_path("packaged:all-MiniLM-L6-v2"), num_labels=3
+    )
+    trained = AutoModelForSequenceClassification.from_pretrained(tmp_path / "judge")
+    layer = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(base.state_dict()[layer], trained.state_dict()[layer])
+
+
+def test_the_trained_judge_separates_clear_pairs(tiny_judge: Path, model_cache: Path) -> None:
+    judge = load_judge("trained:tiny-nli", model_cache)
+    held_out = nli_pairs(seed=99, count=60)
+    scores = judge.score([(p.premise, p.hypothesis) for p in held_out])
+    entail = [s for s, p in zip(scores, held_out, strict=True) if p.label == "entailment"]
+    contra = [s for s, p in zip(scores, held_out, strict=True) if p.label == "contradiction"]
+    assert min(entail) > max(contra)
+    assert judge.version.startswith("tiny-nli@")
+    assert judge.threshold == 0.0  # from its card
+
+
+def test_a_missing_judge_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(JudgeUnavailableError, match="verirag verifier train"):
+        load_judge("trained:nothing-here", tmp_path)
+    judge = load_judge(str(tmp_path / "not-a-model"), tmp_path)
+    with pytest.raises(JudgeUnavailableError):
+        judge.warm_up()
+
+
+def test_claims_are_split_and_premises_windowed() -> None:
+    assert split_claim("Sales rose 5%. Margins fell to 30.5% in 2023.") == [
+        "Sales rose 5%.",
+        "Margins fell to 30.5% in 2023.",
+    ]
+    premise = " ".join(f"Sentence number {i} says something." for i in range(60))
+    windows = premise_windows(premise, 200)
+    assert all(len(w) <= 200 for w in windows) and len(windows) > 5
+    assert "Sentence number 59" in windows[-1]
+
+
+def test_support_takes_the_weakest_claim_sentence(tiny_judge: Path, model_cache: Path) -> None:
+    judge = load_judge("trained:tiny-nli", model_cache)
+    premise = "Acme reported revenue of $2,410 million in fiscal 2020."
+    both = support(
+        judge,
+        [
+            (premise, "In fiscal 2020, Acme's revenue was $2,410 million."),
+            (
+                premise,
+                "In fiscal 2020, Acme's revenue was $2,410 million. "
+                "Acme did not report any revenue in fiscal 2020.",
+            ),
+        ],
+    )
+    assert both[1].score < both[0].score
+    assert both[1].weakest_sentence.startswith("Acme did not")
+
+
+def test_metrics() -> None:
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert roc_auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)
+    assert balanced_accuracy([0.1, 0.9, 0.8, 0.2], [0, 1, 0, 1], 0.5) == pytest.approx(0.5)
+
+
+def test_bad_training_and_bench_files_are_clear_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"premise": "a", "hypothesis": "b", "label": "maybe"}\n')
+    with pytest.raises(TrainingDataError, match=r"bad\.jsonl:1"):
+        load_nli_pairs(bad)
+    with pytest.raises(TrainingDataError, match=r"bad\.jsonl:1"):
+        load_bench(bad)
+    with pytest.raises(TrainingDataError, match="no such file"):
+        load_bench(tmp_path / "missing.jsonl")
+
+
+def test_eval_verifier_writes_a_score_per_example(
+    tiny_judge: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_ingest_cli import verirag
+
+    bench = tmp_path / "bench.jsonl"
+    rows = []
+    for number, pair in enumerate(nli_pairs(seed=7, count=30)):
+        if pair.label != "neutral":
+            rows.append(
+                {
+                    "id": f"t-{number}",
+                    "dataset": "templated" if number % 2 else "templated-b",
+                    "premise": pair.premise,
+                    "hypothesis": pair.hypothesis,
+                    "label": int(pair.label == "entailment"),
+                }
+            )
+    bench.write_text("\n".join(json.dumps(r) for r in rows))
+    monkeypatch.setenv("VERIRAG_NLI_MODEL", "trained:tiny-nli")
+    scores = tmp_path / "scores.jsonl"
+    result = verirag("eval", "verifier", "--data", bench, "--scores-out", scores)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["macro_roc_auc"] > 0.9
+    assert set(report["datasets"]) == {"templated", "templated-b"}
+    written = [json.loads(line) for line in scores.read_text().splitlines()]
+    assert [w["id"] for w in written] == [r["id"] for r in rows]
+    assert all(isinstance(w["score"], float) for w in written)

@@ -1,0 +1,333 @@
+"""The constitution's rules on crafted answers: each rule fails exactly the claims it should.
+
+The entailment judge here is a lexical stand-in (the share of the claim's words found in the
+premise): these tests are about which evidence each rule looks at and what it concludes, not
+about the judge, which tests/test_nli.py trains and checks for real.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from verifier.checks import Verifier, critique, render_for_judge
+from verifier.constitution import DEFAULT_CONSTITUTION, load_constitution
+from verifier.errors import ConstitutionError, JudgeUnavailableError
+from verifier.numbers import normalise_text, quantities
+from verifier.types import (
+    DraftAnswer,
+    DraftCitation,
+    DraftClaim,
+    EvidenceContext,
+    EvidenceSentence,
+    Verdict,
+)
+
+
+class OverlapJudge:
+    """Score = share of the hypothesis's words that occur in the premise."""
+
+    version = "overlap-test-judge"
+    max_tokens = 512
+
+    def __init__(self) -> None:
+        self.premises: list[str] = []
+
+    @property
+    def threshold(self) -> float:
+        return 0.75
+
+    def warm_up(self) -> None:
+        return None
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        scores = []
+        for premise, hypothesis in pairs:
+            self.premises.append(premise)
+            words = set(re.findall(r"[a-z0-9$,.%]+", hypothesis.lower()))
+            have = set(re.findall(r"[a-z0-9$,.%]+", premise.lower()))
+            scores.append(len(words & have) / max(1, len(words)))
+        return scores
+
+
+class BrokenJudge(OverlapJudge):
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        raise RuntimeError("CUDA error: device lost")
+
+
+def _sentence(label: str, text: str, **extra: object) -> EvidenceSentence:
+    defaults: dict[str, object] = {
+        "sentence_id": f"s-{label}",
+        "filing_id": "f1",
+        "filing": "ACME_2023_10K",
+        "page": 4,
+        "section": "Item 7",
+        "start": 0,
+        "end": len(text),
+        "kind": "prose",
+        "text": text,
+        "company": "Acme Widgets Corporation",
+        "fiscal_year": 2023,
+        "form_type": "10-K",
+    }
+    defaults.update(extra)
+    return EvidenceSentence(label=label, **defaults)  # type: ignore[arg-type]
+
+
+CONTEXT = EvidenceContext(
+    [
+        _sentence(
+            "S1",
+            "Net sales were $1,577 million in fiscal 2023, compared with $1,408 million in "
+            "fiscal 2022.",
+        ),
+        _sentence("S2", "Operating income increased to $412 million."),
+        _sentence(
+            "S3",
+            "Net sales\n$ 1,577\n$ 1,408\n$ 1,322",
+            kind="table_row",
+            page=5,
+            section="Item 8",
+            table_title="Consolidated Statements of Income",
+            table_scale="millions",
+            table_header_rows=(("Year ended December 31,", "2023", "2022", "2021"),),
+        ),
+        _sentence("S4", "The Company employs 3,200 people at 14 plants in Ohio."),
+    ]
+)
+
+
+def _claim(text: str, *citations: tuple[str, str]) -> DraftClaim:
+    return DraftClaim(
+        text=text, citations=[DraftCitation(sentence_id=s, quote=q) for s, q in citations]
+    )
+
+
+def _verify(*claims: DraftClaim, answer: str = "see claims") -> tuple[list[dict[str, str]], object]:
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    report = verifier.verify(DraftAnswer(claims=list(claims), answer=answer), CONTEXT)
+    return [c.verdicts for c in report.claims], report
+
+
+def _reason(report: object, rule_id: str) -> str:
+    results = report.claims[0].results  # type: ignore[attr-defined]
+    return next(r.reason for r in results if r.rule_id == rule_id)  # type: ignore[no-any-return]
+
+
+def test_a_faithful_claim_passes_every_rule() -> None:
+    verdicts, report = _verify(
+        _claim(
+            "Net sales were $1,577 million in fiscal 2023.",
+            ("S1", "Net sales were $1,577 million in fiscal 2023"),
+        ),
+        answer="$1,577 million",
+    )
+    assert set(verdicts[0].values()) == {"pass"}, verdicts
+    assert report.all_passed and report.answer_supported  # type: ignore[attr-defined]
+
+
+def test_a_claim_without_citations_fails() -> None:
+    verdicts, _ = _verify(_claim("Net sales were $1,577 million in fiscal 2023."))
+    assert verdicts[0]["cites-evidence"] == "fail"
+    assert verdicts[0]["entailed-by-citation"] == "fail"
+
+
+def test_an_invented_sentence_id_fails() -> None:
+    verdicts, report = _verify(
+        _claim(
+            "Operating income was $412 million.",
+            ("S9", "Operating income increased to $412 million"),
+        )
+    )
+    assert verdicts[0]["citation-in-context"] == "fail"
+    assert "S9" in _reason(report, "citation-in-context")
+
+
+def test_an_altered_quote_fails_and_normalisation_is_not_fuzzy() -> None:
+    altered = _claim(
+        "Operating income was $412 million.", ("S2", "Operating income rose to $412 million")
+    )
+    verdicts, _ = _verify(altered)
+    assert verdicts[0]["quote-verbatim"] == "fail"
+    # Whitespace, curly quotes and dashes are normalised; nothing else is.
+    assert normalise_text("Operating\n income \u2013 \u201cup\u201d") == 'Operating income - "up"'
+    assert normalise_text("manu-\nfacturing") == "manufacturing"
+
+
+def test_a_quote_with_different_line_breaks_passes() -> None:
+    verdicts, _ = _verify(
+        _claim("Net sales were $1,577 million in 2023.", ("S3", "Net sales $ 1,577 $ 1,408"))
+    )
+    assert verdicts[0]["quote-verbatim"] == "pass"
+
+
+def test_a_changed_digit_fails_the_number_rule() -> None:
+    verdicts, report = _verify(
+        _claim(
+            "Operating income was $421 million.",
+            ("S2", "Operating income increased to $412 million"),
+        )
+    )
+    assert verdicts[0]["numbers-in-evidence"] == "fail"
+    assert "$421 million" in _reason(report, "numbers-in-evidence")
+
+
+def test_the_same_figure_in_another_scale_passes_and_a_scale_error_fails() -> None:
+    good, _ = _verify(
+        _claim(
+            "Net sales were $1.577 billion in 2023.", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322")
+        )
+    )
+    assert good[0]["numbers-in-evidence"] == "pass", good
+    rounded, _ = _verify(
+        _claim("Net sales were $1.6 billion in 2023.", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322"))
+    )
+    assert rounded[0]["numbers-in-evidence"] == "pass"
+    wrong_scale, _ = _verify(
+        _claim(
+            "Net sales were $1,577 billion in 2023.", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322")
+        )
+    )
+    assert wrong_scale[0]["numbers-in-evidence"] == "fail"
+    thousands, _ = _verify(
+        _claim(
+            "Net sales were $1,577 thousand in 2023.", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322")
+        )
+    )
+    assert thousands[0]["numbers-in-evidence"] == "fail"
+
+
+def test_a_wrong_year_fails_the_period_rule() -> None:
+    verdicts, _ = _verify(
+        _claim(
+            "Net sales were $1,577 million in fiscal 2021.",
+            ("S1", "Net sales were $1,577 million in fiscal 2023"),
+        )
+    )
+    assert verdicts[0]["periods-in-evidence"] == "fail"
+
+
+def test_a_figure_from_another_years_column_fails() -> None:
+    verdicts, report = _verify(
+        _claim(
+            "Net sales were $1,408 million in 2023.", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322")
+        )
+    )
+    assert verdicts[0]["periods-in-evidence"] == "fail"
+    assert "2022" in _reason(report, "periods-in-evidence")
+    right, _ = _verify(
+        _claim(
+            "Net sales were $1,408 million in 2022.", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322")
+        )
+    )
+    assert right[0]["periods-in-evidence"] == "pass"
+
+
+def test_a_claim_supported_only_by_an_uncited_sentence_fails() -> None:
+    judge = OverlapJudge()
+    verifier = Verifier(load_constitution(), judge)
+    claim = _claim(
+        "The Company employs 3,200 people at 14 plants in Ohio.",
+        ("S2", "Operating income increased to $412 million"),
+    )
+    report = verifier.verify(DraftAnswer(claims=[claim], answer="3,200"), CONTEXT)
+    verdicts = report.claims[0].verdicts
+    assert verdicts["entailed-by-citation"] == "fail"
+    assert verdicts["numbers-in-evidence"] == "fail"
+    assert all("3,200 people" not in premise for premise in judge.premises)
+
+
+def test_the_judge_reads_a_table_row_with_its_years_and_scale() -> None:
+    from verifier.checks import CitedSpan
+
+    rendered = render_for_judge(
+        CitedSpan(CONTEXT.sentences[2], "Net sales $ 1,577 $ 1,408 $ 1,322", True)
+    )
+    assert "(in millions)" in rendered
+    assert "Net sales in 2023 was $ 1,577" in rendered
+    assert "Net sales in 2022 was $ 1,408" in rendered
+
+
+def test_the_direct_answer_must_be_backed_by_delivered_claims() -> None:
+    _, report = _verify(
+        _claim(
+            "Net sales were $1,577 million in fiscal 2023.",
+            ("S1", "Net sales were $1,577 million in fiscal 2023"),
+        ),
+        answer="$1,900 million",
+    )
+    assert not report.answer_supported  # type: ignore[attr-defined]
+    assert "$1,900 million" in critique(report, load_constitution())  # type: ignore[arg-type]
+
+
+def test_the_critique_names_the_rule_and_the_failing_span() -> None:
+    _, report = _verify(
+        _claim(
+            "Operating income was $421 million.",
+            ("S2", "Operating income increased to $412 million"),
+        )
+    )
+    text = critique(report, load_constitution())  # type: ignore[arg-type]
+    assert "numbers-in-evidence" in text and '"$421 million"' in text
+
+
+def test_a_judge_that_fails_stops_verification() -> None:
+    verifier = Verifier(load_constitution(), BrokenJudge())
+    claim = _claim(
+        "Operating income was $412 million.", ("S2", "Operating income increased to $412 million")
+    )
+    with pytest.raises(JudgeUnavailableError):
+        verifier.verify(DraftAnswer(claims=[claim], answer="$412 million"), CONTEXT)
+
+
+def test_constitution_is_versioned_data() -> None:
+    constitution = load_constitution()
+    assert constitution.version_id.startswith("sec-filings@1.0.0+")
+    assert {rule.check for rule in constitution.rules} >= {
+        "citation_present",
+        "citation_in_context",
+        "quote_verbatim",
+        "entailment",
+        "numbers",
+        "periods",
+    }
+    assert DEFAULT_CONSTITUTION.suffix == ".toml"
+
+
+def test_a_bad_constitution_file_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "c.toml"
+    broken.write_text(
+        'name = "x"\nversion = "1"\n[[rules]]\nid = "r"\ntext = "t"\ncheck = "vibes"\n'
+    )
+    with pytest.raises(ConstitutionError, match="unknown check 'vibes'"):
+        load_constitution(broken)
+    broken.write_text("not = [toml")
+    with pytest.raises(ConstitutionError, match="not valid TOML"):
+        load_constitution(broken)
+
+
+def test_a_record_severity_rule_does_not_block(tmp_path: Path) -> None:
+    lenient = tmp_path / "lenient.toml"
+    text = DEFAULT_CONSTITUTION.read_text().replace(
+        'check = "numbers"\nseverity = "block"', 'check = "numbers"\nseverity = "record"'
+    )
+    lenient.write_text(text)
+    verifier = Verifier(load_constitution(lenient), OverlapJudge())
+    claim = _claim(
+        "Operating income increased to $412 million, or 9%.",
+        ("S2", "Operating income increased to $412 million"),
+    )
+    report = verifier.verify(DraftAnswer(claims=[claim], answer="x"), CONTEXT)
+    verdicts = report.claims[0].verdicts
+    assert verdicts["numbers-in-evidence"] == Verdict.FAIL.value
+    assert "numbers-in-evidence" not in report.claims[0].blocking_rules
+    others = [v for rule, v in verdicts.items() if rule != "numbers-in-evidence"]
+    assert report.claims[0].passed == all(v == "pass" for v in others)
+
+
+def test_numbers_parsing() -> None:
+    found = [(q.text, q.value) for q in quantities("FY2018 capex of $1.6B vs. 3M's 10-K (2,605)")]
+    assert found == [("$1.6B", 1.6e9), ("(2,605)", 2605.0)]

@@ -1,0 +1,354 @@
+"""The verifier: each rule of the constitution, run claim by claim, with a reason per verdict.
+
+A claim is judged only against its own citations. The entailment premise is the quoted span
+(for a statement row, with its table's title, scale and the column years it falls under); the
+numbers and periods the claim states must appear in those same citations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from verifier.constitution import Constitution, Rule
+from verifier.errors import JudgeUnavailableError
+from verifier.nli import EntailmentJudge, support
+from verifier.numbers import (
+    aligned_columns,
+    evidence_values,
+    header_years,
+    normalise_text,
+    quantities,
+    quantity_supported,
+    quarters_in,
+    years_in,
+)
+from verifier.types import (
+    ClaimReport,
+    DraftAnswer,
+    DraftClaim,
+    EvidenceContext,
+    EvidenceSentence,
+    RuleResult,
+    Verdict,
+    VerificationReport,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CitedSpan:
+    sentence: EvidenceSentence
+    quote: str
+    verbatim: bool
+
+
+def render_for_judge(span: CitedSpan) -> str:
+    """The quoted span as the judge reads it. A statement row's figures are spelled out with
+    their column years and scale, because "Net sales $ 32,765 $ 31,657" means nothing to an
+    NLI model without the header two lines up."""
+    sentence = span.sentence
+    if sentence.kind != "table_row":
+        return span.quote
+    scale = f" (in {sentence.table_scale})" if sentence.table_scale else ""
+    title = f"{sentence.table_title}{scale}: " if sentence.table_title else (scale.strip() + " ")
+    columns = aligned_columns(span.quote, sentence.table_header_rows)
+    if columns:
+        label = span.quote[: columns[0][1].position].strip(" $:") if columns else span.quote
+        label = label or span.quote
+        figures = "; ".join(f"{label} in {year} was {q.text}" for year, q in columns)
+        return f"{title.strip()} {figures}.".strip()
+    header = sentence.table_header
+    return f"{title.strip()} {header + ': ' if header else ''}{span.quote}".strip()
+
+
+def _span_years(span: CitedSpan) -> set[int]:
+    years = years_in(span.quote) | set(header_years(span.sentence.table_header_rows))
+    if not years_in(span.sentence.text) and span.sentence.fiscal_year:
+        # A sentence that names no year speaks of its filing's own fiscal year.
+        years.add(span.sentence.fiscal_year)
+    return years
+
+
+class Verifier:
+    """Checks a draft answer against the evidence it was generated from."""
+
+    def __init__(self, constitution: Constitution, judge: EntailmentJudge) -> None:
+        self.constitution = constitution
+        self.judge = judge
+        self._claim_checks: dict[str, Callable[[Rule, DraftClaim, list[CitedSpan]], RuleResult]]
+        self._claim_checks = {
+            "citation_present": self._citation_present,
+            "citation_in_context": self._citation_in_context,
+            "quote_verbatim": self._quote_verbatim,
+            "numbers": self._numbers,
+            "periods": self._periods,
+        }
+        self._context: EvidenceContext | None = None
+
+    def warm_up(self) -> None:
+        try:
+            self.judge.warm_up()
+        except JudgeUnavailableError:
+            raise
+        except Exception as exc:
+            raise JudgeUnavailableError(f"the entailment judge failed to load: {exc}") from exc
+
+    # -- claim rules -------------------------------------------------------------------------
+
+    def _spans(self, claim: DraftClaim, context: EvidenceContext) -> list[CitedSpan]:
+        spans = []
+        for citation in claim.citations:
+            sentence = context.get(citation.sentence_id)
+            if sentence is None:
+                continue
+            verbatim = bool(citation.quote.strip()) and normalise_text(
+                citation.quote
+            ) in normalise_text(sentence.text)
+            spans.append(CitedSpan(sentence, citation.quote, verbatim))
+        return spans
+
+    def _citation_present(
+        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]
+    ) -> RuleResult:
+        if claim.citations:
+            return RuleResult(rule.id, Verdict.PASS, f"{len(claim.citations)} citation(s)")
+        return RuleResult(rule.id, Verdict.FAIL, "the claim cites no sentence", span=claim.text)
+
+    def _citation_in_context(
+        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]
+    ) -> RuleResult:
+        assert self._context is not None
+        unknown = [
+            c.sentence_id for c in claim.citations if self._context.get(c.sentence_id) is None
+        ]
+        if unknown:
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"cites {', '.join(unknown)}, which the answer was not given",
+                span=", ".join(unknown),
+            )
+        if not claim.citations:
+            return RuleResult(rule.id, Verdict.FAIL, "no citation to check")
+        return RuleResult(rule.id, Verdict.PASS, "every cited sentence was in the context")
+
+    def _quote_verbatim(self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]) -> RuleResult:
+        if not spans:
+            return RuleResult(rule.id, Verdict.FAIL, "no cited sentence to quote from")
+        minimum = int(rule.options.get("min_quote_chars", 1))
+        for span in spans:
+            if not span.verbatim:
+                return RuleResult(
+                    rule.id,
+                    Verdict.FAIL,
+                    f"the quote is not a span of {span.sentence.label}",
+                    span=span.quote,
+                )
+            quote = normalise_text(span.quote)
+            if len(quote) < minimum and quote != normalise_text(span.sentence.text):
+                return RuleResult(
+                    rule.id,
+                    Verdict.FAIL,
+                    f"the quote from {span.sentence.label} is shorter than {minimum} characters",
+                    span=span.quote,
+                )
+        return RuleResult(rule.id, Verdict.PASS, "every quote is verbatim")
+
+    def _numbers(self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]) -> RuleResult:
+        stated = quantities(claim.text)
+        if not stated:
+            return RuleResult(rule.id, Verdict.PASS, "the claim states no figures")
+        evidence = [
+            value
+            for span in spans
+            if span.verbatim
+            for value in evidence_values(span.quote, span.sentence.table_scale)
+        ]
+        allow_rounding = bool(rule.options.get("allow_rounding", True))
+        missing = [q.text for q in stated if not quantity_supported(q, evidence, allow_rounding)]
+        if missing:
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"{', '.join(missing)} does not appear in the cited evidence",
+                span=missing[0],
+            )
+        return RuleResult(rule.id, Verdict.PASS, f"{len(stated)} figure(s) found in the evidence")
+
+    def _periods(self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]) -> RuleResult:
+        claimed_years = years_in(claim.text)
+        claimed_quarters = quarters_in(claim.text)
+        if not claimed_years and not claimed_quarters:
+            return RuleResult(rule.id, Verdict.PASS, "the claim names no period")
+        valid = [span for span in spans if span.verbatim]
+        evidence_years: set[int] = set()
+        evidence_quarters: set[int] = set()
+        for span in valid:
+            evidence_years |= _span_years(span)
+            evidence_quarters |= quarters_in(span.quote)
+            period = span.sentence
+            if period.form_type == "10-Q" and period.fiscal_year in claimed_years:
+                evidence_quarters |= quarters_in(period.filing)
+        missing_years = sorted(claimed_years - evidence_years)
+        missing_quarters = sorted(claimed_quarters - evidence_quarters)
+        if missing_years or missing_quarters:
+            named = [str(y) for y in missing_years] + [f"Q{q}" for q in missing_quarters]
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"{', '.join(named)} is not a period of the cited evidence",
+                span=named[0],
+            )
+        misplaced = self._wrong_column(claim, valid, claimed_years)
+        if misplaced:
+            return RuleResult(rule.id, Verdict.FAIL, misplaced, span=misplaced)
+        return RuleResult(rule.id, Verdict.PASS, "every period appears in the evidence")
+
+    @staticmethod
+    def _wrong_column(claim: DraftClaim, spans: list[CitedSpan], years: set[int]) -> str | None:
+        """A claim about one year whose figure sits in another year's column of the row."""
+        if len(years) != 1:
+            return None
+        (year,) = years
+        stated = quantities(claim.text)
+        for span in spans:
+            columns = aligned_columns(span.quote, span.sentence.table_header_rows)
+            if not columns or year not in {y for y, _ in columns}:
+                continue
+            scale = span.sentence.table_scale
+            for quantity in stated:
+                by_year = {
+                    y: quantity_supported(quantity, evidence_values(q.text, scale), True)
+                    for y, q in columns
+                }
+                if any(by_year.values()) and not by_year[year]:
+                    other = next(y for y, ok in by_year.items() if ok)
+                    return f"{quantity.text} is the {other} figure of that row, not {year}'s"
+        return None
+
+    # -- the whole answer ------------------------------------------------------------------
+
+    def verify(self, draft: DraftAnswer, context: EvidenceContext) -> VerificationReport:
+        started = time.perf_counter()
+        self._context = context
+        claim_rules = [r for r in self.constitution.rules if r.scope == "claim"]
+        spans_per_claim = [self._spans(claim, context) for claim in draft.claims]
+        entailment = self._entailment(draft, spans_per_claim, claim_rules)
+        reports = []
+        for index, (claim, spans) in enumerate(zip(draft.claims, spans_per_claim, strict=True)):
+            results = []
+            for rule in claim_rules:
+                if rule.check == "entailment":
+                    results.append(entailment[(rule.id, index)])
+                else:
+                    results.append(self._claim_checks[rule.check](rule, claim, spans))
+            reports.append(ClaimReport(index, claim, results, self.constitution.blocking))
+        answer_results = [
+            self._answer_grounded(rule, draft, reports, spans_per_claim)
+            for rule in self.constitution.rules
+            if rule.scope == "answer" and rule.check == "answer_grounded"
+        ]
+        return VerificationReport(
+            constitution_version=self.constitution.version_id,
+            judge_version=self.judge.version,
+            claims=reports,
+            answer_results=answer_results,
+            milliseconds=1000 * (time.perf_counter() - started),
+        )
+
+    def _entailment(
+        self,
+        draft: DraftAnswer,
+        spans_per_claim: list[list[CitedSpan]],
+        claim_rules: list[Rule],
+    ) -> dict[tuple[str, int], RuleResult]:
+        results: dict[tuple[str, int], RuleResult] = {}
+        for rule in (r for r in claim_rules if r.check == "entailment"):
+            threshold_option = rule.options.get("threshold", "judge")
+            threshold = (
+                self.judge.threshold if threshold_option == "judge" else float(threshold_option)
+            )
+            window = int(rule.options.get("window_chars", 700))
+            jobs = []
+            for index, (claim, spans) in enumerate(zip(draft.claims, spans_per_claim, strict=True)):
+                valid = [span for span in spans if span.verbatim]
+                if not valid:
+                    results[(rule.id, index)] = RuleResult(
+                        rule.id, Verdict.FAIL, "no verbatim cited span to judge against"
+                    )
+                    continue
+                premise = " ".join(render_for_judge(span) for span in valid)
+                jobs.append((index, premise, claim.text))
+            try:
+                scores = support(self.judge, [(p, c) for _, p, c in jobs], window)
+            except JudgeUnavailableError:
+                raise
+            except Exception as exc:
+                raise JudgeUnavailableError(f"the entailment judge failed: {exc}") from exc
+            for (index, _, _), scored in zip(jobs, scores, strict=True):
+                verdict = Verdict.PASS if scored.score >= threshold else Verdict.FAIL
+                reason = (
+                    f"entailment {scored.score:.2f} {'≥' if verdict is Verdict.PASS else '<'} "
+                    f"threshold {threshold:.2f}"
+                )
+                span = None if verdict is Verdict.PASS else scored.weakest_sentence
+                results[(rule.id, index)] = RuleResult(
+                    rule.id, verdict, reason, score=scored.score, span=span
+                )
+        return results
+
+    def _answer_grounded(
+        self,
+        rule: Rule,
+        draft: DraftAnswer,
+        reports: list[ClaimReport],
+        spans_per_claim: list[list[CitedSpan]],
+    ) -> RuleResult:
+        passing = [
+            span
+            for report, spans in zip(reports, spans_per_claim, strict=True)
+            if report.passed
+            for span in spans
+            if span.verbatim
+        ]
+        if not passing:
+            return RuleResult(rule.id, Verdict.FAIL, "no claim survived verification")
+        evidence = [v for s in passing for v in evidence_values(s.quote, s.sentence.table_scale)]
+        missing = [
+            q.text for q in quantities(draft.answer) if not quantity_supported(q, evidence, True)
+        ]
+        years: set[int] = set()
+        for span in passing:
+            years |= _span_years(span)
+        missing += [str(y) for y in sorted(years_in(draft.answer) - years)]
+        if missing:
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the direct answer states {', '.join(missing)}, which no delivered claim's "
+                "evidence contains",
+                span=missing[0],
+            )
+        return RuleResult(rule.id, Verdict.PASS, "the direct answer is backed by the claims")
+
+
+def critique(report: VerificationReport, constitution: Constitution) -> str:
+    """The verifier's findings as a critique the generator can revise against: each failing
+    rule, quoted from the constitution, with the claim and the failing span."""
+    lines = []
+    for claim in report.claims:
+        for failure in claim.failures:
+            if failure.rule_id not in constitution.blocking:
+                continue
+            rule = constitution.rule(failure.rule_id)
+            detail = f' Failing span: "{failure.span}".' if failure.span else ""
+            lines.append(
+                f'- Claim {claim.index + 1} ("{claim.claim.text}") breaks rule {rule.id}: '
+                f"{rule.text} Finding: {failure.reason}.{detail}"
+            )
+    for failure in report.answer_results:
+        if failure.verdict is Verdict.FAIL:
+            rule = constitution.rule(failure.rule_id)
+            lines.append(f"- The direct answer breaks rule {rule.id}: {failure.reason}.")
+    return "\n".join(lines)

