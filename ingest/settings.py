@@ -135,7 +135,9 @@ class Settings(BaseSettings):
         default=6, ge=1, description="Retrieved chunks whose sentences the generator is shown."
     )
     context_max_sentences: int = Field(
-        default=36, ge=1, description="Cap on sentences shown to the generator."
+        default=24,
+        ge=1,
+        description="Sentences shown to the generator, the most relevant to the question first.",
     )
     nli_model: str = Field(
         default="trained:minilm-nli",

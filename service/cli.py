@@ -644,7 +644,7 @@ def eval_answers(
 
         report = evaluation.run(gold, given_filing, progress)
         log.close()
-    report["versions"] = pipeline.versions().model_dump()
+        report["versions"] = pipeline.versions().model_dump()
     if report_path is not None:
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(report, indent=2))

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from ingest.store import IndexStore
 from retrieval.catalog import QueryFilters
+from retrieval.sentences import SentenceRanker
 from retrieval.types import Retriever, ScoredChunk
 from service.answers import (
     Answer,
@@ -34,7 +35,6 @@ from service.errors import GeneratorOutputError, VerifierUnavailableError
 from service.generation import Generator, build_constraint, build_messages
 from verifier.checks import Verifier, critique
 from verifier.errors import VerifierError
-from verifier.numbers import normalise_text
 from verifier.types import (
     INSUFFICIENT_EVIDENCE,
     ClaimReport,
@@ -47,10 +47,17 @@ from verifier.types import (
 _CITABLE_KINDS = {"prose", "table_row"}
 
 
+def _says_something(text: str) -> bool:
+    """Leaves out fragments nobody can cite for a fact: a lone label ("Revenue", "Assets")
+    or a column heading. A row with figures or a sentence of four words or more stays."""
+    words = text.split()
+    return len(words) >= 4 or (len(words) >= 2 and any(ch.isdigit() for ch in text))
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
     context_chunks: int = 6
-    context_max_sentences: int = 36
+    context_max_sentences: int = 24
     max_new_tokens: int = 400
     max_claims: int = 3
     revision_rounds: int = 1
@@ -92,22 +99,26 @@ class AnswerPipeline:
         generator: Generator,
         verifier: Verifier,
         config: PipelineConfig | None = None,
+        sentence_ranker: SentenceRanker | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever
         self.generator = generator
         self.verifier = verifier
         self.config = config or PipelineConfig()
+        self.sentence_ranker = sentence_ranker
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
+        if self.sentence_ranker is not None:
+            self.sentence_ranker.warm_up()
         try:
             self.verifier.warm_up()
         except VerifierError as exc:
             raise VerifierUnavailableError(str(exc)) from exc
         self.generator.warm_up()
 
-    def build_context(self, chunks: list[ScoredChunk]) -> EvidenceContext:
+    def build_context(self, chunks: list[ScoredChunk], question: str = "") -> EvidenceContext:
         wanted: list[str] = []
         seen: set[str] = set()
         for chunk in chunks:
@@ -118,8 +129,10 @@ class AnswerPipeline:
         rows = [
             row
             for row in self.store.evidence_sentences(wanted)
-            if row["kind"] in _CITABLE_KINDS and len(row["text"].strip()) > 3
+            if row["kind"] in _CITABLE_KINDS and _says_something(row["text"])
         ]
+        if self.sentence_ranker is not None and question:
+            rows = [rows[i] for i in self.sentence_ranker.rank(question, rows)]
         return EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
 
     def versions(self) -> Versions:
@@ -136,7 +149,7 @@ class AnswerPipeline:
         created_at = datetime.now(UTC).isoformat(timespec="microseconds")
         chunks = self.retriever.retrieve(question, self.config.context_chunks, filters)
         retrieve_ms = 1000 * (time.perf_counter() - started)
-        context = self.build_context(chunks)
+        context = self.build_context(chunks, question)
         timings = Timings(retrieve_ms=retrieve_ms)
         rounds: list[Round] = []
         best: tuple[DraftAnswer, VerificationReport] | None = None
@@ -187,7 +200,7 @@ class AnswerPipeline:
                 ) from exc
             verify_started = time.perf_counter()
             try:
-                report = self.verifier.verify(draft, context)
+                report = self.verifier.verify(draft, context, question)
             except VerifierError as exc:
                 raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
             verify_ms = 1000 * (time.perf_counter() - verify_started)
@@ -291,16 +304,23 @@ class AnswerPipeline:
                 dropped_claims=dropped,
                 **common,
             )
-        direct = draft.answer
-        answer_backed = report.answer_supported and normalise_text(direct) != ""
-        if not answer_backed:
-            # The short answer said more than the verified claims: state the first verified
-            # claim instead of an unverified summary.
-            direct = kept[0].text
+        if not report.answer_supported:
+            # Verified claims that do not establish the direct answer are not an answer: a
+            # true but beside-the-point quote delivered as one would mislead the analyst.
+            failure = next(r for r in report.answer_results if r.verdict.value == "fail")
+            return Answer(
+                answer=INSUFFICIENT_EVIDENCE,
+                refused=True,
+                partial=False,
+                refusal_reason=f"the verified claims do not establish the answer: {failure.reason}",
+                claims=[],
+                dropped_claims=kept + dropped,
+                **common,
+            )
         return Answer(
-            answer=direct,
+            answer=draft.answer,
             refused=False,
-            partial=bool(dropped) or not answer_backed,
+            partial=bool(dropped),
             claims=kept,
             dropped_claims=dropped,
             **common,

@@ -55,6 +55,17 @@ def build_pipeline(
     generator: Generator | None = None,
     verifier: Verifier | None = None,
 ) -> AnswerPipeline:
+    from ingest.embedding import OnnxEmbedder
+    from retrieval.sentences import EmbeddingSentenceRanker
+
+    ranker = EmbeddingSentenceRanker(
+        OnnxEmbedder(
+            model=settings.embedding_model,
+            cache_dir=settings.cache_dir,
+            threads=settings.torch_threads,
+            quantize=settings.embedding_runtime == "onnx-int8",
+        )
+    )
     return AnswerPipeline(
         store=store,
         retriever=retriever,
@@ -68,4 +79,5 @@ def build_pipeline(
             revision_rounds=settings.revision_rounds,
             adapter=settings.generator_adapter,
         ),
+        sentence_ranker=ranker,
     )

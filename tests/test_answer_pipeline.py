@@ -190,16 +190,34 @@ def test_failing_claims_are_dropped_and_the_answer_marked_partial(data: Path) ->
     assert len(answer.dropped_claims) == 2
 
 
-def test_an_unbacked_direct_answer_is_replaced_by_a_verified_claim(data: Path) -> None:
+@pytest.mark.parametrize(
+    "direct", ["$1,577 million, the best year since 1987 at $2 billion", "Yes", "Globex"]
+)
+def test_a_direct_answer_the_claims_do_not_establish_is_refused(data: Path, direct: str) -> None:
     def overclaims(labels: dict[str, str]) -> dict[str, Any]:
         draft = good_draft(labels)
-        draft["answer"] = "$1,577 million, the best year since 1987 at $2 billion"
+        draft["answer"] = direct
         return draft
 
     with IndexStore(data) as store:
         record = _pipeline(store, ScriptedGenerator(overclaims), rounds=0).answer(QUESTION)
-    assert record.answer.answer == "Net sales were $1,577 million in fiscal 2023"
-    assert record.answer.partial
+    answer = record.answer
+    assert answer.refused and answer.claims == []
+    assert "do not establish the answer" in (answer.refusal_reason or "")
+    assert [c.text for c in answer.dropped_claims] == [
+        "Net sales were $1,577 million in fiscal 2023"
+    ]
+
+
+def test_a_direct_answer_in_the_claims_words_is_delivered(data: Path) -> None:
+    def worded(labels: dict[str, str]) -> dict[str, Any]:
+        draft = good_draft(labels)
+        draft["answer"] = "Net sales were $1.6 billion"
+        return draft
+
+    with IndexStore(data) as store:
+        record = _pipeline(store, ScriptedGenerator(worded), rounds=0).answer(QUESTION)
+    assert not record.answer.refused and record.answer.answer == "Net sales were $1.6 billion"
 
 
 def test_the_model_declining_is_an_explicit_refusal(data: Path) -> None:

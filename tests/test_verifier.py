@@ -285,7 +285,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.0.0+")
+    assert constitution.version_id.startswith("sec-filings@1.1.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",
@@ -331,3 +331,20 @@ def test_a_record_severity_rule_does_not_block(tmp_path: Path) -> None:
 def test_numbers_parsing() -> None:
     found = [(q.text, q.value) for q in quantities("FY2018 capex of $1.6B vs. 3M's 10-K (2,605)")]
     assert found == [("$1.6B", 1.6e9), ("(2,605)", 2605.0)]
+
+
+def test_a_row_dump_is_not_a_direct_answer() -> None:
+    claim = _claim("Net sales $ 1,577 $ 1,408 $ 1,322", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322"))
+    _, report = _verify(claim, answer="Net sales $ 1,577 $ 1,408 $ 1,322")
+    failed = [r.rule_id for r in report.answer_results if r.verdict is Verdict.FAIL]  # type: ignore[attr-defined]
+    assert failed == ["answer-specific"]
+
+
+def test_the_direct_answer_figure_must_sit_in_the_asked_years_column() -> None:
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    claim = _claim("Net sales in 2023 was $ 1,577", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322"))
+    draft = DraftAnswer(claims=[claim], answer="$1,408 million")
+    wrong = verifier.verify(draft, CONTEXT, question="What were net sales in FY2023?")
+    assert not wrong.answer_supported
+    right = verifier.verify(draft, CONTEXT, question="What were net sales in FY2022?")
+    assert right.answer_supported

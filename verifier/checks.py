@@ -7,6 +7,7 @@ numbers and periods the claim states must appear in those same citations.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,7 +230,12 @@ class Verifier:
 
     # -- the whole answer ------------------------------------------------------------------
 
-    def verify(self, draft: DraftAnswer, context: EvidenceContext) -> VerificationReport:
+    def verify(
+        self, draft: DraftAnswer, context: EvidenceContext, question: str = ""
+    ) -> VerificationReport:
+        """Every rule of the constitution on every claim, then the answer-level rules. The
+        question, when given, lets the answer rules check that a figure sits in the column of
+        the period the question asks about."""
         started = time.perf_counter()
         self._context = context
         claim_rules = [r for r in self.constitution.rules if r.scope == "claim"]
@@ -244,11 +250,16 @@ class Verifier:
                 else:
                     results.append(self._claim_checks[rule.check](rule, claim, spans))
             reports.append(ClaimReport(index, claim, results, self.constitution.blocking))
-        answer_results = [
-            self._answer_grounded(rule, draft, reports, spans_per_claim)
-            for rule in self.constitution.rules
-            if rule.scope == "answer" and rule.check == "answer_grounded"
-        ]
+        answer_results = []
+        for rule in self.constitution.rules:
+            if rule.scope != "answer":
+                continue
+            if rule.check == "answer_grounded":
+                answer_results.append(
+                    self._answer_grounded(rule, draft, reports, spans_per_claim, question)
+                )
+            elif rule.check == "answer_specific":
+                answer_results.append(self._answer_specific(rule, draft))
         return VerificationReport(
             constitution_version=self.constitution.version_id,
             judge_version=self.judge.version,
@@ -298,12 +309,27 @@ class Verifier:
                 )
         return results
 
+    @staticmethod
+    def _answer_specific(rule: Rule, draft: DraftAnswer) -> RuleResult:
+        limit = int(rule.options.get("max_figures", 2))
+        figures = quantities(draft.answer)
+        if len(figures) > limit:
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the direct answer lists {len(figures)} figures; an answer states at most "
+                f"{limit}, not a row of evidence",
+                span=draft.answer,
+            )
+        return RuleResult(rule.id, Verdict.PASS, "the direct answer is specific")
+
     def _answer_grounded(
         self,
         rule: Rule,
         draft: DraftAnswer,
         reports: list[ClaimReport],
         spans_per_claim: list[list[CitedSpan]],
+        question: str = "",
     ) -> RuleResult:
         passing = [
             span
@@ -322,6 +348,19 @@ class Verifier:
         for span in passing:
             years |= _span_years(span)
         missing += [str(y) for y in sorted(years_in(draft.answer) - years)]
+        if not quantities(draft.answer):
+            # No figure to check: every content word must come from the verified claims or
+            # their quotes, so "yes", or a name no claim mentions, is not delivered as fact.
+            grounded = " ".join(
+                [r.claim.text for r in reports if r.passed] + [s.quote for s in passing]
+            )
+            missing += sorted(content_words(draft.answer) - content_words(grounded))
+        asked = years_in(question) if question else set()
+        if not missing and len(asked) == 1 and not years_in(draft.answer):
+            probe = DraftClaim(citations=[], text=f"{draft.answer} in {next(iter(asked))}")
+            misplaced = self._wrong_column(probe, passing, asked)
+            if misplaced:
+                return RuleResult(rule.id, Verdict.FAIL, misplaced, span=draft.answer)
         if missing:
             return RuleResult(
                 rule.id,
@@ -331,6 +370,62 @@ class Verifier:
                 span=missing[0],
             )
         return RuleResult(rule.id, Verdict.PASS, "the direct answer is backed by the claims")
+
+
+_ANSWER_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "for",
+        "to",
+        "and",
+        "or",
+        "by",
+        "with",
+        "as",
+        "at",
+        "from",
+        "its",
+        "it",
+        "is",
+        "was",
+        "were",
+        "be",
+        "been",
+        "are",
+        "this",
+        "that",
+        "these",
+        "those",
+        "which",
+        "who",
+        "whom",
+        "than",
+        "then",
+        "per",
+        "usd",
+        "us",
+        "dollars",
+        "million",
+        "billion",
+        "thousand",
+        "approximately",
+        "about",
+        "around",
+        "fiscal",
+        "year",
+        "fy",
+    ]
+)
+
+
+def content_words(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9]+", normalise_text(text).lower())
+    return {w for w in words if w not in _ANSWER_STOPWORDS and not w.isdigit()}
 
 
 def critique(report: VerificationReport, constitution: Constitution) -> str:

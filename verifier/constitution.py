@@ -20,6 +20,7 @@ CHECKS = frozenset(
         "numbers",
         "periods",
         "answer_grounded",
+        "answer_specific",
     }
 )
 DEFAULT_CONSTITUTION = Path(__file__).parent / "constitutions" / "sec-filings-v1.toml"
