@@ -74,7 +74,13 @@ def verifier_part(settings: Any, bench: Path) -> dict[str, Any]:
     from verifier.nli import load_judge
 
     examples = load_bench(bench)
-    judge = load_judge(settings.nli_model, settings.cache_dir, settings.nli_threshold)
+    judge = load_judge(
+        settings.nli_model,
+        settings.cache_dir,
+        settings.nli_threshold,
+        runtime=settings.nli_runtime,
+        threads=settings.torch_threads,
+    )
     scores, ms = score_examples(judge, examples)
     ours = report(examples, scores)
     ours.update(judge=judge.version, ms_per_claim=round(ms, 2))

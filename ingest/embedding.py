@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -135,8 +135,11 @@ def _directory_digest(path: Path) -> str:
     return hasher.hexdigest()[:16]
 
 
-def export_onnx(model_dir: Path, target: Path, quantize: bool) -> None:
+def export_onnx(
+    model_dir: Path, target: Path, quantize: bool, output: Literal["hidden", "logits"] = "hidden"
+) -> None:
     """Export a BERT-style encoder to ONNX, optionally with int8 per-channel weights.
+    ``output="logits"`` exports a sequence-classification model (a cross-encoder) instead.
 
     On this CPU the int8 graph embeds about 3x faster than PyTorch at fp32 with a cosine of
     0.99 to the fp32 embeddings; the fp32 graph is exact and about 1.2x faster than PyTorch.
@@ -149,11 +152,12 @@ def export_onnx(model_dir: Path, target: Path, quantize: bool) -> None:
 
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # Eager attention: the SDPA path traces its padding logic as constants.
-    model = AutoModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+    loader = AutoModelForSequenceClassification if output == "logits" else AutoModel
+    model = loader.from_pretrained(model_dir, attn_implementation="eager").eval()
 
     class _Encoder(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -166,12 +170,14 @@ def export_onnx(model_dir: Path, target: Path, quantize: bool) -> None:
             attention_mask: torch.Tensor,
             token_type_ids: torch.Tensor,
         ) -> torch.Tensor:
-            return self.inner(  # type: ignore[no-any-return]
+            result = self.inner(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+            )
+            return result.logits if output == "logits" else result.last_hidden_state  # type: ignore[no-any-return]
 
     sample = tokenizer(["a sample sentence", "short"], return_tensors="pt", padding=True)
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in (*_ONNX_INPUTS, "hidden")}
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in _ONNX_INPUTS}
+    dynamic[output] = {0: "batch"} if output == "logits" else {0: "batch", 1: "sequence"}
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch, warnings.catch_warnings():
         # The TorchScript exporter warns about tracing the padding arithmetic; with eager
@@ -183,7 +189,7 @@ def export_onnx(model_dir: Path, target: Path, quantize: bool) -> None:
             tuple(sample[name] for name in _ONNX_INPUTS),
             str(fp32),
             input_names=list(_ONNX_INPUTS),
-            output_names=["hidden"],
+            output_names=[output],
             dynamic_axes=dynamic,
             opset_version=17,
             dynamo=False,

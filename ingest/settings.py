@@ -147,6 +147,13 @@ class Settings(BaseSettings):
             "causal LM asked yes/no."
         ),
     )
+    nli_runtime: Literal["onnx-int8", "torch"] = Field(
+        default="onnx-int8",
+        description=(
+            "How a local judge runs: 'onnx-int8' (exported once from its weights; same ROC-AUC "
+            "on the verifier bench, ~2.5x faster on CPU) or 'torch' (full precision, GPUs)."
+        ),
+    )
     nli_threshold: float | None = Field(
         default=None,
         description="Entailment threshold; None = the judge's calibrated one (its data card).",

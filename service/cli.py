@@ -742,10 +742,17 @@ def verifier_train(
 
         assert bench_file is not None
         examples = load_bench(bench_file)
-        scores, ms = score_examples(CrossEncoderJudge(str(directory)), examples)
+        judge = CrossEncoderJudge(
+            str(directory),
+            runtime=settings.nli_runtime,
+            cache_dir=settings.cache_dir,
+            threads=settings.torch_threads,
+        )
+        scores, ms = score_examples(judge, examples)
         metrics = report(examples, scores)
         metrics["ms_per_example"] = round(ms, 2)
         metrics["bench"] = str(bench_file)
+        metrics["runtime"] = settings.nli_runtime
         return {"threshold": metrics["threshold"], "calibration": metrics}
 
     target = output or judge_directory(name, settings.cache_dir)
@@ -779,7 +786,13 @@ def eval_verifier(
     settings = _settings(data_dir)
     try:
         examples = load_bench(data)
-        judge = load_judge(settings.nli_model, settings.cache_dir, settings.nli_threshold)
+        judge = load_judge(
+            settings.nli_model,
+            settings.cache_dir,
+            settings.nli_threshold,
+            runtime=settings.nli_runtime,
+            threads=settings.torch_threads,
+        )
         scores, ms = score_examples(judge, examples)
     except TrainingDataError as exc:
         raise _fail(str(exc)) from exc

@@ -44,7 +44,13 @@ def build_generator(settings: Settings) -> Generator:
 def build_verifier(settings: Settings) -> Verifier:
     return Verifier(
         load_constitution(settings.constitution_file),
-        load_judge(settings.nli_model, settings.cache_dir, settings.nli_threshold),
+        load_judge(
+            settings.nli_model,
+            settings.cache_dir,
+            settings.nli_threshold,
+            runtime=settings.nli_runtime,
+            threads=settings.torch_threads,
+        ),
     )
 
 

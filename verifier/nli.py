@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from verifier.errors import JudgeUnavailableError
 
@@ -65,11 +65,18 @@ class CrossEncoderJudge:
         max_tokens: int = 256,
         batch_size: int = 16,
         device: str = "cpu",
+        runtime: Literal["torch", "onnx-int8"] = "torch",
+        cache_dir: Path | None = None,
+        threads: int = 0,
     ) -> None:
         self.model_spec = model
         self.max_tokens = max_tokens
         self._batch_size = batch_size
         self._device = device
+        self._runtime = runtime
+        self._cache_dir = cache_dir
+        self._threads = threads
+        self._session: Any = None
         self._threshold = threshold
         self._model: Any = None
         self._tokenizer: Any = None
@@ -118,14 +125,42 @@ class CrossEncoderJudge:
             if card.is_file():
                 self.card = json.loads(card.read_text())
             self.version = f"{path.name}@{_weights_digest(path)}"
+        if self._runtime == "onnx-int8":
+            self._start_onnx(path)
+
+    def _start_onnx(self, path: Path) -> None:
+        """The same weights as an int8 ONNX graph: about 3x faster on a CPU. Exported once per
+        weights digest into the cache; the data card's threshold was calibrated on this
+        runtime when the card says so (``calibrated_runtime``)."""
+        import os
+
+        import onnxruntime
+
+        from ingest.embedding import export_onnx
+
+        if not path.is_dir() or self._cache_dir is None:
+            raise JudgeUnavailableError("the onnx-int8 judge runtime needs a local model folder")
+        target = self._cache_dir / "onnx" / f"judge-{_weights_digest(path)}-int8.onnx"
+        if not target.exists():
+            export_onnx(path, target, quantize=True, output="logits")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self._threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(target), options, providers=["CPUExecutionProvider"]
+        )
+        self.version += "+onnx-int8"
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         import torch
 
         self.warm_up()
-        scores: list[float] = []
-        for begin in range(0, len(pairs), self._batch_size):
-            batch = pairs[begin : begin + self._batch_size]
+        # Pairs of similar length batch together: less padding, same scores.
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        scores = [0.0] * len(pairs)
+        for begin in range(0, len(order), self._batch_size):
+            positions = order[begin : begin + self._batch_size]
+            batch = [pairs[i] for i in positions]
             encoded = self._tokenizer(
                 [premise for premise, _ in batch],
                 [hypothesis for _, hypothesis in batch],
@@ -134,12 +169,21 @@ class CrossEncoderJudge:
                 padding=True,
                 return_tensors="pt",
             ).to(self._device)
-            with torch.inference_mode():
-                probs = self._model(**encoded).logits.float().softmax(-1)
+            if self._session is not None:
+                feed = {
+                    name: encoded[name].numpy()
+                    for name in ("input_ids", "attention_mask", "token_type_ids")
+                }
+                logits = torch.from_numpy(self._session.run(None, feed)[0])
+                probs = logits.float().softmax(-1)
+            else:
+                with torch.inference_mode():
+                    probs = self._model(**encoded).logits.float().softmax(-1)
             entail = probs[:, self._entail]
             if self._contra is not None:
                 entail = entail - probs[:, self._contra]
-            scores.extend(float(value) for value in entail)
+            for position, value in zip(positions, entail, strict=True):
+                scores[position] = float(value)
         return scores
 
     def count_tokens(self, text: str) -> int:
@@ -287,7 +331,13 @@ def judge_directory(name: str, cache_dir: Path) -> Path:
     return cache_dir / "judges" / name
 
 
-def load_judge(spec: str, cache_dir: Path, threshold: float | None = None) -> EntailmentJudge:
+def load_judge(
+    spec: str,
+    cache_dir: Path,
+    threshold: float | None = None,
+    runtime: Literal["torch", "onnx-int8"] = "torch",
+    threads: int = 0,
+) -> EntailmentJudge:
     """'trained:NAME' → the judge verirag trained; 'lm:MODEL' → an LM judge; anything else →
     an NLI sequence-classification model (directory or hub id). Loading waits for warm_up()."""
     if spec.startswith("trained:"):
@@ -298,7 +348,13 @@ def load_judge(spec: str, cache_dir: Path, threshold: float | None = None) -> En
                 "(needs ../shared/nli_train or --pairs FILE), or set VERIRAG_NLI_MODEL to an "
                 "NLI model directory"
             )
-        return CrossEncoderJudge(str(path), threshold=threshold)
+        return CrossEncoderJudge(
+            str(path), threshold=threshold, runtime=runtime, cache_dir=cache_dir, threads=threads
+        )
     if spec.startswith("lm:"):
         return LMJudge(spec.removeprefix("lm:"), threshold=0.5 if threshold is None else threshold)
+    if runtime == "onnx-int8" and Path(spec).is_dir():
+        return CrossEncoderJudge(
+            spec, threshold=threshold, runtime=runtime, cache_dir=cache_dir, threads=threads
+        )
     return CrossEncoderJudge(spec, threshold=threshold)
