@@ -385,7 +385,8 @@ class IndexStore:
         marks = ",".join("?" * len(sentence_ids))
         rows = self._db.execute(
             'SELECT s.id, s.filing_id, s.page, s.start, s."end", s.kind, s.section, s.text, '
-            "f.name AS filing, f.company, f.form_type, f.fiscal_year, f.period_end, "
+            "f.name AS filing, f.company, f.form_type, f.fiscal_year, f.fiscal_period, "
+            "f.period_end, "
             "t.title AS table_title, t.scale AS table_scale, t.header_rows AS table_header_rows "
             "FROM sentences s JOIN filings f ON f.id = s.filing_id "
             "LEFT JOIN tables t ON t.id = s.table_id "

@@ -54,17 +54,22 @@ def load_gold(path: Path) -> list[GoldQuestion]:
 
 
 def figures_match(gold: str, delivered: str) -> bool | None:
-    """True/False when the gold answer states a figure; None when it states none."""
-    wanted = [q.number for q in quantities(gold)]
+    """True/False when the gold answer states a figure; None when it states none. The
+    delivered direct answer's figures are compared with the gold figures of the same kind
+    (a percentage with a percentage), scale-free, within 1%."""
+    wanted = quantities(gold)
     if not wanted:
         return None
-    offered = [q.value for q in quantities(delivered)] + [q.number for q in quantities(delivered)]
-    for gold_value in wanted:
-        for value in offered:
+    for offered in quantities(delivered):
+        for gold_figure in wanted:
+            if offered.percent != gold_figure.percent:
+                continue
+            target = abs(gold_figure.number)
             for ratio in _SCALE_RATIOS:
-                scaled = abs(value) * ratio
-                if abs(scaled - abs(gold_value)) <= RELATIVE_TOLERANCE * max(abs(gold_value), 1e-9):
-                    return True
+                for value in (offered.value, offered.number):
+                    scaled = abs(value) * ratio
+                    if abs(scaled - target) <= RELATIVE_TOLERANCE * max(target, 1e-9):
+                        return True
     return False
 
 
@@ -167,16 +172,14 @@ class AnswerEvaluation:
         if answer.refused:
             outcome = "refused"
         else:
-            delivered = " ".join([answer.answer] + [c.text for c in answer.claims])
-            outcome, matched_by = self._judge(question.answer, delivered)
+            outcome, matched_by = self._judge(question.answer, answer.answer)
         unverified = None
         if record.rounds and record.rounds[0].draft is not None:
             raw = record.rounds[0].draft
             if raw.get("insufficient_evidence") and not raw.get("claims"):
                 unverified = "refused"
             else:
-                texts = [raw.get("answer", "")] + [c.get("text", "") for c in raw.get("claims", [])]
-                unverified, _ = self._judge(question.answer, " ".join(texts))
+                unverified, _ = self._judge(question.answer, str(raw.get("answer", "")))
         elif answer.refused:
             unverified = "refused"  # nothing was retrieved, so nothing was generated
         return QuestionOutcome(

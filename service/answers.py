@@ -80,6 +80,9 @@ class Round(BaseModel):
     answer_checks: list[dict[str, Any]]
     generate_ms: float
     verify_ms: float
+    error: str | None = Field(
+        default=None, description="Why this round produced no draft (budget, schema)."
+    )
 
 
 class AuditRecord(BaseModel):

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from verifier.numbers import normalise_text
 from verifier.types import INSUFFICIENT_EVIDENCE, DraftAnswer, EvidenceContext, EvidenceSentence
 
 MAX_CLAIMS = 3
@@ -22,6 +23,8 @@ MAX_CITATIONS = 2
 MAX_CLAIM_CHARS = 160
 MAX_ANSWER_CHARS = 120
 MAX_QUOTE_OPTIONS = 12
+# A quote longer than this would eat the generation budget; cite a clause instead.
+MAX_QUOTE_CHARS = 400
 
 SYSTEM_PROMPT = (
     "You answer questions about SEC filings using only the numbered filing sentences you are "
@@ -99,8 +102,10 @@ def _describe(sentence: EvidenceSentence) -> str:
 
 
 def display_text(text: str) -> str:
-    """A sentence on one line: table rows are stored with a line per cell."""
-    return " ".join(text.split())
+    """A sentence as the generator sees and quotes it: on one line (table rows are stored
+    with a line per cell) and in the verifier's normal form (straight quotes, no line-break
+    hyphenation), so every quote the grammar allows is one the verifier accepts."""
+    return normalise_text(text)
 
 
 def render_context(context: EvidenceContext) -> str:
@@ -167,11 +172,11 @@ def quote_options(text: str) -> list[str]:
         bounds.append(match.end())
     bounds.append(len(text))
     pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds) - 1, 2)]
-    options = {text}
+    options = {text} if len(text) <= MAX_QUOTE_CHARS else set()
     for first in range(len(pieces)):
         for last in range(first, len(pieces)):
             span = text[pieces[first][0] : pieces[last][1]].strip().rstrip(".")
-            if len(span) >= 12:
+            if 12 <= len(span) <= MAX_QUOTE_CHARS:
                 options.add(span)
     ordered = sorted(options, key=len, reverse=True)
     return ordered[:MAX_QUOTE_OPTIONS]
@@ -206,7 +211,10 @@ def build_constraint(context: EvidenceContext, max_claims: int = MAX_CLAIMS) -> 
 
     citation_rules = []
     for sentence in context:
-        options = " | ".join(_ebnf_literal(option) for option in quote_options(sentence.text))
+        allowed = quote_options(sentence.text)
+        if not allowed:
+            continue  # one long clause: nothing quotable within the budget
+        options = " | ".join(_ebnf_literal(option) for option in allowed)
         citation_rules.append(
             f'"{{\\"sentence_id\\": \\"{sentence.label}\\", \\"quote\\": \\"" ({options}) "\\"}}"'
         )

@@ -162,7 +162,10 @@ class TransformersGenerator:
                     finished = True
                     break
                 new_tokens = [token]
-                forced = matcher.find_jump_forward_string() if matcher is not None else ""
+                try:
+                    forced = matcher.find_jump_forward_string() if matcher is not None else ""
+                except UnicodeDecodeError:
+                    forced = ""  # the forced bytes end inside a character; decode normally
                 if forced:
                     forced_ids = self._tokenizer.encode(forced, add_special_tokens=False)
                     if forced_ids and matcher is not None and matcher.accept_string(forced):
@@ -171,12 +174,19 @@ class TransformersGenerator:
                 generated += new_tokens
                 feed = torch.tensor([new_tokens], device=self._device)
                 if on_text is not None:
-                    text = self._tokenizer.decode(generated, skip_special_tokens=True)
-                    on_text(text[len(text_so_far) :])
-                    text_so_far = text
+                    text = self._tokenizer.decode(
+                        generated, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                    )
+                    # Hold back a character whose bytes are not all decoded yet.
+                    decoded = text.rstrip("\ufffd")
+                    if len(decoded) > len(text_so_far):
+                        on_text(decoded[len(text_so_far) :])
+                        text_so_far = decoded
         text = self._tokenizer.decode(
             generated, skip_special_tokens=True, clean_up_tokenization_spaces=False
         )
+        if on_text is not None and len(text) > len(text_so_far):
+            on_text(text[len(text_so_far) :])
         complete = finished or (matcher is not None and matcher.is_terminated())
         return Generation(
             text=text,

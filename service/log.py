@@ -7,6 +7,7 @@ of the process that wrote it. Rows are never updated or deleted through this cla
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 from service.answers import AuditRecord
@@ -42,6 +43,8 @@ class InteractionLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # One connection serves every thread; its transactions must not interleave.
+        self._lock = threading.Lock()
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> InteractionLog:
@@ -49,7 +52,7 @@ class InteractionLog:
 
     def append(self, record: AuditRecord) -> None:
         answer = record.answer
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO answers (id, created_at, question, refused, partial, model, "

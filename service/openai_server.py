@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -85,7 +85,7 @@ def build_app(
         return {"status": "ok"}
 
     @app.post("/v1/chat/completions", response_model=None)
-    def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+    def chat_completions(body: ChatCompletionRequest) -> Any:
         if body.model != served_name:
             return _error(404, f"model '{body.model}' is not served here", "NotFoundError")
         try:

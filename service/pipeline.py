@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -85,10 +86,16 @@ def answer_id(question: str, filters: dict[str, Any] | None, versions: Versions,
 
 
 def _quote_offsets(sentence: EvidenceSentence, quote: str) -> tuple[int | None, int | None]:
-    position = sentence.text.find(quote)
-    if position < 0:
+    """Where the quote sits in the page text. The quote matches the sentence up to
+    whitespace (a statement row is stored with a line per cell), so its words are found with
+    any whitespace between them."""
+    words = quote.split()
+    if not words:
         return None, None
-    return sentence.start + position, sentence.start + position + len(quote)
+    match = re.search(r"\s+".join(re.escape(word) for word in words), sentence.text)
+    if match is None:
+        return None, None
+    return sentence.start + match.start(), sentence.start + match.end()
 
 
 class AnswerPipeline:
@@ -157,7 +164,9 @@ class AnswerPipeline:
             best = self._generate_and_verify(question, context, rounds, timings)
         versions = self.versions()
         filter_dump = filters_dump(filters)
-        answer = self._deliver(question, context, best, versions, timings, created_at, filter_dump)
+        answer = self._deliver(
+            question, context, best, versions, timings, created_at, filter_dump, rounds
+        )
         timings.total_ms = 1000 * (time.perf_counter() - started)
         answer.timings = timings
         return AuditRecord(
@@ -190,14 +199,37 @@ class AnswerPipeline:
         previous: str | None = None
         for _ in range(self.config.revision_rounds + 1):
             messages = build_messages(question, context, critique_text, previous)
-            generation = self.generator.generate(messages, constraint, self.config.max_new_tokens)
-            timings.generate_ms += 1000 * generation.seconds
+            generate_started = time.perf_counter()
             try:
+                generation = self.generator.generate(
+                    messages, constraint, self.config.max_new_tokens
+                )
                 draft = DraftAnswer.model_validate_json(generation.text)
-            except ValidationError as exc:
-                raise GeneratorOutputError(
+            except (GeneratorOutputError, ValidationError) as exc:
+                # A generation cut off by its budget or outside the schema is a round without
+                # a draft; what earlier rounds verified still stands.
+                elapsed = 1000 * (time.perf_counter() - generate_started)
+                timings.generate_ms += elapsed
+                timings.rounds += 1
+                error = (
                     f"the generator's output is not an answer in the schema: {exc.errors()[:2]}"
-                ) from exc
+                    if isinstance(exc, ValidationError)
+                    else str(exc)
+                )
+                rounds.append(
+                    Round(
+                        messages=messages,
+                        raw_generation="",
+                        draft=None,
+                        report=[],
+                        answer_checks=[],
+                        generate_ms=elapsed,
+                        verify_ms=0.0,
+                        error=error,
+                    )
+                )
+                break
+            timings.generate_ms += 1000 * generation.seconds
             verify_started = time.perf_counter()
             try:
                 report = self.verifier.verify(draft, context, question)
@@ -217,7 +249,7 @@ class AnswerPipeline:
                     verify_ms=verify_ms,
                 )
             )
-            if best is None or len(report.passed_claims) >= len(best[1].passed_claims):
+            if best is None or _rank(report) >= _rank(best[1]):
                 best = (draft, report)
             if draft.insufficient_evidence and not draft.claims:
                 break  # the model declined; a critique has nothing to revise
@@ -266,6 +298,7 @@ class AnswerPipeline:
         timings: Timings,
         created_at: str,
         filters: dict[str, Any] | None,
+        rounds: list[Round],
     ) -> Answer:
         identifier = answer_id(question, filters, versions, created_at)
         common: dict[str, Any] = {
@@ -278,11 +311,17 @@ class AnswerPipeline:
             "created_at": created_at,
         }
         if best is None:
+            errors = [r.error for r in rounds if r.error]
+            reason = (
+                f"the generator produced no answer that could be checked: {errors[0]}"
+                if errors
+                else "retrieval found no citable sentence for this question"
+            )
             return Answer(
                 answer=INSUFFICIENT_EVIDENCE,
                 refused=True,
                 partial=False,
-                refusal_reason="retrieval found no citable sentence for this question",
+                refusal_reason=reason,
                 claims=[],
                 **common,
             )
@@ -325,6 +364,13 @@ class AnswerPipeline:
             dropped_claims=dropped,
             **common,
         )
+
+
+def _rank(report: VerificationReport) -> tuple[bool, int]:
+    """Rounds compare by whether they can be delivered, then by verified claims; a later round
+    wins a tie because it answered the critique."""
+    deliverable = bool(report.passed_claims) and report.answer_supported
+    return deliverable, len(report.passed_claims)
 
 
 def _result_dump(result: Any) -> dict[str, Any]:

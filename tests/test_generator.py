@@ -275,3 +275,64 @@ def InteractionLogFor(data: Path) -> Any:  # noqa: N802 - reads as the class it 
     from service.log import InteractionLog
 
     return InteractionLog.in_data_dir(data)
+
+
+def test_the_lm_judge_reads_yes_no_probabilities(generator: TransformersGenerator) -> None:
+    from service.packaged_models import resolve_generator_path
+    from verifier.nli import load_judge
+
+    path = resolve_generator_path("packaged:SmolLM2-135M-Instruct", generator._cache_dir)
+    judge = load_judge(f"lm:{path}", generator._cache_dir)
+    scores = judge.score(
+        [
+            ("Net sales were $1,577 million in 2023.", "Net sales were $1,577 million in 2023."),
+            ("Net sales were $1,577 million in 2023.", "The company sells tractors on Mars."),
+        ]
+    )
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert judge.version.startswith("lm:") and judge.threshold == 0.5
+
+
+def test_eval_answers_reports_outcomes_with_every_question_counted(
+    data: Path, tiny_judge: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps(
+            {
+                "financebench_id": "acme-1",
+                "question": QUESTION,
+                "doc_name": "ACME_2023_10K",
+                "answer": "$1,577 million",
+                "evidence": [{"doc_name": "ACME_2023_10K", "evidence_page_num": 3}],
+            }
+        )
+        + "\n"
+    )
+    monkeypatch.setenv("VERIRAG_NLI_MODEL", "trained:tiny-nli")
+    monkeypatch.setenv("VERIRAG_MAX_CLAIMS", "1")
+    monkeypatch.setenv("VERIRAG_REVISION_ROUNDS", "0")
+    report_file, plot = tmp_path / "answers.json", tmp_path / "answers.png"
+    result = verirag(
+        "eval",
+        "answers",
+        "--questions",
+        questions,
+        "--data-dir",
+        data,
+        "--given-filing",
+        "--report",
+        report_file,
+        "--plot",
+        plot,
+    )
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(report_file.read_text())
+    assert report["questions"] == 1 and sum(report["counts"].values()) == 1
+    assert sum(report["unverified_baseline_counts"].values()) == 1
+    (outcome,) = report["per_question"]
+    assert outcome["outcome"] in {"correct", "incorrect", "refused"}
+    if outcome["quotes"]:
+        assert outcome["verbatim_quotes"] == outcome["quotes"]
+    assert report["latency_ms"]["generate_ms"]["p50"] > 0
+    assert plot.stat().st_size > 1000

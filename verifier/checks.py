@@ -19,7 +19,9 @@ from verifier.numbers import (
     aligned_columns,
     evidence_values,
     header_years,
+    is_verbatim_span,
     normalise_text,
+    periods,
     quantities,
     quantity_supported,
     quarters_in,
@@ -45,22 +47,24 @@ class CitedSpan:
 
 
 def render_for_judge(span: CitedSpan) -> str:
-    """The quoted span as the judge reads it. A statement row's figures are spelled out with
-    their column years and scale, because "Net sales $ 32,765 $ 31,657" means nothing to an
-    NLI model without the header two lines up."""
+    """The cited sentence as the judge reads it: the whole sentence, not only the quoted
+    clause, so a condition or negation the quote left out still counts ("If the merger is not
+    completed, we will pay…"). A statement row's figures are spelled out with their column
+    years and scale, because "Net sales $ 32,765 $ 31,657" means nothing to an NLI model
+    without the header two lines up."""
     sentence = span.sentence
+    text = normalise_text(sentence.text)
     if sentence.kind != "table_row":
-        return span.quote
+        return text
     scale = f" (in {sentence.table_scale})" if sentence.table_scale else ""
     title = f"{sentence.table_title}{scale}: " if sentence.table_title else (scale.strip() + " ")
-    columns = aligned_columns(span.quote, sentence.table_header_rows)
+    columns = aligned_columns(text, sentence.table_header_rows)
     if columns:
-        label = span.quote[: columns[0][1].position].strip(" $:") if columns else span.quote
-        label = label or span.quote
+        label = text[: columns[0][1].position].strip(" $:") or text
         figures = "; ".join(f"{label} in {year} was {q.text}" for year, q in columns)
         return f"{title.strip()} {figures}.".strip()
     header = sentence.table_header
-    return f"{title.strip()} {header + ': ' if header else ''}{span.quote}".strip()
+    return f"{title.strip()} {header + ': ' if header else ''}{text}".strip()
 
 
 def _span_years(span: CitedSpan) -> set[int]:
@@ -77,7 +81,9 @@ class Verifier:
     def __init__(self, constitution: Constitution, judge: EntailmentJudge) -> None:
         self.constitution = constitution
         self.judge = judge
-        self._claim_checks: dict[str, Callable[[Rule, DraftClaim, list[CitedSpan]], RuleResult]]
+        self._claim_checks: dict[
+            str, Callable[[Rule, DraftClaim, list[CitedSpan], EvidenceContext], RuleResult]
+        ]
         self._claim_checks = {
             "citation_present": self._citation_present,
             "citation_in_context": self._citation_in_context,
@@ -85,7 +91,6 @@ class Verifier:
             "numbers": self._numbers,
             "periods": self._periods,
         }
-        self._context: EvidenceContext | None = None
 
     def warm_up(self) -> None:
         try:
@@ -103,26 +108,21 @@ class Verifier:
             sentence = context.get(citation.sentence_id)
             if sentence is None:
                 continue
-            verbatim = bool(citation.quote.strip()) and normalise_text(
-                citation.quote
-            ) in normalise_text(sentence.text)
+            verbatim = is_verbatim_span(citation.quote, sentence.text)
             spans.append(CitedSpan(sentence, citation.quote, verbatim))
         return spans
 
     def _citation_present(
-        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]
+        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
     ) -> RuleResult:
         if claim.citations:
             return RuleResult(rule.id, Verdict.PASS, f"{len(claim.citations)} citation(s)")
         return RuleResult(rule.id, Verdict.FAIL, "the claim cites no sentence", span=claim.text)
 
     def _citation_in_context(
-        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]
+        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
     ) -> RuleResult:
-        assert self._context is not None
-        unknown = [
-            c.sentence_id for c in claim.citations if self._context.get(c.sentence_id) is None
-        ]
+        unknown = [c.sentence_id for c in claim.citations if context.get(c.sentence_id) is None]
         if unknown:
             return RuleResult(
                 rule.id,
@@ -134,7 +134,9 @@ class Verifier:
             return RuleResult(rule.id, Verdict.FAIL, "no citation to check")
         return RuleResult(rule.id, Verdict.PASS, "every cited sentence was in the context")
 
-    def _quote_verbatim(self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]) -> RuleResult:
+    def _quote_verbatim(
+        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+    ) -> RuleResult:
         if not spans:
             return RuleResult(rule.id, Verdict.FAIL, "no cited sentence to quote from")
         minimum = int(rule.options.get("min_quote_chars", 1))
@@ -143,7 +145,7 @@ class Verifier:
                 return RuleResult(
                     rule.id,
                     Verdict.FAIL,
-                    f"the quote is not a span of {span.sentence.label}",
+                    f"the quote is not a span of {span.sentence.label} (whole words, exact text)",
                     span=span.quote,
                 )
             quote = normalise_text(span.quote)
@@ -156,7 +158,9 @@ class Verifier:
                 )
         return RuleResult(rule.id, Verdict.PASS, "every quote is verbatim")
 
-    def _numbers(self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]) -> RuleResult:
+    def _numbers(
+        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+    ) -> RuleResult:
         stated = quantities(claim.text)
         if not stated:
             return RuleResult(rule.id, Verdict.PASS, "the claim states no figures")
@@ -177,7 +181,9 @@ class Verifier:
             )
         return RuleResult(rule.id, Verdict.PASS, f"{len(stated)} figure(s) found in the evidence")
 
-    def _periods(self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan]) -> RuleResult:
+    def _periods(
+        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+    ) -> RuleResult:
         claimed_years = years_in(claim.text)
         claimed_quarters = quarters_in(claim.text)
         if not claimed_years and not claimed_quarters:
@@ -188,9 +194,14 @@ class Verifier:
         for span in valid:
             evidence_years |= _span_years(span)
             evidence_quarters |= quarters_in(span.quote)
-            period = span.sentence
-            if period.form_type == "10-Q" and period.fiscal_year in claimed_years:
-                evidence_quarters |= quarters_in(period.filing)
+            filing = span.sentence
+            if (
+                filing.fiscal_period
+                and filing.fiscal_period.startswith("Q")
+                and (not claimed_years or filing.fiscal_year in claimed_years)
+            ):
+                # A 10-Q's sentences speak of its own quarter ("three months ended June 30").
+                evidence_quarters |= quarters_in(filing.fiscal_period)
         missing_years = sorted(claimed_years - evidence_years)
         missing_quarters = sorted(claimed_quarters - evidence_quarters)
         if missing_years or missing_quarters:
@@ -208,17 +219,24 @@ class Verifier:
 
     @staticmethod
     def _wrong_column(claim: DraftClaim, spans: list[CitedSpan], years: set[int]) -> str | None:
-        """A claim about one year whose figure sits in another year's column of the row."""
-        if len(years) != 1:
+        """A figure claimed for one year that sits in another year's column of the cited row.
+        Each figure is paired with the year named nearest to it in the claim; columns come
+        from the whole row, whichever cells the quote covered."""
+        if not years:
             return None
-        (year,) = years
-        stated = quantities(claim.text)
-        for span in spans:
-            columns = aligned_columns(span.quote, span.sentence.table_header_rows)
-            if not columns or year not in {y for y, _ in columns}:
-                continue
-            scale = span.sentence.table_scale
-            for quantity in stated:
+        mentions = [p for p in periods(claim.text) if p.year is not None]
+        for quantity in quantities(claim.text):
+            if not mentions:
+                break
+            nearest = min(mentions, key=lambda p: abs(p.position - quantity.position))
+            year = nearest.year
+            for span in spans:
+                columns = aligned_columns(
+                    normalise_text(span.sentence.text), span.sentence.table_header_rows
+                )
+                if not columns or year not in {y for y, _ in columns}:
+                    continue
+                scale = span.sentence.table_scale
                 by_year = {
                     y: quantity_supported(quantity, evidence_values(q.text, scale), True)
                     for y, q in columns
@@ -237,7 +255,6 @@ class Verifier:
         question, when given, lets the answer rules check that a figure sits in the column of
         the period the question asks about."""
         started = time.perf_counter()
-        self._context = context
         claim_rules = [r for r in self.constitution.rules if r.scope == "claim"]
         spans_per_claim = [self._spans(claim, context) for claim in draft.claims]
         entailment = self._entailment(draft, spans_per_claim, claim_rules)
@@ -248,7 +265,7 @@ class Verifier:
                 if rule.check == "entailment":
                     results.append(entailment[(rule.id, index)])
                 else:
-                    results.append(self._claim_checks[rule.check](rule, claim, spans))
+                    results.append(self._claim_checks[rule.check](rule, claim, spans, context))
             reports.append(ClaimReport(index, claim, results, self.constitution.blocking))
         answer_results = []
         for rule in self.constitution.rules:
@@ -275,6 +292,8 @@ class Verifier:
         claim_rules: list[Rule],
     ) -> dict[tuple[str, int], RuleResult]:
         results: dict[tuple[str, int], RuleResult] = {}
+        # The calibrated threshold lives in the judge's card, read when it loads.
+        self.warm_up()
         for rule in (r for r in claim_rules if r.check == "entailment"):
             threshold_option = rule.options.get("threshold", "judge")
             threshold = (
@@ -348,17 +367,21 @@ class Verifier:
         for span in passing:
             years |= _span_years(span)
         missing += [str(y) for y in sorted(years_in(draft.answer) - years)]
-        if not quantities(draft.answer):
-            # No figure to check: every content word must come from the verified claims or
-            # their quotes, so "yes", or a name no claim mentions, is not delivered as fact.
-            grounded = " ".join(
-                [r.claim.text for r in reports if r.passed] + [s.quote for s in passing]
-            )
-            missing += sorted(content_words(draft.answer) - content_words(grounded))
-        asked = years_in(question) if question else set()
-        if not missing and len(asked) == 1 and not years_in(draft.answer):
-            probe = DraftClaim(citations=[], text=f"{draft.answer} in {next(iter(asked))}")
-            misplaced = self._wrong_column(probe, passing, asked)
+        # Every content word must come from the verified claims or their quotes, so a name no
+        # claim mentions is not delivered as fact. Polarity ("yes", "no") is never carried by
+        # word overlap: "has no commercial paper" does not answer "did it pay a dividend?".
+        words = content_words(draft.answer)
+        grounded = " ".join(
+            [r.claim.text for r in reports if r.passed] + [s.quote for s in passing]
+        )
+        missing += sorted((words - content_words(grounded)) | (words & _POLARITY))
+        if not words and not quantities(draft.answer):
+            missing.append("(an empty answer)")
+        answer_years = years_in(draft.answer)
+        asked = answer_years or (years_in(question) if question else set())
+        if not missing and len(asked) == 1:
+            text = draft.answer if answer_years else f"{draft.answer} in {next(iter(asked))}"
+            misplaced = self._wrong_column(DraftClaim(citations=[], text=text), passing, asked)
             if misplaced:
                 return RuleResult(rule.id, Verdict.FAIL, misplaced, span=draft.answer)
         if missing:
@@ -421,6 +444,9 @@ _ANSWER_STOPWORDS = frozenset(
         "fy",
     ]
 )
+
+
+_POLARITY = frozenset({"yes", "no"})
 
 
 def content_words(text: str) -> set[str]:

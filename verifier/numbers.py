@@ -28,20 +28,25 @@ _SCALES = {
     "trillions": 1e12,
 }
 _NUMBER = re.compile(
-    r"(?P<currency>\$|USD\s?|US\$)?\s?(?P<open>\()?\s?(?P<currency2>\$)?\s?"
-    r"(?<![A-Za-z\d.,])(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?P<currency>\$|(?i:USD|US\$)\s?)?\s?(?P<open>\()?\s?(?P<currency2>\$)?\s?"
+    r"(?:(?<=USD)|(?<=US\$)|(?<![A-Za-z\d.,]))(?P<number>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)(?![\d,]\d)"
     r"\s?(?P<close>\))?"
-    r"(?:\s?(?P<percent>%|percent\b|per cent\b)"
-    r"|\s?(?P<scale>thousands?|millions?|billions?|trillions?|bn|mm|mn|[kKmMbB])(?![A-Za-z]))?",
+    r"(?:\s?(?P<percent>%|(?i:percent|per cent)\b)"
+    r"|\s?(?P<scale>(?i:thousands?|millions?|billions?|trillions?|bn|mm|mn)|[kKmMbB])"
+    r"(?![A-Za-z]))?",
 )
+# Superscript digits are footnote marks ("$1,577¹ million"); NFKC would fuse them into numbers.
+_SUPERSCRIPTS = re.compile("[\u00b9\u00b2\u00b3\u2070-\u2079]")
 _YEAR_LIKE = re.compile(r"^(19[5-9]\d|20\d\d)$")
 _FISCAL_YEAR = re.compile(
-    r"\b(?:FY\s?'?|fiscal\s+(?:year\s+)?|financial\s+year\s+)(?P<year>(?:19|20)?\d\d)\b",
+    r"(?:\b|(?<=Q[1-4]))(?:FY\s?'?|fiscal\s+(?:year\s+)?|financial\s+year\s+)(?P<year>(?:19|20)?\d\d)\b",
     re.IGNORECASE,
 )
-_YEAR = re.compile(r"(?<![\d,.$])(19[5-9]\d|20\d\d)(?![\d,])")
+_YEAR = re.compile(r"(?<![\d,.$])(19[5-9]\d|20\d\d)(?![\d,]|\.\d|-week)")
 _QUARTER = re.compile(
-    r"\b(?:Q(?P<q>[1-4])|(?P<word>first|second|third|fourth)[-\s]quarter)\b", re.IGNORECASE
+    r"(?:\bQ(?P<q>[1-4])(?=\b|FY|\d)|\b(?P<q2>[1-4])Q(?=\b|\d)"
+    r"|\b(?P<word>first|second|third|fourth)[-\s]quarter\b)",
+    re.IGNORECASE,
 )
 _QUARTER_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 
@@ -66,10 +71,41 @@ class Quantity:
         return len(digits)
 
 
+def _joined(text: str, index: int, inner: str, beyond: str) -> bool:
+    """Whether text[index] continues the token that ``inner`` belongs to: a letter or digit,
+    or the separator inside a number ("1,577", "3.5") when digits sit on both sides."""
+    neighbour = text[index]
+    if neighbour.isalnum():
+        return True
+    return neighbour in ",." and inner.isdigit() and beyond.isdigit()
+
+
+def is_verbatim_span(quote: str, sentence: str) -> bool:
+    """Whether ``quote`` is a span of ``sentence`` in the normal form, starting and ending on
+    token boundaries: "1,577 million" is not a span of "$21,577 million", nor "creased" of
+    "decreased"."""
+    wanted, text = normalise_text(quote), normalise_text(sentence)
+    if not wanted:
+        return False
+    start = text.find(wanted)
+    while start >= 0:
+        end = start + len(wanted)
+        opens = start == 0 or not (
+            wanted[0].isalnum() and _joined(text, start - 1, wanted[0], text[start - 2 : start - 1])
+        )
+        closes = end == len(text) or not (
+            wanted[-1].isalnum() and _joined(text, end, wanted[-1], text[end + 1 : end + 2])
+        )
+        if opens and closes:
+            return True
+        start = text.find(wanted, start + 1)
+    return False
+
+
 def normalise_text(text: str) -> str:
     """Unicode compatibility forms, straight quotes and hyphens, no line-break hyphenation,
     single spaces: the normal form both quote and sentence are compared in."""
-    text = unicodedata.normalize("NFKC", text).replace("\u00ad", "")
+    text = unicodedata.normalize("NFKC", _SUPERSCRIPTS.sub("", text)).replace("\u00ad", "")
     text = re.sub(r"[\u2018\u2019\u201a\u201b\u2032]", "'", text)
     text = re.sub(r"[\u201c\u201d\u201e\u201f\u2033]", '"', text)
     text = re.sub(r"[\u2010\u2011\u2012\u2013\u2014\u2015\u2212]", "-", text)
@@ -88,16 +124,26 @@ def quantities(text: str) -> list[Quantity]:
         currency = bool(match.group("currency") or match.group("currency2"))
         if _YEAR_LIKE.match(raw) and not (currency or percent or scale_word):
             continue
-        # A lone letter is a scale only after a currency amount ("$1.6B"), not "3 M" (a name).
+        # A lone letter is a scale after a currency amount ("$1.6B") or glued to a decimal
+        # ("1.6B"); "3M" is a name and "3 M" not an amount.
         if len(scale_word) == 1 and not currency:
-            if match.end("number") == match.start("scale"):
+            glued = match.end("number") == match.start("scale")
+            if glued and "." in raw:
+                pass
+            elif glued and scale_word in {"k", "m"}:
                 continue  # "3M", "10K": a name or a form, not an amount
-            scale_word = ""
-        if re.match(r"-[KQ]\b", text[match.end("number") : match.end("number") + 3]):
+            elif glued:
+                pass  # "9B": billions
+            else:
+                scale_word = ""
+        after = text[match.end("number") : match.end("number") + 3]
+        if re.match(r"-[KQ]\b", after):
             continue  # a form name: 10-K, 10-Q
+        if not scale_word and not percent and after[:1].isalpha():
+            continue  # "3Q22", "2nd": a label, not an amount
         # Single digits without a unit are mostly ordinals and list numbers ("Item 7").
-        before = text[max(0, match.start() - 6) : match.start()].lower()
-        if re.search(r"(item|note|part|page)\s*$", before):
+        before = text[max(0, match.start() - 8) : match.start()].lower()
+        if re.search(r"\b(item|note|part|page)\s*$", before) and not (currency or scale_word):
             continue
         decimals = len(raw.split(".")[1]) if "." in raw else 0
         found.append(
@@ -114,38 +160,47 @@ def quantities(text: str) -> list[Quantity]:
     return found
 
 
-def evidence_values(text: str, context_scale: str | None) -> list[tuple[float, bool]]:
-    """Values a piece of evidence states, as (value, is_percent): each number as written,
-    times its own scale word, and times the scale of the table or sentence it sits in."""
-    values: list[tuple[float, bool]] = []
+def evidence_values(text: str, context_scale: str | None) -> list[tuple[float, bool, bool]]:
+    """Values a piece of evidence states, as (value, is_percent, is_scaled): each number as
+    written (unscaled only when nothing scales it), times its own scale word, and times the
+    scale of the table or sentence it sits in."""
+    values: list[tuple[float, bool, bool]] = []
     scale_text = (context_scale or "").lower()
     if not scale_text:
         sentence_scale = re.search(r"in (thousands|millions|billions)", text, re.IGNORECASE)
         scale_text = sentence_scale.group(1).lower() if sentence_scale else ""
     context = _SCALES.get(scale_text, 1.0)
     for quantity in quantities(text):
-        values.append((quantity.number, quantity.percent))
-        values.append((quantity.value, quantity.percent))
-        if quantity.scale == 1.0 and context != 1.0:
-            values.append((quantity.number * context, quantity.percent))
+        scaled = quantity.scale != 1.0 or context != 1.0
+        values.append((quantity.number, quantity.percent, scaled))
+        if quantity.scale != 1.0:
+            values.append((quantity.value, quantity.percent, False))
+        elif context != 1.0:
+            values.append((quantity.number * context, quantity.percent, False))
     return values
 
 
 def quantity_supported(
-    claim: Quantity, evidence: list[tuple[float, bool]], allow_rounding: bool
+    claim: Quantity, evidence: list[tuple[float, bool, bool]], allow_rounding: bool
 ) -> bool:
     """Whether the claim's figure is one the evidence states. Rounding is accepted only to the
-    precision the claim itself shows, and only with at least two significant digits."""
+    precision the claim itself shows, and only with at least two significant digits. A figure
+    written without a scale matches the evidence's digits as written ("1,577" under "in
+    millions"), except a currency amount: "$32,765" is not "$32,765 million"."""
     tolerance = 1e-9 * max(1.0, abs(claim.value))
     if allow_rounding and claim.significant_digits >= 2:
         tolerance = max(tolerance, 0.5 * 10 ** (-claim.decimals) * claim.scale)
-    candidates = [claim.value] if claim.scale != 1.0 else [claim.number]
-    for value, percent in evidence:
-        if claim.percent and not percent and value > 100:
+    bare = claim.scale == 1.0
+    wanted = claim.number if bare else claim.value
+    for value, percent, scaled_digits in evidence:
+        if claim.percent != percent and (claim.percent or value > 100):
             continue
-        for wanted in candidates:
-            if abs(abs(value) - abs(wanted)) <= tolerance + 1e-9 * abs(wanted):
-                return True
+        if scaled_digits and not bare:
+            continue  # written digits of a scaled figure compare only with a bare claim
+        if scaled_digits and bare and claim.currency:
+            continue
+        if abs(abs(value) - abs(wanted)) <= tolerance + 1e-9 * abs(wanted):
+            return True
     return False
 
 
@@ -154,11 +209,14 @@ class Period:
     year: int | None
     quarter: int | None
     text: str
+    position: int = 0
 
 
 def _full_year(text: str) -> int:
     year = int(text)
-    return year + 2000 if year < 100 else year
+    if year < 100:
+        return year + (1900 if year >= 50 else 2000)
+    return year
 
 
 def periods(text: str) -> list[Period]:
@@ -167,7 +225,9 @@ def periods(text: str) -> list[Period]:
     found: list[Period] = []
     covered: list[tuple[int, int]] = []
     for match in _FISCAL_YEAR.finditer(text):
-        found.append(Period(_full_year(match.group("year")), None, match.group()))
+        if re.match(r"-week", text[match.end() : match.end() + 5]):
+            continue  # "fiscal 53-week year" names a length, not a year
+        found.append(Period(_full_year(match.group("year")), None, match.group(), match.start()))
         covered.append(match.span())
     for match in _YEAR.finditer(text):
         if any(start <= match.start() < end for start, end in covered):
@@ -175,14 +235,11 @@ def periods(text: str) -> list[Period]:
         # "$2018 million" or "2018.5" are amounts, not years.
         if text[max(0, match.start() - 1) : match.start()] == "$":
             continue
-        found.append(Period(int(match.group()), None, match.group()))
+        found.append(Period(int(match.group()), None, match.group(), match.start()))
     for match in _QUARTER.finditer(text):
-        number = (
-            int(match.group("q"))
-            if match.group("q")
-            else _QUARTER_WORDS[match.group("word").lower()]
-        )
-        found.append(Period(None, number, match.group()))
+        digit = match.group("q") or match.group("q2")
+        number = int(digit) if digit else _QUARTER_WORDS[match.group("word").lower()]
+        found.append(Period(None, number, match.group(), match.start()))
     return found
 
 

@@ -234,7 +234,8 @@ def train_judge(
     while step < total_steps:
         rng.shuffle(order)
         # Batches of similar length waste less compute on padding.
-        batches = [order[i : i + config.batch_size * 50] for i in range(0, len(order), 800)]
+        block_size = config.batch_size * 50
+        batches = [order[i : i + block_size] for i in range(0, len(order), block_size)]
         for block in batches:
             block.sort(key=lambda i: len(pairs[i].premise) + len(pairs[i].hypothesis))
             chunks = [

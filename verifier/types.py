@@ -50,6 +50,7 @@ class EvidenceSentence:
     text: str
     company: str | None = None
     fiscal_year: int | None = None
+    fiscal_period: str | None = None  # "FY", "Q1" … "Q4"
     form_type: str | None = None
     table_title: str | None = None
     table_scale: str | None = None  # "thousands" | "millions" | "billions"
@@ -101,6 +102,7 @@ class EvidenceContext:
                     text=row["text"],
                     company=row.get("company"),
                     fiscal_year=row.get("fiscal_year"),
+                    fiscal_period=row.get("fiscal_period"),
                     form_type=row.get("form_type"),
                     table_title=row.get("table_title"),
                     table_scale=row.get("table_scale"),
