@@ -70,17 +70,11 @@ class CosineJudge:
 
 def verifier_part(settings: Any, bench: Path) -> dict[str, Any]:
     from ingest.embedding import OnnxEmbedder
+    from service.runtime import build_judge
     from verifier.evaluate import load_bench, report, score_examples
-    from verifier.nli import load_judge
 
     examples = load_bench(bench)
-    judge = load_judge(
-        settings.nli_model,
-        settings.cache_dir,
-        settings.nli_threshold,
-        runtime=settings.nli_runtime,
-        threads=settings.torch_threads,
-    )
+    judge = build_judge(settings)
     scores, ms = score_examples(judge, examples)
     ours = report(examples, scores)
     ours.update(judge=judge.version, ms_per_claim=round(ms, 2))
@@ -103,9 +97,14 @@ def verifier_part(settings: Any, bench: Path) -> dict[str, Any]:
 
 
 def answers_part(settings: Any, questions: Path, limit: int | None, given: bool) -> dict[str, Any]:
-    from ingest.embedding import OnnxEmbedder
+    from ingest.embedding import embedder_from_settings
     from ingest.store import IndexStore
-    from service.answer_eval import AnswerEvaluation, load_gold, plot_outcomes
+    from service.answer_eval import (
+        AnswerEvaluation,
+        embedding_similarity,
+        load_gold,
+        plot_outcomes,
+    )
     from service.cli import _retriever
     from service.log import InteractionLog
     from service.runtime import build_pipeline
@@ -119,13 +118,7 @@ def answers_part(settings: Any, questions: Path, limit: int | None, given: bool)
             settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
         )
         pipeline.warm_up()
-        matcher = OnnxEmbedder(cache_dir=settings.cache_dir, threads=settings.torch_threads)
-        matcher.warm_up()
-
-        def similarity(a: str, b: str) -> float:
-            vectors = matcher.embed_documents([a, b])
-            return float(vectors[0] @ vectors[1])
-
+        similarity = embedding_similarity(embedder_from_settings(settings))
         evaluation = AnswerEvaluation(pipeline, pipeline.verifier.judge, similarity, log.append)
 
         def progress(outcome: Any) -> None:

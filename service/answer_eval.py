@@ -73,6 +73,17 @@ def figures_match(gold: str, delivered: str) -> bool | None:
     return False
 
 
+def embedding_similarity(embedder: Any) -> Callable[[str, str], float]:
+    """Cosine of two texts' embeddings: the matcher for answers without figures."""
+    embedder.warm_up()
+
+    def similarity(first: str, second: str) -> float:
+        vectors = embedder.embed_documents([first, second])
+        return float(vectors[0] @ vectors[1])
+
+    return similarity
+
+
 @dataclass
 class QuestionOutcome:
     id: str

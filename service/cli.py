@@ -64,22 +64,9 @@ def _open_store(settings: Settings, must_exist: bool) -> IndexStore:
 
 
 def _embedder(settings: Settings) -> Any:
-    from ingest.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+    from ingest.embedding import embedder_from_settings
 
-    if settings.embedding_runtime != "torch":
-        return OnnxEmbedder(
-            model=settings.embedding_model,
-            cache_dir=settings.cache_dir,
-            batch_size=settings.embedding_batch_size,
-            threads=settings.torch_threads,
-            quantize=settings.embedding_runtime == "onnx-int8",
-        )
-    return SentenceTransformerEmbedder(
-        model=settings.embedding_model,
-        device=settings.embedding_device,
-        batch_size=settings.embedding_batch_size,
-        threads=settings.torch_threads,
-    )
+    return embedder_from_settings(settings)
 
 
 def _readers() -> dict[str, FilingReader]:
@@ -597,8 +584,13 @@ def eval_answers(
     """Correct / incorrect / refused against gold answers, quote exact-match rate, citation
     precision and recall, citations on the gold page, dropped claims and per-stage latency.
     Every answer is logged like any other."""
-    from ingest.embedding import OnnxEmbedder
-    from service.answer_eval import AnswerEvaluation, load_gold, plot_outcomes
+    from ingest.embedding import embedder_from_settings
+    from service.answer_eval import (
+        AnswerEvaluation,
+        embedding_similarity,
+        load_gold,
+        plot_outcomes,
+    )
     from service.errors import ServiceError
     from service.log import InteractionLog
     from service.runtime import build_pipeline
@@ -616,17 +608,7 @@ def eval_answers(
             pipeline.warm_up()
         except (ServiceError, VerifierError) as exc:
             raise _fail(str(exc)) from exc
-        matcher = OnnxEmbedder(
-            model=settings.embedding_model,
-            cache_dir=settings.cache_dir,
-            threads=settings.torch_threads,
-        )
-        matcher.warm_up()
-
-        def similarity(a: str, b: str) -> float:
-            vectors = matcher.embed_documents([a, b])
-            return float(vectors[0] @ vectors[1])
-
+        similarity = embedding_similarity(embedder_from_settings(settings))
         log = InteractionLog.in_data_dir(settings.data_dir)
         evaluation = AnswerEvaluation(
             pipeline, pipeline.verifier.judge, similarity, record_sink=log.append
@@ -779,20 +761,14 @@ def eval_verifier(
     data_dir: DataDirOption = None,
 ) -> None:
     """ROC-AUC and balanced accuracy of the entailment judge, per dataset and macro."""
+    from service.runtime import build_judge
     from verifier.errors import TrainingDataError, VerifierError
     from verifier.evaluate import load_bench, report, score_examples
-    from verifier.nli import load_judge
 
     settings = _settings(data_dir)
     try:
         examples = load_bench(data)
-        judge = load_judge(
-            settings.nli_model,
-            settings.cache_dir,
-            settings.nli_threshold,
-            runtime=settings.nli_runtime,
-            threads=settings.torch_threads,
-        )
+        judge = build_judge(settings)
         scores, ms = score_examples(judge, examples)
     except TrainingDataError as exc:
         raise _fail(str(exc)) from exc

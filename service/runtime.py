@@ -12,7 +12,7 @@ from service.generation import Generator
 from service.pipeline import AnswerPipeline, PipelineConfig
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
-from verifier.nli import load_judge
+from verifier.nli import EntailmentJudge, load_judge
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
@@ -41,17 +41,18 @@ def build_generator(settings: Settings) -> Generator:
     )
 
 
-def build_verifier(settings: Settings) -> Verifier:
-    return Verifier(
-        load_constitution(settings.constitution_file),
-        load_judge(
-            settings.nli_model,
-            settings.cache_dir,
-            settings.nli_threshold,
-            runtime=settings.nli_runtime,
-            threads=settings.torch_threads,
-        ),
+def build_judge(settings: Settings) -> EntailmentJudge:
+    return load_judge(
+        settings.nli_model,
+        settings.cache_dir,
+        settings.nli_threshold,
+        runtime=settings.nli_runtime,
+        threads=settings.torch_threads,
     )
+
+
+def build_verifier(settings: Settings) -> Verifier:
+    return Verifier(load_constitution(settings.constitution_file), build_judge(settings))
 
 
 def build_pipeline(
@@ -61,17 +62,10 @@ def build_pipeline(
     generator: Generator | None = None,
     verifier: Verifier | None = None,
 ) -> AnswerPipeline:
-    from ingest.embedding import OnnxEmbedder
+    from ingest.embedding import embedder_from_settings
     from retrieval.sentences import EmbeddingSentenceRanker
 
-    ranker = EmbeddingSentenceRanker(
-        OnnxEmbedder(
-            model=settings.embedding_model,
-            cache_dir=settings.cache_dir,
-            threads=settings.torch_threads,
-            quantize=settings.embedding_runtime == "onnx-int8",
-        )
-    )
+    ranker = EmbeddingSentenceRanker(embedder_from_settings(settings))
     return AnswerPipeline(
         store=store,
         retriever=retriever,

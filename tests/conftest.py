@@ -126,3 +126,17 @@ def tiny_judge(model_cache: Path) -> Path:
             log=lambda _: None,
         )
     return target
+
+
+@pytest.fixture(scope="session")
+def acme_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of one generated 10-K (tests/filings.py), shared by the answer tests."""
+    from tests import filings
+    from tests.test_ingest_cli import ingest_json
+
+    folder = tmp_path_factory.mktemp("acme")
+    filings.write_10k(folder / "ACME_2023_10K.pdf")
+    index = folder / "index"
+    code, _ = ingest_json(folder, "--data-dir", index)
+    assert code == 0
+    return index

@@ -20,8 +20,6 @@ from service.errors import GeneratorOutputError, VerifierUnavailableError
 from service.generation import Generation, OutputConstraint
 from service.log import InteractionLog
 from service.pipeline import AnswerPipeline, PipelineConfig
-from tests import filings
-from tests.test_ingest_cli import ingest_json
 from tests.test_verifier import BrokenJudge, OverlapJudge
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
@@ -31,13 +29,8 @@ QUESTION = "What were Acme's net sales in fiscal 2023?"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("answers")
-    filings.write_10k(folder / "ACME_2023_10K.pdf")
-    index = folder / "index"
-    code, _ = ingest_json(folder, "--data-dir", index)
-    assert code == 0
-    return index
+def data(acme_index: Path) -> Path:
+    return acme_index
 
 
 class ScriptedGenerator:

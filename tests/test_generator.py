@@ -20,8 +20,7 @@ from service.errors import GeneratorOutputError, GeneratorUnavailableError
 from service.generation import build_constraint, build_messages
 from service.local_generator import TransformersGenerator
 from service.openai_generator import OpenAIChatGenerator
-from tests import filings
-from tests.test_ingest_cli import ingest_json, verirag
+from tests.test_ingest_cli import verirag
 from verifier.numbers import normalise_text
 from verifier.types import DraftAnswer, EvidenceContext
 
@@ -30,13 +29,8 @@ SERVED = "verirag-test-model"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("generator")
-    filings.write_10k(folder / "ACME_2023_10K.pdf")
-    index = folder / "index"
-    code, _ = ingest_json(folder, "--data-dir", index)
-    assert code == 0
-    return index
+def data(acme_index: Path) -> Path:
+    return acme_index
 
 
 @pytest.fixture(scope="module")

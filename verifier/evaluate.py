@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from verifier.errors import TrainingDataError
 from verifier.nli import EntailmentJudge, support
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,33 +30,39 @@ class BenchExample:
     label: int
 
 
-def load_bench(path: Path) -> list[BenchExample]:
+def read_records(path: Path, parse: Callable[[dict[str, Any]], T], expected: str) -> list[T]:
+    """One record per JSON line, parsed by ``parse``; a missing file or a bad line is a
+    ``TrainingDataError`` naming the file, the line and what was expected."""
     if not path.is_file():
-        raise TrainingDataError(f"{path}: no such file")
-    examples = []
+        raise TrainingDataError(f"{path}: no such file (expected {expected})")
+    records = []
     with path.open() as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-                examples.append(
-                    BenchExample(
-                        id=str(row["id"]),
-                        dataset=str(row.get("dataset", "all")),
-                        premise=str(row["premise"]),
-                        hypothesis=str(row["hypothesis"]),
-                        label=int(row["label"]),
-                    )
-                )
+                records.append(parse(json.loads(line)))
             except (ValueError, KeyError, TypeError) as exc:
-                raise TrainingDataError(
-                    f"{path}:{number}: expected a JSON object with id, premise, hypothesis and "
-                    f"a 0/1 label ({exc})"
-                ) from exc
-    if not examples:
-        raise TrainingDataError(f"{path}: no examples")
-    return examples
+                raise TrainingDataError(f"{path}:{number}: expected {expected} ({exc})") from exc
+    if not records:
+        raise TrainingDataError(f"{path}: no records")
+    return records
+
+
+def _bench_example(row: dict[str, Any]) -> BenchExample:
+    return BenchExample(
+        id=str(row["id"]),
+        dataset=str(row.get("dataset", "all")),
+        premise=str(row["premise"]),
+        hypothesis=str(row["hypothesis"]),
+        label=int(row["label"]),
+    )
+
+
+def load_bench(path: Path) -> list[BenchExample]:
+    return read_records(
+        path, _bench_example, "JSON objects with id, premise, hypothesis and a 0/1 label"
+    )
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[int]) -> float:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ingest.files import staged_directory
 from verifier.errors import TrainingDataError
 from verifier.nli import JUDGE_CARD
 
@@ -65,29 +64,17 @@ class NliPair:
 
 
 def load_nli_pairs(path: Path) -> list[NliPair]:
-    if not path.is_file():
-        raise TrainingDataError(f"{path}: no such file (expected nli_train-format JSON lines)")
-    pairs = []
-    with path.open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                label = str(row["label"])
-                if label not in LABELS:
-                    raise ValueError(f"label {label!r} is not one of {LABELS}")
-                pairs.append(
-                    NliPair(
-                        str(row["premise"]),
-                        str(row["hypothesis"]),
-                        label,
-                        str(row.get("source", path.stem)),
-                    )
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                raise TrainingDataError(f"{path}:{number}: {exc}") from exc
-    return pairs
+    from verifier.evaluate import read_records
+
+    def parse(row: dict[str, Any]) -> NliPair:
+        label = str(row["label"])
+        if label not in LABELS:
+            raise ValueError(f"label {label!r} is not one of {LABELS}")
+        return NliPair(
+            str(row["premise"]), str(row["hypothesis"]), label, str(row.get("source", path.stem))
+        )
+
+    return read_records(path, parse, "nli_train-format JSON objects: premise, hypothesis, label")
 
 
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w])|(?<![\w.,])\d+\.\d+(?![\w])")
@@ -270,9 +257,7 @@ def train_judge(
                     )
     model.eval()
     window = max(1, min(20, len(losses) // 4))  # losses averaged at the start and the end
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=".staging-"))
-    try:
+    with staged_directory(output_dir) as staging:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         card: dict[str, Any] = {
@@ -298,10 +283,4 @@ def train_judge(
         if calibrate is not None:
             card.update(calibrate(staging))
             (staging / JUDGE_CARD).write_text(json.dumps(card, indent=2))
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return card
