@@ -643,6 +643,76 @@ SHARED_NLI_TRAIN = Path("../shared/nli_train/train.jsonl")
 SHARED_VERIFIER_BENCH = Path("../shared/verifier_bench/dev.jsonl")
 
 
+MaxFalseAcceptOption = Annotated[
+    float,
+    typer.Option(
+        "--max-false-accept",
+        min=0.0,
+        max=1.0,
+        help="Operating point: the verifier's threshold is the lowest whose macro share of "
+        "unsupported bench claims let through is at most this.",
+    ),
+]
+
+
+def _calibration(
+    settings: Settings, directory: Path, bench_file: Path, max_false_accept: float
+) -> dict[str, Any]:
+    from verifier.evaluate import calibrate, load_bench
+    from verifier.nli import CrossEncoderJudge
+
+    judge = CrossEncoderJudge(
+        str(directory),
+        runtime=settings.nli_runtime,
+        cache_dir=settings.cache_dir,
+        threads=settings.torch_threads,
+    )
+    result = calibrate(judge, load_bench(bench_file), max_false_accept)
+    result["calibration"].update(bench=str(bench_file), runtime=settings.nli_runtime)
+    return result
+
+
+@verifier_app.command("calibrate")
+def verifier_calibrate(
+    bench: Annotated[
+        Path | None,
+        typer.Option(
+            help="verifier_bench-format file (default: ../shared/verifier_bench/dev.jsonl)."
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Judge name: cache_dir/judges/NAME.")] = "minilm-nli",
+    judge_dir: Annotated[
+        Path | None, typer.Option("--judge", help="A judge folder instead of NAME.")
+    ] = None,
+    max_false_accept: MaxFalseAcceptOption = 0.15,
+) -> None:
+    """Re-score the bench with a saved judge and record its thresholds and metrics in its
+    data card (the card is replaced atomically)."""
+    import os
+    import tempfile
+
+    from verifier.errors import VerifierError
+    from verifier.nli import JUDGE_CARD, judge_directory
+
+    settings = _settings(None)
+    directory = judge_dir or judge_directory(name, settings.cache_dir)
+    card_file = directory / JUDGE_CARD
+    if not card_file.is_file():
+        raise _fail(f"{directory} holds no judge card; train one with `verirag verifier train`")
+    bench_file = bench or SHARED_VERIFIER_BENCH
+    try:
+        result = _calibration(settings, directory, bench_file, max_false_accept)
+    except VerifierError as exc:
+        raise _fail(str(exc)) from exc
+    card = json.loads(card_file.read_text())
+    card.update(result)
+    handle, staging = tempfile.mkstemp(dir=directory, prefix=".card-")
+    with os.fdopen(handle, "w") as out:
+        out.write(json.dumps(card, indent=2))
+    Path(staging).replace(card_file)
+    typer.echo(json.dumps(result, indent=2))
+
+
 @verifier_app.command("train")
 def verifier_train(
     pairs: Annotated[
@@ -677,6 +747,7 @@ def verifier_train(
     synthetic_pairs: Annotated[
         int, typer.Option(help="Pairs synthesised from the index in --data-dir (0 = none).")
     ] = 3000,
+    max_false_accept: MaxFalseAcceptOption = 0.15,
     data_dir: DataDirOption = None,
 ) -> None:
     """Train the entailment judge the verifier uses, save it with its data card and the
@@ -719,23 +790,8 @@ def verifier_train(
     bench_file = bench or (SHARED_VERIFIER_BENCH if SHARED_VERIFIER_BENCH.is_file() else None)
 
     def calibrate(directory: Path) -> dict[str, Any]:
-        from verifier.evaluate import load_bench, report, score_examples
-        from verifier.nli import CrossEncoderJudge
-
         assert bench_file is not None
-        examples = load_bench(bench_file)
-        judge = CrossEncoderJudge(
-            str(directory),
-            runtime=settings.nli_runtime,
-            cache_dir=settings.cache_dir,
-            threads=settings.torch_threads,
-        )
-        scores, ms = score_examples(judge, examples)
-        metrics = report(examples, scores)
-        metrics["ms_per_example"] = round(ms, 2)
-        metrics["bench"] = str(bench_file)
-        metrics["runtime"] = settings.nli_runtime
-        return {"threshold": metrics["threshold"], "calibration": metrics}
+        return _calibration(settings, directory, bench_file, max_false_accept)
 
     target = output or judge_directory(name, settings.cache_dir)
     typer.echo(f"training on {len(public)} public + {len(synthetic)} filing pairs -> {target}")

@@ -133,3 +133,47 @@ def test_eval_verifier_writes_a_score_per_example(
     written = [json.loads(line) for line in scores.read_text().splitlines()]
     assert [w["id"] for w in written] == [r["id"] for r in rows]
     assert all(isinstance(w["score"], float) for w in written)
+
+
+def test_the_operating_threshold_bounds_false_accepts() -> None:
+    from verifier.evaluate import BenchExample, accept_rates, operating_threshold
+
+    examples = [
+        BenchExample(f"e{i}", "d", "p", "h", label) for i, label in enumerate([0] * 10 + [1] * 10)
+    ]
+    scores = [i / 10 for i in range(10)] + [0.5 + i / 20 for i in range(10)]
+    threshold = operating_threshold(examples, scores, max_false_accept=0.2)
+    false_accept, true_accept = accept_rates(examples, scores, threshold)
+    assert false_accept <= 0.2 and threshold == pytest.approx(0.75)
+    assert true_accept == pytest.approx(0.5)
+    assert operating_threshold(examples, scores, 0.0) > 0.9
+
+
+def test_calibrate_records_both_thresholds_in_the_card(
+    tiny_judge: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from tests.test_ingest_cli import verirag
+
+    judge = tmp_path / "judge"
+    shutil.copytree(tiny_judge, judge)
+    bench = tmp_path / "bench.jsonl"
+    rows = [
+        {
+            "id": f"t-{n}",
+            "premise": p.premise,
+            "hypothesis": p.hypothesis,
+            "label": int(p.label == "entailment"),
+        }
+        for n, p in enumerate(nli_pairs(seed=11, count=24))
+    ]
+    bench.write_text("\n".join(json.dumps(r) for r in rows))
+    result = verirag(
+        "verifier", "calibrate", "--judge", judge, "--bench", bench, "--max-false-accept", "0.1"
+    )
+    assert result.exit_code == 0, result.stderr
+    card = json.loads((judge / JUDGE_CARD).read_text())
+    assert card["calibration"]["operating_false_accept"] <= 0.1
+    assert card["threshold"] == card["calibration"]["operating_threshold"]
+    assert "threshold_balanced" in card and card["kind"] == "verirag-entailment-judge"

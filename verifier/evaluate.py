@@ -153,3 +153,54 @@ def report(
             sum(d["balanced_accuracy"] for d in per_dataset.values()) / len(per_dataset), 4
         ),
     }
+
+
+def accept_rates(
+    examples: Sequence[BenchExample], scores: Sequence[float], threshold: float
+) -> tuple[float, float]:
+    """Macro-averaged share of unsupported (label 0) and of supported examples scored at or
+    above ``threshold``: the false-accept and true-accept rates of that operating point."""
+    grouped = _by_dataset(examples, scores)
+    false_accept = true_accept = 0.0
+    for values, labels in grouped.values():
+        negatives = [v for v, y in zip(values, labels, strict=True) if y == 0]
+        positives = [v for v, y in zip(values, labels, strict=True) if y == 1]
+        false_accept += sum(v >= threshold for v in negatives) / max(1, len(negatives))
+        true_accept += sum(v >= threshold for v in positives) / max(1, len(positives))
+    return false_accept / len(grouped), true_accept / len(grouped)
+
+
+def operating_threshold(
+    examples: Sequence[BenchExample], scores: Sequence[float], max_false_accept: float
+) -> float:
+    """The lowest threshold whose macro false-accept rate is at most ``max_false_accept``.
+    The verifier lets a claim through only above it: for a compliance product a wrongly
+    passed claim costs more than a wrongly dropped one, so the operating point is chosen for
+    precision, not for balanced accuracy."""
+    for threshold in sorted(set(scores)):
+        if accept_rates(examples, scores, threshold)[0] <= max_false_accept:
+            return threshold
+    return max(scores) + 1e-6
+
+
+def calibrate(
+    judge: EntailmentJudge, examples: Sequence[BenchExample], max_false_accept: float
+) -> dict[str, Any]:
+    """What a judge's data card records: the operating threshold the verifier uses, the
+    balanced-accuracy threshold the metrics are reported at, and the metrics."""
+    scores, ms = score_examples(judge, examples)
+    metrics = report(examples, scores)
+    operating = operating_threshold(examples, scores, max_false_accept)
+    false_accept, true_accept = accept_rates(examples, scores, operating)
+    metrics.update(
+        ms_per_example=round(ms, 2),
+        operating_threshold=operating,
+        operating_max_false_accept=max_false_accept,
+        operating_false_accept=round(false_accept, 4),
+        operating_true_accept=round(true_accept, 4),
+    )
+    return {
+        "threshold": operating,
+        "threshold_balanced": metrics["threshold"],
+        "calibration": metrics,
+    }
