@@ -132,7 +132,12 @@ class Settings(BaseSettings):
         default=3, ge=1, le=8, description="Most claims one answer may make (the grammar's cap)."
     )
     context_chunks: int = Field(
-        default=6, ge=1, description="Retrieved chunks whose sentences the generator is shown."
+        default=12,
+        ge=1,
+        description=(
+            "Retrieved chunks whose sentences are ranked for the generator (recall@10 is "
+            "0.81 on FinanceBench dev, @5 0.63: more chunks, then the best sentences)."
+        ),
     )
     context_max_sentences: int = Field(
         default=24,

@@ -38,9 +38,13 @@ SYSTEM_PROMPT = (
 EXAMPLE_USER = (
     "Filing sentences:\n"
     "--- ACME_2020_10K, page 41, Item 7 ---\n"
-    "[S1] Revenue increased 8% to $2,410 million in 2020, driven by higher volumes.\n"
-    "[S2] We operate 14 plants in North America.\n\n"
-    "Question: What was ACME's revenue in 2020?"
+    "[S1] We operate 14 plants in North America.\n"
+    "[S2] Revenue increased 8% to $2,410 million in 2020, driven by higher volumes.\n"
+    "--- ACME_2020_10K, page 58, Item 8 ---\n"
+    "Table: Consolidated Statements of Cash Flows (in millions) | columns: 2020 2019\n"
+    "[S3] Depreciation and amortization 95 90\n"
+    "[S4] Purchases of property, plant and equipment (312) (287)\n\n"
+    "Question: What were ACME's revenue and capital expenditures in FY2020?"
 )
 EXAMPLE_ASSISTANT = json.dumps(
     {
@@ -48,14 +52,24 @@ EXAMPLE_ASSISTANT = json.dumps(
             {
                 "citations": [
                     {
-                        "sentence_id": "S1",
+                        "sentence_id": "S2",
                         "quote": "Revenue increased 8% to $2,410 million in 2020",
                     }
                 ],
-                "text": "ACME's revenue was $2,410 million in 2020, up 8%.",
-            }
+                "text": "ACME's revenue was $2,410 million in 2020.",
+            },
+            {
+                "citations": [
+                    {
+                        "sentence_id": "S4",
+                        "quote": "Purchases of property, plant and equipment (312) (287)",
+                    }
+                ],
+                "text": "ACME's purchases of property, plant and equipment were $312 million "
+                "in 2020.",
+            },
         ],
-        "answer": "$2,410 million",
+        "answer": "$2,410 million revenue and $312 million capital expenditures",
         "insufficient_evidence": False,
     }
 )

@@ -57,7 +57,7 @@ def _says_something(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class PipelineConfig:
-    context_chunks: int = 6
+    context_chunks: int = 12
     context_max_sentences: int = 24
     max_new_tokens: int = 400
     max_claims: int = 3
