@@ -396,3 +396,14 @@ def test_the_direct_answer_figure_must_sit_in_the_asked_years_column() -> None:
     assert not wrong.answer_supported
     right = verifier.verify(draft, CONTEXT, question="What were net sales in FY2022?")
     assert right.answer_supported
+
+
+def test_an_answer_naming_two_years_has_each_figure_checked_against_its_year() -> None:
+    claim = _claim(
+        "Net sales in 2023 was $ 1,577 million", ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322")
+    )
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    swapped = DraftAnswer(claims=[claim], answer="$1,408 million in 2023, $1,577 million in 2022")
+    assert not verifier.verify(swapped, CONTEXT).answer_supported
+    right = DraftAnswer(claims=[claim], answer="$1,577 million in 2023, $1,408 million in 2022")
+    assert verifier.verify(right, CONTEXT).answer_supported

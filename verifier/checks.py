@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
@@ -225,10 +226,17 @@ class Verifier:
         if not years:
             return None
         mentions = [p for p in periods(claim.text) if p.year is not None]
+        text = normalise_text(claim.text)
+        breaks = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(text)), len(text) + 1]
         for quantity in quantities(claim.text):
             if not mentions:
                 break
-            nearest = min(mentions, key=lambda p: abs(p.position - quantity.position))
+            # The year of a figure is the one named in its own clause ("$1,577 million in
+            # 2023, $1,408 million in 2022"), else the nearest one.
+            clause = next((a, b) for a, b in pairwise(breaks) if a <= quantity.position < b)
+            same_clause = [p for p in mentions if clause[0] <= p.position < clause[1]]
+            candidates = same_clause if len({p.year for p in same_clause}) == 1 else mentions
+            nearest = min(candidates, key=lambda p: abs(p.position - quantity.position))
             year = nearest.year
             for span in spans:
                 columns = aligned_columns(
@@ -377,11 +385,17 @@ class Verifier:
         missing += sorted((words - content_words(grounded)) | (words & _POLARITY))
         if not words and not quantities(draft.answer):
             missing.append("(an empty answer)")
+        # Figures are paired with the years the answer names, or else with the one year the
+        # question asks about.
         answer_years = years_in(draft.answer)
-        asked = answer_years or (years_in(question) if question else set())
-        if not missing and len(asked) == 1:
-            text = draft.answer if answer_years else f"{draft.answer} in {next(iter(asked))}"
-            misplaced = self._wrong_column(DraftClaim(citations=[], text=text), passing, asked)
+        asked = years_in(question) if question else set()
+        probe = draft.answer
+        if not answer_years and len(asked) == 1:
+            probe = f"{draft.answer} in {next(iter(asked))}"
+        if not missing and (answer_years or len(asked) == 1):
+            misplaced = self._wrong_column(
+                DraftClaim(citations=[], text=probe), passing, answer_years or asked
+            )
             if misplaced:
                 return RuleResult(rule.id, Verdict.FAIL, misplaced, span=draft.answer)
         if missing:
@@ -447,6 +461,7 @@ _ANSWER_STOPWORDS = frozenset(
 
 
 _POLARITY = frozenset({"yes", "no"})
+_CLAUSE_BREAK = re.compile(r"[;,]\s+|\s+and\s+|\s+while\s+|\s+whereas\s+")
 
 
 def content_words(text: str) -> set[str]:

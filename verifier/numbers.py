@@ -42,7 +42,7 @@ _FISCAL_YEAR = re.compile(
     r"(?:\b|(?<=Q[1-4]))(?:FY\s?'?|fiscal\s+(?:year\s+)?|financial\s+year\s+)(?P<year>(?:19|20)?\d\d)\b",
     re.IGNORECASE,
 )
-_YEAR = re.compile(r"(?<![\d,.$])(19[5-9]\d|20\d\d)(?![\d,]|\.\d|-week)")
+_YEAR = re.compile(r"(?<![\d,.$])(19[5-9]\d|20\d\d)(?!\d|,\d|\.\d|-week)")
 _QUARTER = re.compile(
     r"(?:\bQ(?P<q>[1-4])(?=\b|FY|\d)|\b(?P<q2>[1-4])Q(?=\b|\d)"
     r"|\b(?P<word>first|second|third|fourth)[-\s]quarter\b)",
@@ -154,7 +154,7 @@ def quantities(text: str) -> list[Quantity]:
                 decimals=decimals,
                 percent=percent,
                 currency=currency,
-                position=match.start(),
+                position=match.start("number"),
             )
         )
     return found
