@@ -36,6 +36,13 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--given-filing", action="store_true", help="restrict to the gold filing")
     parser.add_argument("--skip-answers", action="store_true")
     parser.add_argument("--skip-verifier", action="store_true")
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        help="a previous run's JSON: re-verify its logged generations with the current "
+        "verifier instead of generating (what a constitution or judge change does)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--out",
@@ -139,6 +146,48 @@ def answers_part(settings: Any, questions: Path, limit: int | None, given: bool)
     return result
 
 
+def replay_part(settings: Any, previous: Path, questions: Path) -> dict[str, Any]:
+    from ingest.embedding import embedder_from_settings
+    from ingest.store import IndexStore
+    from service.answer_eval import AnswerEvaluation, embedding_similarity, load_gold
+    from service.cli import _retriever
+    from service.log import InteractionLog
+    from service.runtime import build_pipeline
+
+    earlier = json.loads(previous.read_text())["answers"]["per_question"]
+    gold = {q.id: q for q in load_gold(questions)}
+    counts = {"correct": 0, "incorrect": 0, "refused": 0, "failed": 0}
+    changed = []
+    with (
+        IndexStore(settings.data_dir) as store,
+        InteractionLog.in_data_dir(settings.data_dir) as log,
+    ):
+        pipeline = build_pipeline(
+            settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
+        )
+        pipeline.verifier.warm_up()
+        judge = AnswerEvaluation(
+            pipeline,
+            pipeline.verifier.judge,
+            embedding_similarity(embedder_from_settings(settings)),
+        )
+        for item in earlier:
+            if not item.get("answer_id"):
+                counts["failed"] += 1
+                continue
+            answer = pipeline.reverify(log.get(item["answer_id"]))
+            outcome = (
+                "refused"
+                if answer.refused
+                else judge.judge_answer(gold[item["id"]].answer, answer.answer)[0]
+            )
+            counts[outcome] += 1
+            if outcome != item["outcome"]:
+                changed.append({"id": item["id"], "was": item["outcome"], "now": outcome})
+        constitution = pipeline.verifier.constitution.version_id
+    return {"counts": counts, "changed": changed, "constitution": constitution}
+
+
 def main(args: argparse.Namespace) -> int:
     import os
 
@@ -149,6 +198,15 @@ def main(args: argparse.Namespace) -> int:
         update={"data_dir": args.data_dir, "torch_threads": args.threads}
     )
     results: dict[str, Any] = {"machine": os.uname().nodename, "threads": args.threads}
+    if args.replay is not None:
+        results["replay"] = replay_part(settings, args.replay, args.questions)
+        print(
+            f"replayed {args.replay} under {results['replay']['constitution']}: "
+            f"{results['replay']['counts']}; changed: {results['replay']['changed']}"
+        )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str))
+        return 0
     if not args.skip_verifier:
         if not args.bench.is_file():
             print(f"SKIPPED verifier part: {args.bench} not found", file=sys.stderr)

@@ -183,14 +183,14 @@ class AnswerEvaluation:
         if answer.refused:
             outcome = "refused"
         else:
-            outcome, matched_by = self._judge(question.answer, answer.answer)
+            outcome, matched_by = self.judge_answer(question.answer, answer.answer)
         unverified = None
         if record.rounds and record.rounds[0].draft is not None:
             raw = record.rounds[0].draft
             if raw.get("insufficient_evidence") and not raw.get("claims"):
                 unverified = "refused"
             else:
-                unverified, _ = self._judge(question.answer, str(raw.get("answer", "")))
+                unverified, _ = self.judge_answer(question.answer, str(raw.get("answer", "")))
         elif answer.refused:
             unverified = "refused"  # nothing was retrieved, so nothing was generated
         return QuestionOutcome(
@@ -211,7 +211,7 @@ class AnswerEvaluation:
             unverified_outcome=unverified,
         )
 
-    def _judge(self, gold: str, delivered: str) -> tuple[str, str]:
+    def judge_answer(self, gold: str, delivered: str) -> tuple[str, str]:
         by_figures = figures_match(gold, delivered)
         if by_figures is not None:
             return ("correct" if by_figures else "incorrect"), "figures"

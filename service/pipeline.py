@@ -259,6 +259,48 @@ class AnswerPipeline:
             previous = generation.text
         return best
 
+    def reverify(self, record: AuditRecord) -> Answer:
+        """The answer a logged record's own generations would get from this pipeline's
+        verifier: what a new constitution or judge changes, without generating again."""
+        context = EvidenceContext(
+            [
+                EvidenceSentence(
+                    **{
+                        **item,
+                        "table_header_rows": tuple(
+                            tuple(row) for row in item.get("table_header_rows", ())
+                        ),
+                    }
+                )
+                for item in record.context
+            ]
+        )
+        question = record.answer.question
+        best: tuple[DraftAnswer, VerificationReport] | None = None
+        for logged in record.rounds:
+            if logged.draft is None:
+                continue
+            draft = DraftAnswer.model_validate(logged.draft)
+            report = self.verifier.verify(draft, context, question)
+            if best is None or _rank(report) >= _rank(best[1]):
+                best = (draft, report)
+        versions = record.answer.versions.model_copy(
+            update={
+                "constitution": self.verifier.constitution.version_id,
+                "judge": self.verifier.judge.version,
+            }
+        )
+        return self._deliver(
+            question,
+            context,
+            best,
+            versions,
+            record.answer.timings,
+            record.answer.created_at,
+            record.filters,
+            record.rounds,
+        )
+
     def _claim(self, report: ClaimReport, context: EvidenceContext) -> Claim:
         citations = []
         for citation in report.claim.citations:

@@ -331,3 +331,24 @@ def test_ask_output_shows_quote_filing_page_section_and_verdicts(
         "constitution_version",
         "model",
     }
+
+
+def test_a_logged_answer_can_be_reverified_under_another_constitution(
+    data: Path, tmp_path: Path
+) -> None:
+    from verifier.constitution import DEFAULT_CONSTITUTION
+
+    stricter = tmp_path / "stricter.toml"
+    stricter.write_text(
+        DEFAULT_CONSTITUTION.read_text().replace("max_figures = 2", "max_figures = 0")
+    )
+    with IndexStore(data) as store:
+        record = _pipeline(store, ScriptedGenerator(good_draft), rounds=0).answer(QUESTION)
+        same = _pipeline(store, ScriptedGenerator(good_draft)).reverify(record)
+        pipeline = _pipeline(store, ScriptedGenerator(good_draft))
+        pipeline.verifier = Verifier(load_constitution(stricter), OverlapJudge())
+        again = pipeline.reverify(record)
+    assert not record.answer.refused and not same.refused
+    assert same.answer == record.answer.answer and same.id == record.answer.id
+    assert again.refused and "lists 1 figures" in (again.refusal_reason or "")
+    assert again.versions.constitution != record.answer.versions.constitution

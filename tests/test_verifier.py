@@ -285,7 +285,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.1.0+")
+    assert constitution.version_id.startswith("sec-filings@1.2.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",
@@ -407,3 +407,28 @@ def test_an_answer_naming_two_years_has_each_figure_checked_against_its_year() -
     assert not verifier.verify(swapped, CONTEXT).answer_supported
     right = DraftAnswer(claims=[claim], answer="$1,577 million in 2023, $1,408 million in 2022")
     assert verifier.verify(right, CONTEXT).answer_supported
+
+
+def test_a_claim_that_adds_words_to_its_evidence_fails() -> None:
+    verdicts, report = _verify(
+        _claim(
+            "Acme's operating income increased to $412 million, a record for its aerospace unit.",
+            ("S2", "Operating income increased to $412 million"),
+        )
+    )
+    assert verdicts[0]["words-in-evidence"] == "fail"
+    assert "aerospace" in _reason(report, "words-in-evidence")
+
+
+def test_a_restatement_in_the_questions_terms_passes_the_words_rule() -> None:
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    claim = _claim(
+        "Acme's net sales were $1,577 million in fiscal 2023.",
+        ("S1", "Net sales were $1,577 million in fiscal 2023"),
+    )
+    report = verifier.verify(
+        DraftAnswer(claims=[claim], answer="$1,577 million"),
+        CONTEXT,
+        question="What was Acme's revenue (net sales) in FY2023?",
+    )
+    assert report.claims[0].verdicts["words-in-evidence"] == "pass"

@@ -83,7 +83,7 @@ class Verifier:
         self.constitution = constitution
         self.judge = judge
         self._claim_checks: dict[
-            str, Callable[[Rule, DraftClaim, list[CitedSpan], EvidenceContext], RuleResult]
+            str, Callable[[Rule, DraftClaim, list[CitedSpan], EvidenceContext, str], RuleResult]
         ]
         self._claim_checks = {
             "citation_present": self._citation_present,
@@ -91,6 +91,7 @@ class Verifier:
             "quote_verbatim": self._quote_verbatim,
             "numbers": self._numbers,
             "periods": self._periods,
+            "claim_words": self._claim_words,
         }
 
     def warm_up(self) -> None:
@@ -114,14 +115,24 @@ class Verifier:
         return spans
 
     def _citation_present(
-        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+        self,
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
     ) -> RuleResult:
         if claim.citations:
             return RuleResult(rule.id, Verdict.PASS, f"{len(claim.citations)} citation(s)")
         return RuleResult(rule.id, Verdict.FAIL, "the claim cites no sentence", span=claim.text)
 
     def _citation_in_context(
-        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+        self,
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
     ) -> RuleResult:
         unknown = [c.sentence_id for c in claim.citations if context.get(c.sentence_id) is None]
         if unknown:
@@ -136,7 +147,12 @@ class Verifier:
         return RuleResult(rule.id, Verdict.PASS, "every cited sentence was in the context")
 
     def _quote_verbatim(
-        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+        self,
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
     ) -> RuleResult:
         if not spans:
             return RuleResult(rule.id, Verdict.FAIL, "no cited sentence to quote from")
@@ -160,7 +176,12 @@ class Verifier:
         return RuleResult(rule.id, Verdict.PASS, "every quote is verbatim")
 
     def _numbers(
-        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+        self,
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
     ) -> RuleResult:
         stated = quantities(claim.text)
         if not stated:
@@ -183,7 +204,12 @@ class Verifier:
         return RuleResult(rule.id, Verdict.PASS, f"{len(stated)} figure(s) found in the evidence")
 
     def _periods(
-        self, rule: Rule, claim: DraftClaim, spans: list[CitedSpan], context: EvidenceContext
+        self,
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
     ) -> RuleResult:
         claimed_years = years_in(claim.text)
         claimed_quarters = quarters_in(claim.text)
@@ -217,6 +243,41 @@ class Verifier:
         if misplaced:
             return RuleResult(rule.id, Verdict.FAIL, misplaced, span=misplaced)
         return RuleResult(rule.id, Verdict.PASS, "every period appears in the evidence")
+
+    def _claim_words(
+        self,
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
+    ) -> RuleResult:
+        """Every content word of the claim comes from its cited sentences (with their table's
+        title and headers), the filing's company, or the question: a small model's claim may
+        rephrase, not add. Words are compared after a light stemming, so "expenditure" meets
+        "expenditures"."""
+        valid = [span for span in spans if span.verbatim]
+        if not valid:
+            return RuleResult(rule.id, Verdict.FAIL, "no verbatim cited span")
+        sources = [question]
+        for span in valid:
+            sentence = span.sentence
+            sources += [sentence.text, sentence.table_title or "", sentence.table_header]
+            sources += [sentence.company or "", sentence.filing.replace("_", " ")]
+        allowed = {_stem(w) for w in content_words(" ".join(sources))}
+        extra = sorted(
+            {w for w in content_words(claim.text) - _PARAPHRASE if _stem(w) not in allowed}
+        )
+        limit = int(rule.options.get("max_unsupported_words", 0))
+        if len(extra) > limit:
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the claim adds {', '.join(extra)}, found in neither its evidence nor the "
+                "question",
+                span=extra[0],
+            )
+        return RuleResult(rule.id, Verdict.PASS, "every content word is in the evidence")
 
     @staticmethod
     def _wrong_column(claim: DraftClaim, spans: list[CitedSpan], years: set[int]) -> str | None:
@@ -273,7 +334,8 @@ class Verifier:
                 if rule.check == "entailment":
                     results.append(entailment[(rule.id, index)])
                 else:
-                    results.append(self._claim_checks[rule.check](rule, claim, spans, context))
+                    check = self._claim_checks[rule.check]
+                    results.append(check(rule, claim, spans, context, question))
             reports.append(ClaimReport(index, claim, results, self.constitution.blocking))
         answer_results = []
         for rule in self.constitution.rules:
@@ -461,6 +523,53 @@ _ANSWER_STOPWORDS = frozenset(
 
 
 _POLARITY = frozenset({"yes", "no"})
+# Words a faithful restatement may add to its evidence: reporting verbs and connectives, never
+# a direction ("increased"), an amount or a name.
+_PARAPHRASE = frozenset(
+    [
+        "reported",
+        "reports",
+        "report",
+        "totaled",
+        "totalled",
+        "total",
+        "amounted",
+        "amount",
+        "approximately",
+        "about",
+        "company",
+        "company's",
+        "companies",
+        "fiscal",
+        "year",
+        "years",
+        "quarter",
+        "quarters",
+        "ended",
+        "ending",
+        "during",
+        "had",
+        "has",
+        "have",
+        "their",
+        "our",
+        "we",
+        "they",
+        "value",
+        "figure",
+        "respectively",
+        "compared",
+    ]
+)
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
 _CLAUSE_BREAK = re.compile(r"[;,]\s+|\s+and\s+|\s+while\s+|\s+whereas\s+")
 
 

@@ -21,6 +21,7 @@ CHECKS = frozenset(
         "periods",
         "answer_grounded",
         "answer_specific",
+        "claim_words",
     }
 )
 DEFAULT_CONSTITUTION = Path(__file__).parent / "constitutions" / "sec-filings-v1.toml"
