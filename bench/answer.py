@@ -121,11 +121,15 @@ def answers_part(settings: Any, questions: Path, limit: int | None, given: bool)
         IndexStore(settings.data_dir) as store,
         InteractionLog.in_data_dir(settings.data_dir) as log,
     ):
+        embedder = embedder_from_settings(settings)
         pipeline = build_pipeline(
-            settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
+            settings,
+            store,
+            _retriever(settings, store, "hybrid", settings.rerank_top, embedder),
+            embedder=embedder,
         )
         pipeline.warm_up()
-        similarity = embedding_similarity(embedder_from_settings(settings))
+        similarity = embedding_similarity(embedder)
         evaluation = AnswerEvaluation(pipeline, pipeline.verifier.judge, similarity, log.append)
 
         def progress(outcome: Any) -> None:
@@ -162,14 +166,18 @@ def replay_part(settings: Any, previous: Path, questions: Path) -> dict[str, Any
         IndexStore(settings.data_dir) as store,
         InteractionLog.in_data_dir(settings.data_dir) as log,
     ):
+        embedder = embedder_from_settings(settings)
         pipeline = build_pipeline(
-            settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
+            settings,
+            store,
+            _retriever(settings, store, "hybrid", settings.rerank_top, embedder),
+            embedder=embedder,
         )
         pipeline.verifier.warm_up()
         judge = AnswerEvaluation(
             pipeline,
             pipeline.verifier.judge,
-            embedding_similarity(embedder_from_settings(settings)),
+            embedding_similarity(embedder),
         )
         for item in earlier:
             if not item.get("answer_id"):

@@ -226,7 +226,14 @@ def index_page(
         )
 
 
-def _retriever(settings: Settings, store: IndexStore, mode: str, rerank_top: int) -> Any:
+def _retriever(
+    settings: Settings,
+    store: IndexStore,
+    mode: str,
+    rerank_top: int,
+    embedder: Any = None,
+) -> Any:
+    """The retriever ``mode`` names; ``embedder`` lets a caller share one loaded model."""
     from retrieval.catalog import Catalog
     from retrieval.dense import DenseRetriever
     from retrieval.hybrid import HybridConfig, HybridRetriever
@@ -234,7 +241,9 @@ def _retriever(settings: Settings, store: IndexStore, mode: str, rerank_top: int
     from retrieval.rerank import OnnxCrossEncoder
 
     catalog = Catalog.from_store(store)
-    dense = DenseRetriever(store, _embedder(settings), catalog, vector_index=settings.vector_index)
+    dense = DenseRetriever(
+        store, embedder or _embedder(settings), catalog, vector_index=settings.vector_index
+    )
     lexical = LexicalRetriever(store, catalog)
     if mode == "dense":
         return dense
@@ -449,8 +458,12 @@ def ask(
     with _open_store(settings, must_exist=True) as store:
         filters = _explicit_filters(store, filing, company, year, quarter, form)
         try:
+            embedder = _embedder(settings)
             pipeline = build_pipeline(
-                settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
+                settings,
+                store,
+                _retriever(settings, store, "hybrid", settings.rerank_top, embedder),
+                embedder=embedder,
             )
             pipeline.warm_up()
             record = pipeline.answer(question, filters)
@@ -584,7 +597,6 @@ def eval_answers(
     """Correct / incorrect / refused against gold answers, quote exact-match rate, citation
     precision and recall, citations on the gold page, dropped claims and per-stage latency.
     Every answer is logged like any other."""
-    from ingest.embedding import embedder_from_settings
     from service.answer_eval import (
         AnswerEvaluation,
         embedding_similarity,
@@ -601,14 +613,18 @@ def eval_answers(
     settings = _settings(data_dir)
     gold = load_gold(questions)[:limit]
     with _open_store(settings, must_exist=True) as store:
+        embedder = _embedder(settings)
         pipeline = build_pipeline(
-            settings, store, _retriever(settings, store, "hybrid", settings.rerank_top)
+            settings,
+            store,
+            _retriever(settings, store, "hybrid", settings.rerank_top, embedder),
+            embedder=embedder,
         )
         try:
             pipeline.warm_up()
         except (ServiceError, VerifierError) as exc:
             raise _fail(str(exc)) from exc
-        similarity = embedding_similarity(embedder_from_settings(settings))
+        similarity = embedding_similarity(embedder)
         log = InteractionLog.in_data_dir(settings.data_dir)
         evaluation = AnswerEvaluation(
             pipeline, pipeline.verifier.judge, similarity, record_sink=log.append

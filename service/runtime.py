@@ -61,11 +61,14 @@ def build_pipeline(
     retriever: Any,
     generator: Generator | None = None,
     verifier: Verifier | None = None,
+    embedder: Any = None,
 ) -> AnswerPipeline:
+    """``embedder`` is the index's embedding model when the caller has loaded it already
+    (the retriever's); the context ranker then shares it instead of loading a second copy."""
     from ingest.embedding import embedder_from_settings
     from retrieval.sentences import EmbeddingSentenceRanker
 
-    ranker = EmbeddingSentenceRanker(embedder_from_settings(settings))
+    ranker = EmbeddingSentenceRanker(embedder or embedder_from_settings(settings))
     return AnswerPipeline(
         store=store,
         retriever=retriever,
