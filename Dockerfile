@@ -31,5 +31,9 @@ RUN pip install --no-deps . \
     && useradd --create-home verirag && mkdir -p /data /cache && chown verirag /data /cache
 USER verirag
 VOLUME ["/data", "/cache"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=600s \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"
 ENTRYPOINT ["verirag"]
-CMD ["--help"]
+# One process per container: the models live in it, answers queue behind its bounded queue.
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -43,6 +43,15 @@ class FilingReader(Protocol):
     def read(self, path: Path) -> ParsedDocument: ...
 
 
+def default_readers() -> dict[str, FilingReader]:
+    """PyMuPDF for PDFs, the EDGAR reader for (inline-XBRL) HTML, by file suffix."""
+    from ingest.html import EdgarHtmlReader
+    from ingest.pdf import PdfReader
+
+    pdf, html = PdfReader(), EdgarHtmlReader()
+    return {".pdf": pdf, ".htm": html, ".html": html, ".xhtml": html}
+
+
 class Outcome(StrEnum):
     INGESTED = "ingested"
     REPLACED = "replaced"

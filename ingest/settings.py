@@ -171,10 +171,68 @@ class Settings(BaseSettings):
         description="A constitution TOML file; None = the one shipped with verirag.",
     )
 
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the service database (answers, feedback, keys, jobs). None = "
+            "SQLite in WAL mode at data_dir/service.sqlite; 'postgresql+psycopg://...' for "
+            "PostgreSQL."
+        ),
+    )
+    answer_workers: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Answers computed at once. One per generator replica: an in-process model on two "
+            "cores gains nothing from a second."
+        ),
+    )
+    answer_queue_size: int = Field(
+        default=8,
+        ge=0,
+        description=(
+            "Answers that may wait for a worker; beyond it requests are shed with 429 and a "
+            "Retry-After, so a saturated service answers fast instead of hanging."
+        ),
+    )
+    answer_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Longest a client waits for its answer (queue included) before a 503.",
+    )
+    max_question_chars: int = Field(
+        default=2000, ge=10, description="Longest question accepted (characters)."
+    )
+    max_request_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest JSON request body accepted."
+    )
+    max_upload_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Largest filing upload accepted (bytes); 10-K PDFs run to tens of MB.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Requests per API key per minute (token bucket, bursts up to this many).",
+    )
+    answer_rate_limit_per_minute: int = Field(
+        default=30, ge=1, description="Questions per API key per minute, within the above."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Service logs: one JSON object per line, or plain text."
+    )
+
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def service_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'service.sqlite').resolve()}"
 
 
 @lru_cache(maxsize=1)

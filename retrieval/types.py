@@ -42,11 +42,16 @@ class FilingScope:
     def __init__(self, store: IndexStore, catalog: Catalog | None = None) -> None:
         self._store = store
         self._catalog = catalog
+        self._catalog_version = store.index_version if catalog is not None else None
 
     @property
     def catalog(self) -> Catalog:
-        if self._catalog is None:
+        # A long-running service sees filings added and removed under it: the catalog follows
+        # the index version, which every committed write changes.
+        version = self._store.index_version
+        if self._catalog is None or self._catalog_version != version:
             self._catalog = Catalog.from_store(self._store)
+            self._catalog_version = version
         return self._catalog
 
     def filing_ids(self, query: str, filters: QueryFilters | None) -> list[str] | None:

@@ -39,6 +39,7 @@ class Versions(BaseModel):
 
 
 class Timings(BaseModel):
+    queue_ms: float = Field(default=0.0, description="Waiting for a free answer worker.")
     retrieve_ms: float = 0.0
     generate_ms: float = 0.0
     verify_ms: float = 0.0
@@ -67,6 +68,7 @@ class Answer(BaseModel):
 class RetrievedChunk(BaseModel):
     chunk_id: str
     filing: str
+    filing_id: str | None = None
     page: int
     section: str | None
     score: float

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from ingest.pipeline import FileResult, FilingReader, IngestReport
+    from ingest.pipeline import FileResult, IngestReport
     from ingest.settings import Settings
     from ingest.store import IndexStore
 
@@ -67,14 +67,6 @@ def _embedder(settings: Settings) -> Any:
     from ingest.embedding import embedder_from_settings
 
     return embedder_from_settings(settings)
-
-
-def _readers() -> dict[str, FilingReader]:
-    from ingest.html import EdgarHtmlReader
-    from ingest.pdf import PdfReader
-
-    pdf, html = PdfReader(), EdgarHtmlReader()
-    return {".pdf": pdf, ".htm": html, ".html": html, ".xhtml": html}
 
 
 def _print_result(result: FileResult) -> None:
@@ -130,7 +122,7 @@ def ingest(
     """Ingest filings into the index. Unchanged files are skipped; bad files are reported."""
     from ingest.errors import IngestError
     from ingest.metadata import load_overrides
-    from ingest.pipeline import IngestOptions, Ingestor
+    from ingest.pipeline import IngestOptions, Ingestor, default_readers
 
     if not paths and not remove:
         raise _fail("nothing to do: pass filings to ingest, or --remove NAME")
@@ -141,7 +133,7 @@ def ingest(
             ingestor = Ingestor(
                 store,
                 _embedder(settings),
-                _readers(),
+                default_readers(),
                 IngestOptions(
                     chunk_max_chars=settings.chunk_max_chars,
                     commit_seconds=settings.ingest_commit_seconds,
@@ -233,30 +225,9 @@ def _retriever(
     rerank_top: int,
     embedder: Any = None,
 ) -> Any:
-    """The retriever ``mode`` names; ``embedder`` lets a caller share one loaded model."""
-    from retrieval.catalog import Catalog
-    from retrieval.dense import DenseRetriever
-    from retrieval.hybrid import HybridConfig, HybridRetriever
-    from retrieval.lexical import LexicalRetriever
-    from retrieval.rerank import OnnxCrossEncoder
+    from service.runtime import build_retriever
 
-    catalog = Catalog.from_store(store)
-    dense = DenseRetriever(
-        store, embedder or _embedder(settings), catalog, vector_index=settings.vector_index
-    )
-    lexical = LexicalRetriever(store, catalog)
-    if mode == "dense":
-        return dense
-    if mode == "lexical":
-        return lexical
-    return HybridRetriever(
-        store,
-        dense,
-        lexical,
-        catalog,
-        reranker=OnnxCrossEncoder(threads=settings.torch_threads) if rerank_top else None,
-        config=HybridConfig(rerank_top=rerank_top),
-    )
+    return build_retriever(settings, store, mode, rerank_top, embedder or _embedder(settings))
 
 
 def _explicit_filters(
@@ -440,6 +411,17 @@ def ask(
     form: Annotated[str | None, typer.Option("--form", help="10-K, 10-Q, 8-K.")] = None,
     data_dir: DataDirOption = None,
     json_output: JsonOption = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Ask a running `verirag serve` at this URL instead of answering in process.",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--key", envvar="VERIRAG_API_KEY", help="Analyst API key for --url."),
+    ] = None,
 ) -> None:
     """Retrieve, generate, verify against the constitution, revise, and print the answer with
     every claim's quote, filing, page, section, sentence id and verdicts. The answer is logged;
@@ -454,6 +436,21 @@ def ask(
         raise _fail("the question is empty")
     if len(question) > 2000:
         raise _fail("the question is longer than 2,000 characters; ask something shorter")
+    if url is not None:
+        explicit = {
+            "filings": filing or [],
+            "companies": [company] if company else [],
+            "fiscal_years": year or [],
+            "quarter": quarter,
+            "form": form,
+        }
+        filters = {k: v for k, v in explicit.items() if v} or None
+        answer = _ask_service(url, api_key, question, filters)
+        if json_output:
+            typer.echo(json.dumps(answer_json(answer), indent=2))
+        else:
+            _print_answer(answer)
+        return
     settings = _settings(data_dir)
     with _open_store(settings, must_exist=True) as store:
         filters = _explicit_filters(store, filing, company, year, quarter, form)
@@ -475,6 +472,39 @@ def ask(
         typer.echo(json.dumps(answer_json(record.answer), indent=2))
     else:
         _print_answer(record.answer)
+
+
+def _ask_service(
+    url: str, api_key: str | None, question: str, filters: dict[str, Any] | None
+) -> Any:
+    import httpx
+
+    from service.answers import Answer
+
+    if not api_key:
+        raise _fail(
+            "--url needs an analyst key: --key KEY or VERIRAG_API_KEY (`verirag keys create`)"
+        )
+    body: dict[str, Any] = {"question": question}
+    if filters:
+        body["filters"] = filters
+    try:
+        response = httpx.post(
+            f"{url.rstrip('/')}/v1/answers",
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=httpx.Timeout(900.0, connect=10.0),
+        )
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach the service at {url}: {exc}") from exc
+    if response.status_code != 200:
+        try:
+            error = response.json()["error"]
+            message = f"{error['type']}: {error['message']}"
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:300]
+        raise _fail(f"the service answered {response.status_code} — {message}")
+    return Answer.model_validate(response.json())
 
 
 generator_app = typer.Typer(help="Run the generator as a service.", no_args_is_help=True)
@@ -859,6 +889,93 @@ def eval_verifier(
         report_path.parent.mkdir(parents=True, exist_ok=True)
         report_path.write_text(json.dumps(result, indent=2))
     typer.echo(json.dumps(result, indent=2))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs and /openapi.json). Loads every model before it
+    accepts requests; one process, answers queued behind a bounded queue."""
+    import uvicorn
+
+    from service.api.app import create_app
+    from service.logs import configure_logging
+
+    settings = _settings(data_dir)
+    configure_logging(settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=30,
+    )
+
+
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+RoleOption = Annotated[
+    str,
+    typer.Option(
+        "--role",
+        help="analyst (asks, reads and rates own answers), compliance (reads and reviews every "
+        "answer) or admin (filings and keys).",
+    ),
+]
+
+
+def _key_store(settings: Settings) -> Any:
+    from service.db import open_database
+    from service.keys import KeyStore
+
+    return KeyStore(open_database(settings.service_database_url))
+
+
+@keys_app.command("create")
+def keys_create(
+    role: RoleOption,
+    name: Annotated[str | None, typer.Option("--name", help="Who or what the key is for.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create a key and print it on stdout, once: only its hash is kept."""
+    from service.keys import Role
+
+    try:
+        chosen = Role(role)
+    except ValueError as exc:
+        raise _fail(f"unknown role {role!r}; use analyst, compliance or admin") from exc
+    settings = _settings(data_dir)
+    secret, stored = _key_store(settings).create(chosen, name or f"{chosen.value} key")
+    typer.echo(f"created {stored.role.value} key {stored.id} ({stored.name})", err=True)
+    typer.echo(secret)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDirOption = None) -> None:
+    """Keys with their ids, roles and state (never the keys themselves)."""
+    for key in _key_store(_settings(data_dir)).list():
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(f"{key.id}  {key.role.value:<10} {state:<18} {key.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from `verirag keys list`).")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Revoke a key; the service stops accepting it within a minute."""
+    from service.errors import KeyNotFoundError
+
+    try:
+        key = _key_store(_settings(data_dir)).revoke(key_id)
+    except KeyNotFoundError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"revoked {key.id} ({key.name})", err=True)
 
 
 def main() -> None:

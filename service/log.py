@@ -1,92 +1,306 @@
-"""The durable interaction log: one append-only row per answer, with its full audit record.
+"""The durable interaction log: every answer with its full audit record, and the feedback on it.
 
-SQLite in WAL mode with synchronous=FULL, so a record returned by ``append`` survives a crash
-of the process that wrote it. Rows are never updated or deleted through this class.
+Append-only (the schema refuses UPDATE and DELETE on answers and feedback). ``append`` returns
+only after the transaction has committed, so an answer a client has been given is an answer
+on disk. Works on whatever database ``service.db`` opens: SQLite by default, PostgreSQL by URL.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Engine, and_, exists, func, insert, or_, select
 
 from service.answers import AuditRecord
-from service.errors import AnswerNotFoundError
+from service.db import answer_filings, answers, feedback, open_database
+from service.errors import AnswerNotFoundError, InvalidCursorError
 
-LOG_FILE = "interactions.sqlite"
+Outcome = Literal["answered", "partial", "refused"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
-    id TEXT PRIMARY KEY,
-    created_at TEXT NOT NULL,
-    question TEXT NOT NULL,
-    refused INTEGER NOT NULL,
-    partial INTEGER NOT NULL,
-    model TEXT NOT NULL,
-    constitution_version TEXT NOT NULL,
-    index_version TEXT NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS answers_by_time ON answers (created_at);
-CREATE TRIGGER IF NOT EXISTS answers_append_only_update BEFORE UPDATE ON answers
-BEGIN SELECT RAISE(ABORT, 'the interaction log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS answers_append_only_delete BEFORE DELETE ON answers
-BEGIN SELECT RAISE(ABORT, 'the interaction log is append-only'); END;
-"""
+
+def outcome_of(record: AuditRecord) -> Outcome:
+    if record.answer.refused:
+        return "refused"
+    return "partial" if record.answer.partial else "answered"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerQuery:
+    """Which logged answers to list; every field narrows the result."""
+
+    user_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    outcome: Outcome | None = None
+    filing: str | None = field(default=None, metadata={"help": "filing id or file name"})
+    model: str | None = None
+    constitution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedAnswer:
+    id: str
+    created_at: datetime
+    user_id: str | None
+    question: str
+    outcome: Outcome
+    model: str
+    adapter: str | None
+    constitution_version: str
+    index_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    answer_id: str
+    user_id: str
+    role: str
+    rating: int | None = None
+    comment: str | None = None
+    claim_labels: list[dict[str, Any]] = field(default_factory=list)
+    corrected_answer: str | None = None
+    other_answer_id: str | None = None
+    preferred: Literal["this", "other"] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFeedback:
+    id: str
+    created_at: datetime
+    record: FeedbackRecord
+
+
+_LISTED_COLUMNS = (
+    "id",
+    "created_at",
+    "user_id",
+    "question",
+    "outcome",
+    "model",
+    "adapter",
+    "constitution_version",
+    "index_version",
+)
+
+
+def _parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns; every time here is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def encode_cursor(created_at: datetime, answer_id: str) -> str:
+    raw = json.dumps([_aware(created_at).isoformat(), answer_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, answer_id = json.loads(raw)
+        return _parse_time(at), str(answer_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursorError(
+            "the cursor is not one this service issued; pass next_cursor unchanged"
+        ) from exc
 
 
 class InteractionLog:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        # One connection serves every thread; its transactions must not interleave.
-        self._lock = threading.Lock()
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> InteractionLog:
+        return cls(open_database(url))
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> InteractionLog:
-        return cls(data_dir / LOG_FILE)
+        """The log of the service whose data lives in ``data_dir`` (its Settings' database)."""
+        from ingest.settings import get_settings
 
-    def append(self, record: AuditRecord) -> None:
+        settings = get_settings().model_copy(update={"data_dir": data_dir})
+        return cls.open(settings.service_database_url)
+
+    # ---- answers ---------------------------------------------------------------------------
+
+    def append(self, record: AuditRecord, user_id: str | None = None) -> None:
         answer = record.answer
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT INTO answers (id, created_at, question, refused, partial, model, "
-                "constitution_version, index_version, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    answer.id,
-                    answer.created_at,
-                    answer.question,
-                    int(answer.refused),
-                    int(answer.partial),
-                    answer.model,
-                    answer.constitution_version,
-                    answer.versions.index,
-                    record.model_dump_json(),
-                ),
+        filings: dict[str, str] = {}
+        for claim in answer.claims:
+            for citation in claim.citations:
+                filings[citation.filing_id] = citation.filing
+        for chunk in record.retrieved:
+            filings.setdefault(chunk.filing_id or chunk.filing, chunk.filing)
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(answers).values(
+                    id=answer.id,
+                    created_at=_parse_time(answer.created_at),
+                    user_id=user_id,
+                    question=answer.question,
+                    outcome=outcome_of(record),
+                    model=answer.model,
+                    adapter=answer.versions.adapter,
+                    constitution_version=answer.constitution_version,
+                    index_version=answer.versions.index,
+                    record=record.model_dump_json(),
+                )
             )
+            if filings:
+                connection.execute(
+                    insert(answer_filings),
+                    [
+                        {"answer_id": answer.id, "filing_id": fid, "filing_name": name}
+                        for fid, name in sorted(filings.items())
+                    ],
+                )
 
     def get(self, answer_id: str) -> AuditRecord:
-        row = self._db.execute("SELECT record FROM answers WHERE id = ?", (answer_id,)).fetchone()
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(answers.c.record).where(answers.c.id == answer_id)
+            ).first()
         if row is None:
             raise AnswerNotFoundError(f"no answer with id {answer_id}")
         return AuditRecord.model_validate_json(row[0])
 
+    def owner(self, answer_id: str) -> str | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(answers.c.user_id).where(answers.c.id == answer_id)
+            ).first()
+        if row is None:
+            raise AnswerNotFoundError(f"no answer with id {answer_id}")
+        return None if row[0] is None else str(row[0])
+
     def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM answers").fetchone()[0])
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(answers)).scalar_one())
+
+    def ids(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return {str(row[0]) for row in connection.execute(select(answers.c.id))}
+
+    def query(
+        self, query: AnswerQuery, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[LoggedAnswer], str | None]:
+        """Newest first; ``cursor`` (from the previous page) continues after its last row."""
+        conditions = []
+        if query.user_id is not None:
+            conditions.append(answers.c.user_id == query.user_id)
+        if query.since is not None:
+            conditions.append(answers.c.created_at >= query.since)
+        if query.until is not None:
+            conditions.append(answers.c.created_at < query.until)
+        if query.outcome is not None:
+            conditions.append(answers.c.outcome == query.outcome)
+        if query.model is not None:
+            conditions.append(answers.c.model == query.model)
+        if query.constitution is not None:
+            conditions.append(answers.c.constitution_version == query.constitution)
+        if query.filing is not None:
+            conditions.append(
+                exists().where(
+                    answer_filings.c.answer_id == answers.c.id,
+                    or_(
+                        answer_filings.c.filing_id == query.filing,
+                        answer_filings.c.filing_name == query.filing,
+                    ),
+                )
+            )
+        if cursor is not None:
+            at, last_id = decode_cursor(cursor)
+            conditions.append(
+                or_(
+                    answers.c.created_at < at,
+                    and_(answers.c.created_at == at, answers.c.id < last_id),
+                )
+            )
+        statement = (
+            select(*(answers.c[name] for name in _LISTED_COLUMNS))
+            .where(*conditions)
+            .order_by(answers.c.created_at.desc(), answers.c.id.desc())
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        items = [
+            LoggedAnswer(**{**row._mapping, "created_at": _aware(row.created_at)})
+            for row in rows[:limit]
+        ]
+        next_cursor = (
+            encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+        )
+        return items, next_cursor
 
     def recent(self, limit: int = 50) -> list[AuditRecord]:
-        rows = self._db.execute(
-            "SELECT record FROM answers ORDER BY created_at DESC, id LIMIT ?", (limit,)
-        ).fetchall()
-        return [AuditRecord.model_validate_json(row[0]) for row in rows]
+        items, _ = self.query(AnswerQuery(), limit)
+        return [self.get(item.id) for item in items]
+
+    # ---- feedback --------------------------------------------------------------------------
+
+    def add_feedback(self, record: FeedbackRecord) -> StoredFeedback:
+        created_at = datetime.now(UTC)
+        digest = hashlib.blake2b(digest_size=12)
+        digest.update(json.dumps(record.__repr__()).encode())
+        digest.update(created_at.isoformat().encode())
+        identifier = "f" + digest.hexdigest()
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(feedback).values(
+                    id=identifier,
+                    answer_id=record.answer_id,
+                    created_at=created_at,
+                    user_id=record.user_id,
+                    role=record.role,
+                    rating=record.rating,
+                    comment=record.comment,
+                    claim_labels=record.claim_labels,
+                    corrected_answer=record.corrected_answer,
+                    other_answer_id=record.other_answer_id,
+                    preferred=record.preferred,
+                )
+            )
+        return StoredFeedback(identifier, created_at, record)
+
+    def feedback_for(self, answer_id: str) -> list[StoredFeedback]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(feedback)
+                .where(feedback.c.answer_id == answer_id)
+                .order_by(feedback.c.created_at, feedback.c.id)
+            ).all()
+        return [
+            StoredFeedback(
+                row.id,
+                _aware(row.created_at),
+                FeedbackRecord(
+                    answer_id=row.answer_id,
+                    user_id=row.user_id,
+                    role=row.role,
+                    rating=row.rating,
+                    comment=row.comment,
+                    claim_labels=list(row.claim_labels),
+                    corrected_answer=row.corrected_answer,
+                    other_answer_id=row.other_answer_id,
+                    preferred=row.preferred,
+                ),
+            )
+            for row in rows
+        ]
 
     def close(self) -> None:
-        self._db.close()
+        self.engine.dispose()
 
     def __enter__(self) -> InteractionLog:
         return self

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,10 @@ from verifier.types import (
 )
 
 _CITABLE_KINDS = {"prose", "table_row"}
+
+# Progress of one answer, for streaming clients: (event name, JSON-ready details). Nothing sent
+# through it is a claim: claims leave only in the delivered, verified answer.
+ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
 def _says_something(text: str) -> bool:
@@ -151,17 +156,34 @@ class AnswerPipeline:
             judge=self.verifier.judge.version,
         )
 
-    def answer(self, question: str, filters: QueryFilters | None = None) -> AuditRecord:
+    def answer(
+        self,
+        question: str,
+        filters: QueryFilters | None = None,
+        top_k: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> AuditRecord:
+        """``top_k``: chunks retrieved for the context (default: the configured number)."""
         started = time.perf_counter()
         created_at = datetime.now(UTC).isoformat(timespec="microseconds")
-        chunks = self.retriever.retrieve(question, self.config.context_chunks, filters)
+        chunks = self.retriever.retrieve(question, top_k or self.config.context_chunks, filters)
         retrieve_ms = 1000 * (time.perf_counter() - started)
         context = self.build_context(chunks, question)
         timings = Timings(retrieve_ms=retrieve_ms)
+        if on_progress is not None:
+            on_progress(
+                "retrieved",
+                {
+                    "chunks": len(chunks),
+                    "sentences": len(context.sentences),
+                    "filings": sorted({c.filing for c in chunks}),
+                    "retrieve_ms": round(retrieve_ms, 1),
+                },
+            )
         rounds: list[Round] = []
         best: tuple[DraftAnswer, VerificationReport] | None = None
         if context.sentences:
-            best = self._generate_and_verify(question, context, rounds, timings)
+            best = self._generate_and_verify(question, context, rounds, timings, on_progress)
         versions = self.versions()
         filter_dump = filters_dump(filters)
         answer = self._deliver(
@@ -176,6 +198,7 @@ class AnswerPipeline:
                 RetrievedChunk(
                     chunk_id=c.chunk_id,
                     filing=c.filing,
+                    filing_id=c.filing_id,
                     page=c.page,
                     section=c.section,
                     score=c.score,
@@ -192,6 +215,7 @@ class AnswerPipeline:
         context: EvidenceContext,
         rounds: list[Round],
         timings: Timings,
+        on_progress: ProgressCallback | None = None,
     ) -> tuple[DraftAnswer, VerificationReport] | None:
         constraint = build_constraint(context, self.config.max_claims)
         best: tuple[DraftAnswer, VerificationReport] | None = None
@@ -249,6 +273,18 @@ class AnswerPipeline:
                     verify_ms=verify_ms,
                 )
             )
+            if on_progress is not None:
+                on_progress(
+                    "round",
+                    {
+                        "round": len(rounds),
+                        "claims": len(report.claims),
+                        "verified": len(report.passed_claims),
+                        "answer_supported": report.answer_supported,
+                        "generate_ms": round(1000 * generation.seconds, 1),
+                        "verify_ms": round(verify_ms, 1),
+                    },
+                )
             if best is None or _rank(report) >= _rank(best[1]):
                 best = (draft, report)
             if draft.insufficient_evidence and not draft.claims:

@@ -19,6 +19,45 @@ if TYPE_CHECKING:
     from ingest.store import IndexStore
 
 
+def build_retriever(
+    settings: Settings,
+    store: IndexStore,
+    mode: str = "hybrid",
+    rerank_top: int | None = None,
+    embedder: Any = None,
+) -> Any:
+    """The retriever ``mode`` names (hybrid, dense, lexical); ``embedder`` lets a caller share
+    one loaded model between retrieval, context ranking and ingest."""
+    from ingest.embedding import embedder_from_settings
+    from retrieval.catalog import Catalog
+    from retrieval.dense import DenseRetriever
+    from retrieval.hybrid import HybridConfig, HybridRetriever
+    from retrieval.lexical import LexicalRetriever
+    from retrieval.rerank import OnnxCrossEncoder
+
+    rerank_top = settings.rerank_top if rerank_top is None else rerank_top
+    catalog = Catalog.from_store(store)
+    dense = DenseRetriever(
+        store,
+        embedder or embedder_from_settings(settings),
+        catalog,
+        vector_index=settings.vector_index,
+    )
+    lexical = LexicalRetriever(store, catalog)
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        return lexical
+    return HybridRetriever(
+        store,
+        dense,
+        lexical,
+        catalog,
+        reranker=OnnxCrossEncoder(threads=settings.torch_threads) if rerank_top else None,
+        config=HybridConfig(rerank_top=rerank_top),
+    )
+
+
 def build_generator(settings: Settings) -> Generator:
     if settings.generator_backend == "openai":
         from service.openai_generator import OpenAIChatGenerator

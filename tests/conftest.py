@@ -140,3 +140,29 @@ def acme_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code, _ = ingest_json(folder, "--data-dir", index)
     assert code == 0
     return index
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty service database: SQLite in WAL mode, and a new database on the
+    PostgreSQL server scripts/test starts (VERIRAG_TEST_POSTGRES_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'service.sqlite'}"
+        return
+    server = os.environ.get("VERIRAG_TEST_POSTGRES_URL")
+    if not server:
+        pytest.skip(
+            "VERIRAG_TEST_POSTGRES_URL is not set, so these ran on SQLite only: scripts/test "
+            "starts a PostgreSQL server and sets it"
+        )
+    import uuid
+
+    import psycopg
+
+    name = f"verirag_test_{uuid.uuid4().hex[:12]}"
+    plain = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

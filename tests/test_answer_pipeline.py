@@ -18,7 +18,6 @@ from ingest.settings import get_settings
 from ingest.store import IndexStore
 from service.errors import GeneratorOutputError, VerifierUnavailableError
 from service.generation import Generation, OutputConstraint
-from service.log import InteractionLog
 from service.pipeline import AnswerPipeline, PipelineConfig
 from tests.test_verifier import BrokenJudge, OverlapJudge
 from verifier.checks import Verifier
@@ -254,21 +253,6 @@ def test_a_failed_revision_keeps_what_the_first_round_verified(data: Path) -> No
     assert not record.answer.refused and record.answer.partial
     assert record.answer.answer == "$1,577 million"
     assert record.rounds[1].error == "generation stopped at 400 tokens"
-
-
-def test_the_audit_record_round_trips_through_the_log(data: Path, tmp_path: Path) -> None:
-    with IndexStore(data) as store:
-        record = _pipeline(store, ScriptedGenerator(good_draft)).answer(QUESTION)
-    with InteractionLog(tmp_path / "log.sqlite") as log:
-        log.append(record)
-        stored = log.get(record.answer.id)
-        assert stored.model_dump_json() == record.model_dump_json()
-        assert stored.rounds[0].messages[0]["role"] == "system"
-        assert stored.retrieved and stored.context
-        import sqlite3
-
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            log._db.execute("DELETE FROM answers")
 
 
 def test_the_prompt_shows_ids_pages_sections_and_table_headers(data: Path) -> None:

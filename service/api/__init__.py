@@ -1,0 +1,1 @@
+"""The REST API (FastAPI). Only entry points import this package."""

@@ -1,0 +1,54 @@
+"""Typed dependencies: the service's components and the authenticated, authorised caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.api.components import ServiceComponents
+from service.errors import AuthenticationError, PermissionDeniedError
+from service.keys import Principal, Role
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `verirag keys create`.")
+
+
+def get_components(request: Request) -> ServiceComponents:
+    components: ServiceComponents = request.app.state.components
+    return components
+
+
+Components = Annotated[ServiceComponents, Depends(get_components)]
+
+
+def get_principal(
+    components: Components,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError("send an API key as 'Authorization: Bearer KEY'")
+    principal = components.keys.authenticate(credentials.credentials)
+    components.request_limiter.take(principal.key_id)
+    return principal
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    allowed = frozenset(roles)
+    names = " or ".join(sorted(role.value for role in allowed))
+
+    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise PermissionDeniedError(
+                f"this route is for the {names} role; this key has the {principal.role.value} role"
+            )
+        return principal
+
+    return check
+
+
+Analyst = Annotated[Principal, Depends(require(Role.ANALYST))]
+Reader = Annotated[Principal, Depends(require(Role.ANALYST, Role.COMPLIANCE))]
+AnyRole = Annotated[Principal, Depends(require(Role.ANALYST, Role.COMPLIANCE, Role.ADMIN))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -1,0 +1,241 @@
+"""Request and response bodies of the REST API: what clients send, and what they get back.
+
+Stored records (``service.answers``, ``service.log``, ``service.jobs``) stay separate from these
+public shapes, so the database can change without changing the API, and no hash or internal
+path leaks into a response.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.answers import Answer, AuditRecord
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="Stable machine-readable error kind, e.g. 'answer_not_found'.")
+    message: str = Field(description="What went wrong and what to do about it.")
+    request_id: str | None = Field(default=None, description="Quote it when reporting a bug.")
+    retry_after_seconds: float | None = Field(
+        default=None, description="For 429 and 503: when a retry may succeed."
+    )
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="Per-field problems of an invalid request."
+    )
+
+
+class ErrorEnvelope(BaseModel):
+    """Every 4xx and 5xx response has this body."""
+
+    error: ErrorDetail
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    companies: list[str] = Field(
+        default_factory=list, max_length=20, description="Company names or tickers."
+    )
+    fiscal_years: list[int] = Field(default_factory=list, max_length=20)
+    quarter: int | None = Field(default=None, ge=1, le=4)
+    form: Literal["10-K", "10-Q", "8-K"] | None = None
+    filings: list[str] = Field(
+        default_factory=list, max_length=50, description="Filing ids or names (GET /v1/filings)."
+    )
+
+    @field_validator("fiscal_years")
+    @classmethod
+    def _plausible_years(cls, years: list[int]) -> list[int]:
+        for year in years:
+            if not 1990 <= year <= 2100:
+                raise ValueError(f"{year} is not a fiscal year")
+        return years
+
+    @field_validator("companies", "filings")
+    @classmethod
+    def _short_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.strip() or len(name) > 200:
+                raise ValueError("names must be 1 to 200 characters")
+        return names
+
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, description="The analyst's question.")
+    filters: Filters | None = Field(
+        default=None, description="Restrict retrieval; without, the question's own are used."
+    )
+    top_k: int | None = Field(
+        default=None, ge=1, le=50, description="Chunks retrieved for the context."
+    )
+    stream: bool = Field(
+        default=False,
+        description="Server-Sent Events: progress, then each verified claim, then the answer.",
+    )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, question: str) -> str:
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        if "\x00" in question:
+            raise ValueError("the question contains a NUL character")
+        return question
+
+
+class AnswerPublic(Answer):
+    """The verified answer. ``refused`` answers are normal answers with a reason."""
+
+
+class FeedbackPublic(BaseModel):
+    id: str
+    answer_id: str
+    created_at: datetime
+    user_id: str
+    role: str
+    rating: int | None
+    comment: str | None
+    claim_labels: list[dict[str, Any]]
+    corrected_answer: str | None
+    other_answer_id: str | None
+    preferred: str | None
+
+
+class AuditRecordPublic(AuditRecord):
+    """Everything that produced an answer, with who asked and the feedback given on it."""
+
+    user_id: str | None
+    feedback: list[FeedbackPublic]
+
+
+class AnswerSummary(BaseModel):
+    id: str
+    created_at: datetime
+    user_id: str | None
+    question: str
+    outcome: Literal["answered", "partial", "refused"]
+    model: str
+    adapter: str | None
+    constitution_version: str
+    index_version: str
+
+
+class AnswerPage(BaseModel):
+    items: list[AnswerSummary]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+class ClaimLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    claim_index: int = Field(ge=0, le=100, description="Index into the answer's claims.")
+    label: Literal["supported", "unsupported", "wrong_citation"]
+
+
+class Preference(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    other_answer_id: str = Field(min_length=1, max_length=64)
+    preferred: Literal["this", "other"]
+
+
+class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int | None = Field(default=None, ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=4000)
+    claim_labels: list[ClaimLabel] = Field(default_factory=list, max_length=100)
+    corrected_answer: str | None = Field(default=None, min_length=1, max_length=4000)
+    preference: Preference | None = Field(
+        default=None, description="Which of two answers to the same question is better."
+    )
+
+    @model_validator(mode="after")
+    def _says_something(self) -> FeedbackCreate:
+        if (
+            self.rating is None
+            and not (self.comment or "").strip()
+            and not self.claim_labels
+            and self.corrected_answer is None
+            and self.preference is None
+        ):
+            raise ValueError(
+                "feedback needs a rating, a comment, claim labels, a corrected answer or a "
+                "preference"
+            )
+        indices = [label.claim_index for label in self.claim_labels]
+        if len(set(indices)) != len(indices):
+            raise ValueError("each claim may be labelled once")
+        return self
+
+
+class FilingPublic(BaseModel):
+    id: str
+    name: str
+    company: str | None
+    form_type: str | None
+    fiscal_year: int | None
+    fiscal_period: str | None
+    period_end: str | None
+    pages: int
+
+
+class FilingList(BaseModel):
+    items: list[FilingPublic]
+    index_version: str
+
+
+class JobPublic(BaseModel):
+    id: str
+    kind: Literal["ingest", "delete"]
+    status: Literal["queued", "running", "done", "failed"]
+    filing_name: str
+    filing_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    result: dict[str, Any] | None
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["analyst", "compliance", "admin"]
+    name: str = Field(min_length=1, max_length=200)
+
+
+class KeyPublic(BaseModel):
+    id: str
+    name: str
+    role: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The key itself. Shown once; only its hash is stored.")
+
+
+class KeyList(BaseModel):
+    items: list[KeyPublic]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str] = Field(description="Component → 'ok' or what is wrong.")
+    versions: dict[str, Any] | None = None
