@@ -195,6 +195,14 @@ class Settings(BaseSettings):
             "Retry-After, so a saturated service answers fast instead of hanging."
         ),
     )
+    answer_max_wait_seconds: float | None = Field(
+        default=180.0,
+        gt=0,
+        description=(
+            "Shed a question (429) when, at recent answer times, it would wait longer than "
+            "this for a worker; None = only the queue size bounds the wait."
+        ),
+    )
     answer_timeout_seconds: float = Field(
         default=900.0,
         gt=0,

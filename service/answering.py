@@ -78,12 +78,14 @@ class AnswerService:
         queue_size: int = 8,
         timeout_seconds: float = 900.0,
         observer: AnswerObserver | None = None,
+        max_wait_seconds: float | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.log = log
         self._workers = workers
         self._capacity = workers + queue_size
         self._timeout = timeout_seconds
+        self._max_wait = max_wait_seconds
         self._observer = observer or _NoObserver()
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -120,6 +122,16 @@ class AnswerService:
         with self._lock:
             self._generator_down_until = time.monotonic() + (exc.retry_after_seconds or 5.0)
             self._generator_down_reason = str(exc)
+
+    def _too_long_a_wait(self) -> bool:
+        """Whether a new question would wait longer than ``max_wait_seconds`` for a worker,
+        judged by recent answer times (caller holds the lock). The queue bound counts
+        questions; this bounds what an analyst actually waits when answers are slow."""
+        if self._max_wait is None or not self._recent_seconds:
+            return False
+        typical = statistics.median(self._recent_seconds)
+        expected_wait = typical * (self._waiting + self._running) / self._workers
+        return expected_wait > self._max_wait
 
     def retry_after(self, whole_queue: bool = False) -> float:
         """Seconds until a retry is likely to be admitted: a slot frees each time a worker
@@ -161,7 +173,7 @@ class AnswerService:
                 wait = self._generator_down_until - now
                 reason = self._generator_down_reason
                 admitted = None
-            elif self._waiting + self._running >= self._capacity:
+            elif self._waiting + self._running >= self._capacity or self._too_long_a_wait():
                 admitted = False
             else:
                 self._waiting += 1

@@ -451,6 +451,34 @@ def test_a_full_queue_sheds_with_429_and_retry_after(make_service: ServiceFactor
     assert 'verirag_requests_shed_total{reason="queue_full"} 1.0' in metrics
 
 
+def test_questions_that_would_wait_too_long_are_shed(make_service: ServiceFactory) -> None:
+    generator = GatedGenerator()
+    service = make_service(
+        generator=generator, answer_workers=1, answer_queue_size=8, answer_max_wait_seconds=15
+    )
+    answers = service.client.app.state.components.answers  # type: ignore[attr-defined]
+    answers._recent_seconds.extend([10.0] * 3)  # answers have been taking 10 s
+    results: list[httpx.Response] = []
+    threads = [
+        threading.Thread(target=lambda n=n: results.append(service.ask(question=f"{QUESTION} {n}")))
+        for n in range(2)
+    ]
+    threads[0].start()
+    assert generator.started.acquire(timeout=30)
+    threads[1].start()  # waits about 10 s: admitted
+    deadline = time.monotonic() + 10
+    while answers.depth != (1, 1):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # A third would wait about 20 s, over the 15 s bound, though the queue has room.
+    shed = service.ask(question=f"{QUESTION} 3")
+    assert _error(shed, 429, "overloaded")["retry_after_seconds"] == 10
+    generator.gate.set()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.status_code for r in results) == [200, 200]
+
+
 def test_a_dead_generator_gets_503_with_retry_after_and_no_answer(
     make_service: ServiceFactory,
 ) -> None:

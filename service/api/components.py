@@ -127,6 +127,7 @@ def build_components(
         queue_size=settings.answer_queue_size,
         timeout_seconds=settings.answer_timeout_seconds,
         observer=metrics,
+        max_wait_seconds=settings.answer_max_wait_seconds,
     )
     jobs = JobStore(engine)
     ingest_file, remove_filing = _ingest_functions(settings, embedder)
