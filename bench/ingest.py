@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -494,23 +493,9 @@ def _environment(args: argparse.Namespace) -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    commit = None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "threads": args.threads,
-        "packages": versions,
-        "commit": commit or None,
-    }
+    from bench.common import run_environment
+
+    return {**run_environment(), "threads": args.threads, "packages": versions}
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

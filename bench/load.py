@@ -36,7 +36,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import random
 import re
 import signal
@@ -1104,23 +1103,9 @@ def _healthz(url: str, key: str) -> dict[str, Any]:
 
 
 def _environment() -> dict[str, Any]:
-    commit = None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "commit": commit or None,
-        "httpx": httpx.__version__,
-    }
+    from bench.common import run_environment
+
+    return {**run_environment(), "httpx": httpx.__version__}
 
 
 def failures(result: dict[str, Any]) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -252,24 +252,12 @@ class InteractionLog:
     def add_feedback(self, record: FeedbackRecord) -> StoredFeedback:
         created_at = datetime.now(UTC)
         digest = hashlib.blake2b(digest_size=12)
-        digest.update(json.dumps(record.__repr__()).encode())
+        digest.update(json.dumps(asdict(record), sort_keys=True).encode())
         digest.update(created_at.isoformat().encode())
         identifier = "f" + digest.hexdigest()
         with self.engine.begin() as connection:
             connection.execute(
-                insert(feedback).values(
-                    id=identifier,
-                    answer_id=record.answer_id,
-                    created_at=created_at,
-                    user_id=record.user_id,
-                    role=record.role,
-                    rating=record.rating,
-                    comment=record.comment,
-                    claim_labels=record.claim_labels,
-                    corrected_answer=record.corrected_answer,
-                    other_answer_id=record.other_answer_id,
-                    preferred=record.preferred,
-                )
+                insert(feedback).values(id=identifier, created_at=created_at, **asdict(record))
             )
         return StoredFeedback(identifier, created_at, record)
 
@@ -280,21 +268,12 @@ class InteractionLog:
                 .where(feedback.c.answer_id == answer_id)
                 .order_by(feedback.c.created_at, feedback.c.id)
             ).all()
+        fields = FeedbackRecord.__dataclass_fields__
         return [
             StoredFeedback(
                 row.id,
                 _aware(row.created_at),
-                FeedbackRecord(
-                    answer_id=row.answer_id,
-                    user_id=row.user_id,
-                    role=row.role,
-                    rating=row.rating,
-                    comment=row.comment,
-                    claim_labels=list(row.claim_labels),
-                    corrected_answer=row.corrected_answer,
-                    other_answer_id=row.other_answer_id,
-                    preferred=row.preferred,
-                ),
+                FeedbackRecord(**{name: row._mapping[name] for name in fields}),
             )
             for row in rows
         ]

@@ -28,6 +28,7 @@ from ingest.store import IndexStore
 from tests import filings
 from tests.conftest import REPO
 from tests.test_answer_pipeline import QUESTION, _labels, good_draft
+from tests.test_crash import _cli as run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -80,15 +81,8 @@ def generator_url() -> Iterator[str]:
 
 
 def _cli(*args: str | Path, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "service.cli", *map(str, args)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    done = run_cli(*args, env=env)
+    assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 

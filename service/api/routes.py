@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -181,20 +182,7 @@ async def _stream(
 
 
 def _feedback_public(item: StoredFeedback) -> FeedbackPublic:
-    record = item.record
-    return FeedbackPublic(
-        id=item.id,
-        answer_id=record.answer_id,
-        created_at=item.created_at,
-        user_id=record.user_id,
-        role=record.role,
-        rating=record.rating,
-        comment=record.comment,
-        claim_labels=record.claim_labels,
-        corrected_answer=record.corrected_answer,
-        other_answer_id=record.other_answer_id,
-        preferred=record.preferred,
-    )
+    return FeedbackPublic(id=item.id, created_at=item.created_at, **asdict(item.record))
 
 
 def _readable(components: ServiceComponents, principal: Principal, answer_id: str) -> str | None:
