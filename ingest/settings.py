@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         default=None,
         description="In-process: a PEFT LoRA adapter directory applied on top of the model.",
     )
+    use_promoted_generator: bool = Field(
+        default=True,
+        description=(
+            "Serve the generator `verirag align promote` last promoted (data_dir/alignment/"
+            "serving.json) when generator_model and generator_adapter are left at their defaults."
+        ),
+    )
     generator_url: str = Field(
         default="http://127.0.0.1:8001/v1",
         description="Base URL of the OpenAI-compatible server (the openai backend).",

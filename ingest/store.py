@@ -440,6 +440,28 @@ class IndexStore:
             )
         return samples
 
+    def table_row_groups(self) -> list[list[str]]:
+        """Sentence ids of every stored table's rows, a list per table in reading order:
+        material for question → cited-answer training examples."""
+        groups: dict[str, list[str]] = {}
+        for row in self._db.execute(
+            "SELECT id, table_id FROM sentences WHERE kind = 'table_row' AND table_id IS NOT NULL "
+            "ORDER BY filing_id, page, position"
+        ):
+            groups.setdefault(row["table_id"], []).append(row["id"])
+        return [groups[key] for key in sorted(groups)]
+
+    def prose_sentence_ids(self, min_chars: int = 50, max_chars: int = 300) -> list[str]:
+        """Ids of prose sentences of a citable length, in a stable order."""
+        return [
+            row[0]
+            for row in self._db.execute(
+                "SELECT id FROM sentences WHERE kind = 'prose' AND length(text) BETWEEN ? AND ? "
+                "ORDER BY id",
+                (min_chars, max_chars),
+            )
+        ]
+
     def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         if not vector_ids:
             return {}

@@ -978,6 +978,19 @@ def keys_revoke(
     typer.echo(f"revoked {key.id} ({key.name})", err=True)
 
 
+@app.command(
+    "align",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def align(ctx: typer.Context) -> None:
+    """Retrain the generator from logged traffic: datasets, sft, reward, grpo, ppo, dpo, eval,
+    promote, report (`verirag align --help`)."""
+    from alignment.cli import main as align_main
+
+    raise typer.Exit(align_main(ctx.args))
+
+
 def main() -> None:
     app()
 

@@ -58,7 +58,29 @@ def build_retriever(
     )
 
 
+def promoted_generator(settings: Settings) -> Settings:
+    """Settings with the generator `verirag align promote` chose, where one was promoted and
+    the operator did not name a generator explicitly."""
+    import json
+
+    path = settings.data_dir / "alignment" / "serving.json"
+    if not settings.use_promoted_generator or not path.exists():
+        return settings
+    if "generator_model" in settings.model_fields_set or settings.generator_adapter:
+        return settings
+    serving = json.loads(path.read_text())
+    if settings.generator_backend == "openai":
+        return settings.model_copy(update={"generator_model": serving["vllm_model"]})
+    return settings.model_copy(
+        update={
+            "generator_model": serving["generator_model"],
+            "generator_adapter": serving.get("generator_adapter"),
+        }
+    )
+
+
 def build_generator(settings: Settings) -> Generator:
+    settings = promoted_generator(settings)
     if settings.generator_backend == "openai":
         from service.openai_generator import OpenAIChatGenerator
 
@@ -119,7 +141,7 @@ def build_pipeline(
             max_new_tokens=settings.max_new_tokens,
             max_claims=settings.max_claims,
             revision_rounds=settings.revision_rounds,
-            adapter=settings.generator_adapter,
+            adapter=promoted_generator(settings).generator_adapter,
         ),
         sentence_ranker=ranker,
     )

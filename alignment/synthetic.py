@@ -1,0 +1,413 @@
+"""Evidence-linked training data beyond the log.
+
+1. Question → cited-answer examples built from the ingested filings: a statement row ("Net
+   sales 32,765 31,657 30,109" under "2018 2017 2016", in millions) becomes "What was 3M's net
+   sales in FY2018?" answered by a claim that quotes that row; a prose sentence stating a figure
+   becomes a question about its subject answered by a claim that quotes it. The context mixes
+   the evidence with distracting rows and sentences, in the order the service shows them. Some
+   contexts leave the evidence out and the target is the refusal. Every answer is checked by
+   the verifier before it is kept, so the data obeys the constitution it teaches.
+2. Constitutional critique and revision (SL-CAI): the current generator answers, the verifier
+   critiques the answer against the constitution, the generator revises; the revision becomes
+   an SFT target and the pair (revision ≻ original) a preference pair.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alignment.examples import PreferencePair, SFTExample, completion_text, refusal_completion
+from ingest.store import IndexStore
+from service.generation import Generator, OutputConstraint, build_messages
+from verifier.checks import Verifier, critique
+from verifier.numbers import aligned_columns, normalise_text, quantities
+from verifier.types import (
+    DraftAnswer,
+    DraftCitation,
+    DraftClaim,
+    EvidenceContext,
+    VerificationReport,
+)
+
+_LEADING_LABEL = re.compile(r"^(?P<label>[A-Za-z][A-Za-z ,'&()/-]{3,80}?)\s*[\$(]?\s*\d")
+_PROSE_FACT = re.compile(
+    r"^(?P<subject>[A-Z][A-Za-z ,'&-]{3,70}?)\s+"
+    r"(?P<verb>increased|decreased|rose|fell|declined|grew|was|were|totaled|totalled)\s+"
+    r"(?P<rest>[^;]*?\d[^;]*?)(?:[.;]|$)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    question: str
+    evidence_id: str
+    claim: str
+    quote: str
+    answer: str
+    distractor_ids: tuple[str, ...]
+
+
+def _row_label(text: str) -> str | None:
+    match = _LEADING_LABEL.match(normalise_text(text).replace("\n", " "))
+    if match is None:
+        return None
+    label = re.sub(r"\s+", " ", match.group("label")).strip(" ,($")
+    words = label.split()
+    if len(words) < 2 or len(words) > 10:
+        return None
+    return label
+
+
+def _company(row: dict[str, Any]) -> str:
+    return str(row.get("company") or row["filing"].split("_")[0])
+
+
+_SINGULAR_SCALE = {"thousands": "thousand", "millions": "million", "billions": "billion"}
+
+
+def _figure(quantity_text: str, scale: str | None) -> str:
+    """A table figure as a claim states it: no sign parentheses, the currency sign against
+    the number, and the table's scale written out ("(1,577)" in millions → "1,577 million")."""
+    figure = quantity_text.strip().strip("()").strip()
+    figure = re.sub(r"\$\s+", "$", figure)
+    if scale and not re.search(r"(?i)(thousand|million|billion|%)", figure):
+        figure = f"{figure} {_SINGULAR_SCALE.get(scale.lower(), scale)}"
+    return figure
+
+
+def _table_candidates(
+    store: IndexStore, rng: random.Random, wanted: int, per_table: int = 4
+) -> list[_Candidate]:
+    candidates: list[_Candidate] = []
+    groups = store.table_row_groups()
+    rng.shuffle(groups)
+    for group in groups:
+        if len(candidates) >= wanted:
+            break
+        rows = store.evidence_sentences(group)
+        usable = []
+        for row in rows:
+            label = _row_label(row["text"])
+            headers = tuple(tuple(str(c) for c in h) for h in row.get("table_header_rows") or ())
+            columns = aligned_columns(normalise_text(row["text"]), headers)
+            if label and columns:
+                usable.append((row, label, columns))
+        rng.shuffle(usable)
+        for row, label, columns in usable[:per_table]:
+            year, quantity = rng.choice(columns)
+            company = _company(row)
+            figure = _figure(quantity.text, row.get("table_scale"))
+            quote = re.sub(r"\s+", " ", normalise_text(row["text"])).strip().rstrip(".")
+            candidates.append(
+                _Candidate(
+                    question=f"What was {company}'s {label.lower()} in FY{year}?",
+                    evidence_id=row["id"],
+                    claim=f"{company}'s {label.lower()} was {figure} in {year}.",
+                    quote=quote,
+                    answer=figure,
+                    distractor_ids=tuple(r["id"] for r in rows if r["id"] != row["id"]),
+                )
+            )
+    return candidates
+
+
+def _prose_candidates(store: IndexStore, rng: random.Random, wanted: int) -> list[_Candidate]:
+    ids = store.prose_sentence_ids()
+    rng.shuffle(ids)
+    candidates: list[_Candidate] = []
+    for start in range(0, len(ids), 200):
+        if len(candidates) >= wanted:
+            break
+        for row in store.evidence_sentences(ids[start : start + 200]):
+            text = normalise_text(row["text"]).replace("\n", " ")
+            match = _PROSE_FACT.match(text)
+            if match is None or not quantities(match.group("rest")):
+                continue
+            subject = match.group("subject").strip()
+            if subject.split()[0].lower() in {"it", "this", "that", "there", "these", "we"}:
+                continue
+            year = row.get("fiscal_year")
+            company = _company(row)
+            when = f" in FY{year}" if year else ""
+            clause = match.group(0).rstrip(".;").strip()
+            first_figure = quantities(match.group("rest"))[0].text
+            candidates.append(
+                _Candidate(
+                    question=f"What did {company} report about {subject.lower()}{when}?",
+                    evidence_id=row["id"],
+                    claim=f"{clause}.",
+                    quote=clause,
+                    answer=first_figure,
+                    distractor_ids=(),
+                )
+            )
+            if len(candidates) >= wanted:
+                break
+    return candidates
+
+
+def build_evidence_examples(
+    store: IndexStore,
+    verifier: Verifier,
+    count: int,
+    context_sentences: int = 10,
+    refusal_share: float = 0.15,
+    seed: int = 13,
+) -> list[SFTExample]:
+    """``count`` examples, each verified; refusals are examples whose evidence was left out."""
+    rng = random.Random(seed)
+    tables = _table_candidates(store, rng, count)
+    prose = _prose_candidates(store, rng, max(1, count // 3))
+    pool = tables + prose
+    rng.shuffle(pool)
+    filler_ids = store.prose_sentence_ids()
+    examples: list[SFTExample] = []
+    for candidate in pool:
+        if len(examples) >= count:
+            break
+        refuse = rng.random() < refusal_share
+        distractors = list(candidate.distractor_ids)
+        rng.shuffle(distractors)
+        wanted_fill = max(0, context_sentences - 1 - min(len(distractors), context_sentences // 2))
+        fill = rng.sample(filler_ids, min(wanted_fill, len(filler_ids)))
+        chosen = distractors[: context_sentences // 2] + fill
+        if not refuse:
+            chosen.append(candidate.evidence_id)
+        rows = store.evidence_sentences(list(dict.fromkeys(chosen)))
+        # The service shows sentences grouped by filing and page, in reading order.
+        rows.sort(key=lambda r: (r["filing"], r["page"], r["start"]))
+        rows = rows[:context_sentences] if refuse else _keep(rows, candidate, context_sentences)
+        context = EvidenceContext.from_rows(rows)
+        if refuse:
+            evidence_words = candidate.quote.lower()
+            if any(evidence_words in normalise_text(s.text).lower() for s in context):
+                continue  # the answer slipped in through a duplicate row
+            examples.append(
+                SFTExample(
+                    question=candidate.question,
+                    context=context,
+                    completion=refusal_completion(),
+                    source="evidence-refusal",
+                    answerable=False,
+                    origin=candidate.evidence_id,
+                )
+            )
+            continue
+        label = next(s.label for s in context if s.sentence_id == candidate.evidence_id)
+        draft = DraftAnswer(
+            claims=[
+                DraftClaim(
+                    citations=[DraftCitation(sentence_id=label, quote=candidate.quote)],
+                    text=candidate.claim,
+                )
+            ],
+            answer=candidate.answer,
+            insufficient_evidence=False,
+        )
+        report = verifier.verify(draft, context, candidate.question)
+        if not (report.all_passed and report.answer_supported):
+            continue
+        examples.append(
+            SFTExample(
+                question=candidate.question,
+                context=context,
+                completion=completion_text(draft),
+                source="evidence",
+                gold_answer=candidate.answer,
+                gold_labels=[label],
+                origin=candidate.evidence_id,
+            )
+        )
+    return examples
+
+
+def _keep(rows: list[dict[str, Any]], candidate: _Candidate, size: int) -> list[dict[str, Any]]:
+    evidence = [r for r in rows if r["id"] == candidate.evidence_id]
+    others = [r for r in rows if r["id"] != candidate.evidence_id][: size - 1]
+    kept = others + evidence
+    kept.sort(key=lambda r: (r["filing"], r["page"], r["start"]))
+    return kept
+
+
+@dataclass
+class RevisionData:
+    sft: list[SFTExample]
+    pairs: list[PreferencePair]
+    attempted: int
+    improved: int
+
+
+def _score(report: VerificationReport) -> tuple[bool, int]:
+    return (report.all_passed and report.answer_supported, len(report.passed_claims))
+
+
+def constitutional_revisions(
+    prompts: Sequence[SFTExample],
+    generator: Generator,
+    verifier: Verifier,
+    constraint_for: Callable[[EvidenceContext], OutputConstraint],
+    max_new_tokens: int = 320,
+) -> RevisionData:
+    """SL-CAI: answer, critique against the constitution, revise; keep revisions that the
+    verifier rates higher than the original."""
+    sft: list[SFTExample] = []
+    pairs: list[PreferencePair] = []
+    improved = 0
+    for example in prompts:
+        messages = build_messages(example.question, example.context)
+        constraint = constraint_for(example.context)
+        original = generator.generate(messages, constraint, max_new_tokens)
+        try:
+            draft = DraftAnswer.model_validate_json(original.text)
+        except ValueError:
+            continue
+        report = verifier.verify(draft, example.context, example.question)
+        if report.all_passed and report.answer_supported:
+            continue  # nothing to critique
+        if example.source.startswith("evidence"):
+            # The verified reference answer ≻ the model's own failing sample.
+            pairs.append(
+                PreferencePair(
+                    example.question,
+                    example.context,
+                    chosen=example.completion,
+                    rejected=original.text,
+                    source="verified-vs-failed",
+                    answerable=example.answerable,
+                    origin=example.origin,
+                )
+            )
+        findings = critique(report, verifier.constitution)
+        if not findings:
+            continue
+        revision_messages = build_messages(
+            example.question, example.context, findings, original.text
+        )
+        revised = generator.generate(revision_messages, constraint, max_new_tokens)
+        try:
+            revised_draft = DraftAnswer.model_validate_json(revised.text)
+        except ValueError:
+            continue
+        revised_report = verifier.verify(revised_draft, example.context, example.question)
+        if _score(revised_report) <= _score(report):
+            continue
+        improved += 1
+        pairs.append(
+            PreferencePair(
+                example.question,
+                example.context,
+                chosen=revised.text,
+                rejected=original.text,
+                source="revision",
+                answerable=example.answerable,
+                origin=example.origin,
+            )
+        )
+        if revised_report.all_passed and revised_report.answer_supported:
+            sft.append(
+                SFTExample(
+                    question=example.question,
+                    context=example.context,
+                    completion=completion_text(revised_draft),
+                    source="revision",
+                    answerable=example.answerable,
+                    gold_answer=example.gold_answer,
+                    gold_labels=example.gold_labels,
+                    origin=example.origin,
+                )
+            )
+    return RevisionData(sft, pairs, len(prompts), improved)
+
+
+def perturbed_pairs(
+    examples: Sequence[SFTExample], verifier: Verifier, seed: int = 13
+) -> list[PreferencePair]:
+    """Hard negatives for the reward model and DPO: each verified answer ≻ a copy of it broken
+    in one way the constitution forbids (a changed figure, a paraphrased quote, a citation of
+    the wrong sentence, a refusal of an answerable question, an answer to an unanswerable one).
+    A perturbation is kept only when the verifier indeed fails it."""
+    rng = random.Random(seed)
+    pairs: list[PreferencePair] = []
+    for example in examples:
+        draft = DraftAnswer.model_validate_json(example.completion)
+        broken: list[tuple[str, DraftAnswer]] = []
+        if example.answerable and draft.claims:
+            claim = draft.claims[0]
+            numbers = quantities(claim.text)
+            if numbers:
+                changed = claim.text.replace(numbers[0].text, _shifted(numbers[0].text, rng), 1)
+                broken.append(("changed-figure", _with_claim(draft, claim.text, changed)))
+            citation = claim.citations[0]
+            words = citation.quote.split()
+            if len(words) > 4:
+                paraphrase = " ".join([*words[:2], "reportedly", *words[2:]])
+                broken.append(("paraphrased-quote", _with_quote(draft, paraphrase)))
+            others = [s for s in example.context if s.label != citation.sentence_id]
+            if others:
+                wrong = rng.choice(others)
+                moved = draft.model_copy(deep=True)
+                moved.claims[0].citations[0] = DraftCitation(
+                    sentence_id=wrong.label, quote=normalise_text(wrong.text)[:200]
+                )
+                broken.append(("wrong-citation", moved))
+            broken.append(
+                ("unwarranted-refusal", DraftAnswer.model_validate_json(refusal_completion()))
+            )
+        elif not example.answerable:
+            sentence = rng.choice(example.context.sentences)
+            quote = normalise_text(sentence.text)[:200]
+            broken.append(
+                (
+                    "answered-unanswerable",
+                    DraftAnswer(
+                        claims=[
+                            DraftClaim(
+                                citations=[DraftCitation(sentence_id=sentence.label, quote=quote)],
+                                text="The answer to the question is "
+                                f"{rng.randint(10, 9999):,} million.",
+                            )
+                        ],
+                        answer=f"{rng.randint(10, 9999):,} million",
+                    ),
+                )
+            )
+        for kind, rejected in broken:
+            if kind not in {"unwarranted-refusal", "answered-unanswerable"}:
+                report = verifier.verify(rejected, example.context, example.question)
+                if report.all_passed and report.answer_supported:
+                    continue
+            pairs.append(
+                PreferencePair(
+                    example.question,
+                    example.context,
+                    chosen=example.completion,
+                    rejected=completion_text(rejected),
+                    source=f"perturbed:{kind}",
+                    answerable=example.answerable,
+                    origin=example.origin,
+                )
+            )
+    return pairs
+
+
+def _shifted(figure: str, rng: random.Random) -> str:
+    digits = [i for i, ch in enumerate(figure) if ch.isdigit()]
+    position = rng.choice(digits)
+    replacement = str((int(figure[position]) + rng.randint(1, 8)) % 10)
+    return figure[:position] + replacement + figure[position + 1 :]
+
+
+def _with_claim(draft: DraftAnswer, old: str, new: str) -> DraftAnswer:
+    changed = draft.model_copy(deep=True)
+    changed.claims[0].text = new
+    return changed
+
+
+def _with_quote(draft: DraftAnswer, quote: str) -> DraftAnswer:
+    changed = draft.model_copy(deep=True)
+    changed.claims[0].citations[0].quote = quote
+    return changed

@@ -1,0 +1,575 @@
+"""The alignment loop: datasets from a real pipeline's log and from the index, the hybrid
+reward and its hacking probes, every trainer for a few steps on a tiny model (LoRA weights
+move, the loss moves), evaluation, the promotion gate and the hand-off to serving."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip(
+    "trl", reason="the alignment tests need the train extra: pip install -e '.[train]'"
+)
+
+from alignment import datasets as ds
+from alignment.config import HybridRewardConfig, trainer_configs
+from alignment.examples import SFTExample, completion_text, context_load, question_id
+from alignment.logdata import build_from_log, review_verdict
+from alignment.reward import HybridReward, reward_text
+from alignment.synthetic import build_evidence_examples, perturbed_pairs
+from ingest.settings import get_settings
+from ingest.store import IndexStore
+from service.log import FeedbackRecord, InteractionLog
+from service.pipeline import AnswerPipeline, PipelineConfig
+from service.runtime import build_retriever
+from tests.test_answer_pipeline import (
+    QUESTION,
+    ScriptedGenerator,
+    bad_draft,
+    good_draft,
+    mixed_draft,
+)
+from tests.test_verifier import OverlapJudge
+from verifier.checks import Verifier
+from verifier.constitution import load_constitution
+from verifier.types import DraftAnswer, DraftCitation, DraftClaim
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def overlap_verifier() -> Verifier:
+    """The scripted drafts of the pipeline tests are written for the word-overlap judge."""
+    return Verifier(load_constitution(), OverlapJudge())
+
+
+@pytest.fixture(scope="module")
+def verifier(tiny_judge: Path, model_cache: Path) -> Verifier:
+    """The trained (tiny) entailment judge, as the alignment stages load it."""
+    from verifier.nli import load_judge
+
+    return Verifier(load_constitution(), load_judge("trained:tiny-nli", model_cache, threads=1))
+
+
+@pytest.fixture(scope="module")
+def evidence(acme_index: Path, verifier: Verifier) -> list[SFTExample]:
+    store = IndexStore(acme_index)
+    try:
+        return build_evidence_examples(
+            store, verifier, 24, context_sentences=6, refusal_share=0.3, seed=3
+        )
+    finally:
+        store.close()
+
+
+# ---- datasets -------------------------------------------------------------------------------
+
+
+def _pipeline(index: Path, verifier: Verifier, *scripts: Callable[..., Any]) -> AnswerPipeline:
+    store = IndexStore(index)
+    settings = get_settings().model_copy(update={"data_dir": index})
+    return AnswerPipeline(
+        store,
+        build_retriever(settings, store, "hybrid", 0),
+        ScriptedGenerator(*scripts),
+        verifier,
+        PipelineConfig(revision_rounds=1),
+    )
+
+
+def test_datasets_from_a_real_pipelines_log(
+    acme_index: Path, overlap_verifier: Verifier, tmp_path: Path
+) -> None:
+    verifier = overlap_verifier
+    log = InteractionLog.open(f"sqlite:///{tmp_path / 'service.sqlite'}")
+    # 1: bad first draft, revised to a good one → SFT + a revision pair.
+    revised = _pipeline(acme_index, verifier, bad_draft, good_draft).answer(QUESTION)
+    # 2: a partial answer (one good claim, two failing) → SFT of the verified part + a
+    #    verified-vs-failed pair.
+    partial = _pipeline(acme_index, verifier, mixed_draft, mixed_draft).answer(QUESTION)
+    # 3: a partial answer a reviewer rejects → no SFT; with 4 accepted → a review pair.
+    rejected = _pipeline(acme_index, verifier, mixed_draft, mixed_draft).answer(QUESTION)
+    accepted = _pipeline(acme_index, verifier, good_draft).answer(QUESTION)
+    for record in (revised, partial, rejected, accepted):
+        log.append(record, user_id="analyst-1")
+    assert revised.answer.claims and not revised.answer.refused
+    assert partial.answer.partial
+    log.add_feedback(FeedbackRecord(rejected.answer.id, "c1", "compliance", rating=1))
+    log.add_feedback(FeedbackRecord(accepted.answer.id, "c1", "compliance", rating=5))
+    log.add_feedback(
+        FeedbackRecord(
+            revised.answer.id,
+            "analyst-1",
+            "analyst",
+            rating=4,
+            other_answer_id=partial.answer.id,
+            preferred="this",
+        )
+    )
+    built = build_from_log(log)
+    assert built.records_read == 4
+    origins = {e.origin for e in built.sft}
+    assert rejected.answer.id not in origins
+    assert {revised.answer.id, partial.answer.id, accepted.answer.id} <= origins
+    target = DraftAnswer.model_validate_json(
+        next(e for e in built.sft if e.origin == partial.answer.id).completion
+    )
+    assert len(target.claims) == 1  # only the verified claim is a target
+    sources = {p.source for p in built.pairs}
+    assert {"revision", "verified-vs-failed", "review", "analyst-preference"} <= sources
+    revision = next(p for p in built.pairs if p.source == "revision")
+    assert "1,900" in revision.rejected and "1,900" not in revision.chosen
+    # The prompt of a logged example is the one the generator was given.
+    example = next(e for e in built.sft if e.origin == revised.answer.id)
+    assert example.prompt == revised.rounds[0].messages
+
+    output = tmp_path / "datasets"
+    card = ds.assemble(built.sft, built.pairs, 0.5, 1, {"test": True})
+    ds.write(card, output)
+    written = json.loads((output / "card.json").read_text())
+    assert written["duplicates_removed"]["sft"] >= 1  # the same verified answer three times
+    assert written["date_range"]["first"] is not None
+    assert "verirag alignment datasets" in (output / "README.md").read_text()
+    sft = ds.load(output, "sft")
+    assert sum(len(sft[side]) for side in ("train", "eval")) == sum(
+        written["counts"]["sft"].values()
+    )
+
+
+def test_review_verdicts() -> None:
+    def fb(role: str, rating: int | None = None, labels: list[str] | None = None) -> Any:
+        from service.log import StoredFeedback
+
+        record = FeedbackRecord(
+            "a1",
+            "u",
+            role,
+            rating=rating,
+            claim_labels=[{"claim_index": i, "label": x} for i, x in enumerate(labels or [])],
+        )
+        return StoredFeedback("f", None, record)  # type: ignore[arg-type]
+
+    assert review_verdict([fb("compliance", 5)]) == "accepted"
+    assert (
+        review_verdict([fb("compliance", 5), fb("analyst", labels=["unsupported"])]) == "rejected"
+    )
+    assert review_verdict([fb("analyst", 5)]) is None
+    assert review_verdict([fb("compliance", 2)]) == "rejected"
+
+
+def test_the_split_keeps_a_question_on_one_side(evidence: list[SFTExample]) -> None:
+    twins = []
+    for example in evidence[:6]:
+        twin = SFTExample(
+            example.question.upper() + "  ", example.context, example.completion, "evidence"
+        )
+        twins.append(twin)
+    built = ds.assemble(list(evidence) + twins, [], 0.5, 7, {})
+    sides = {side: {r["question_id"] for r in rows} for side, rows in built.sft.items()}
+    assert not sides["train"] & sides["eval"]
+    assert sides["train"] and sides["eval"]
+    assert question_id("What was X?") == question_id("what was x")
+
+
+def test_evidence_examples_are_verified_and_quote_the_filing(
+    evidence: list[SFTExample], verifier: Verifier
+) -> None:
+    answerable = [e for e in evidence if e.answerable]
+    refusals = [e for e in evidence if not e.answerable]
+    assert len(answerable) >= 5
+    for example in answerable:
+        draft = DraftAnswer.model_validate_json(example.completion)
+        report = verifier.verify(draft, example.context, example.question)
+        assert report.all_passed and report.answer_supported, example.question
+        cited = example.context.get(draft.claims[0].citations[0].sentence_id)
+        assert cited is not None and cited.label in example.gold_labels
+    for example in refusals:
+        assert DraftAnswer.model_validate_json(example.completion).insufficient_evidence
+
+
+def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier: Verifier) -> None:
+    pairs = perturbed_pairs(evidence, verifier, seed=5)
+    kinds = {p.source for p in pairs}
+    assert {"perturbed:changed-figure", "perturbed:unwarranted-refusal"} <= kinds
+    for pair in pairs:
+        assert pair.chosen != pair.rejected
+
+
+# ---- reward ---------------------------------------------------------------------------------
+
+
+def _honest_and_probes(example: SFTExample) -> tuple[str, dict[str, str]]:
+    honest = DraftAnswer.model_validate_json(example.completion)
+    context = example.context
+    cited = honest.claims[0].citations[0]
+    others = [s for s in context if s.label != cited.sentence_id]
+    stuffed = honest.model_copy(deep=True)
+    stuffed.claims[0].citations += [
+        DraftCitation(sentence_id=s.label, quote=s.text.replace("\n", " ")) for s in others[:5]
+    ]
+    copy_all = DraftAnswer(
+        claims=[
+            DraftClaim(
+                citations=[DraftCitation(sentence_id=s.label, quote=s.text.replace("\n", " "))],
+                text=s.text.replace("\n", " "),
+            )
+            for s in context
+        ],
+        answer=" ".join(s.text for s in context)[:120],
+    )
+    unsupported = honest.model_copy(deep=True)
+    unsupported.claims[0].text = honest.claims[0].text + " It will rise 40% to $9,999 million."
+    unsupported.answer = "$9,999 million"
+    long_answer = honest.model_copy(deep=True)
+    long_answer.claims = long_answer.claims * 6
+    probes = {
+        "quote stuffing": completion_text(stuffed),
+        "refuse everything": DraftAnswer(
+            claims=[], answer="insufficient evidence", insufficient_evidence=True
+        ).model_dump_json(),
+        "copy the whole context": completion_text(copy_all),
+        "confident unsupported numbers": completion_text(unsupported),
+        "very long answer": completion_text(long_answer),
+    }
+    return example.completion, probes
+
+
+@pytest.mark.parametrize("level", ["process", "outcome"])
+def test_reward_hacking_probes_score_below_honest_answers(
+    evidence: list[SFTExample], verifier: Verifier, level: str
+) -> None:
+    reward = HybridReward(HybridRewardConfig(level=level), verifier)
+    checked = 0
+    for example in [e for e in evidence if e.answerable][:4]:
+        honest, probes = _honest_and_probes(example)
+        names = list(probes)
+        results = reward.score_batch(
+            [example.question] * (len(names) + 1),
+            [example.context] * (len(names) + 1),
+            [honest, *probes.values()],
+            [True] * (len(names) + 1),
+        )
+        honest_score = results[0].total
+        for name, result in zip(names, results[1:], strict=True):
+            assert result.total < honest_score, (level, name, result, results[0])
+        checked += 1
+    assert checked >= 3
+    refusal = next(e for e in evidence if not e.answerable)
+    warranted = reward.score(refusal.question, refusal.context, refusal.completion, False)
+    assert warranted.total > 0
+    assert reward.score(refusal.question, refusal.context, "not json", False).total < 0
+
+
+def test_reward_text_shows_the_cited_evidence(evidence: list[SFTExample]) -> None:
+    example = next(e for e in evidence if e.answerable)
+    text = reward_text(example.question, example.context, example.completion)
+    cited = DraftAnswer.model_validate_json(example.completion).claims[0].citations[0]
+    assert f"[{cited.sentence_id}]" in text and example.question in text
+
+
+# ---- trainers on a tiny model ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-layer Llama with the packaged SmolLM2 tokenizer and chat template: trains a step
+    in well under a second on a CPU."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from service.packaged_models import PACKAGED_SMOLLM2, resolve_generator_path
+
+    source = resolve_generator_path(PACKAGED_SMOLLM2, get_settings().cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    target = tmp_path_factory.mktemp("tiny-lm")
+    LlamaForCausalLM(config).save_pretrained(target)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def align_data(
+    evidence: list[SFTExample], verifier: Verifier, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    output = tmp_path_factory.mktemp("align-data")
+    pairs = perturbed_pairs(evidence, verifier, seed=2)
+    ds.write(ds.assemble(evidence, pairs, 0.25, 3, {}), output)
+    return output
+
+
+def _config(stage: str, data: Path, out: Path, model: Path, **extra: Any) -> Any:
+    common: dict[str, Any] = {
+        "output_dir": str(out),
+        "dataset_dir": str(data),
+        "base_model": str(model),
+        "max_steps": 3,
+        "per_device_train_batch_size": 2,
+        "learning_rate": 5e-3,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "bf16": False,
+        "use_cpu": True,
+        "lora_r": 4,
+        "lora_alpha": 8,
+        "seed": 0,
+    }
+    common.update(extra)
+    return trainer_configs()[stage](**common)
+
+
+def _moved(card: dict[str, Any]) -> None:
+    assert card["lora_weight_delta"] is not None and card["lora_weight_delta"] > 0
+    losses = [e["loss"] for e in card["log_history"] if "loss" in e]
+    assert len(losses) >= 2 and losses[0] != losses[-1]
+
+
+@pytest.fixture(scope="module")
+def sft_run(align_data: Path, tiny_lm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from alignment.train import run_sft
+
+    out = tmp_path_factory.mktemp("sft")
+    card = run_sft(_config("sft", align_data, out, tiny_lm, max_length=1536))
+    _moved(card)
+    return out
+
+
+def test_sft_trains_lora_and_saves_adapter_and_card(sft_run: Path) -> None:
+    card = json.loads((sft_run / "verirag_run.json").read_text())
+    assert (sft_run / "adapter" / "adapter_config.json").exists()
+    assert (sft_run / "merged" / "config.json").exists()
+    assert "verirag sft run" in (sft_run / "README.md").read_text()
+    assert card["serving"]["adapter"].endswith("adapter")
+    assert card["loss_first"] > card["loss_last"]
+
+
+def test_dpo_trains_against_the_sft_model(align_data: Path, sft_run: Path, tmp_path: Path) -> None:
+    from alignment.train import run_dpo
+
+    card = run_dpo(
+        _config("dpo", align_data, tmp_path, Path(), init_from=str(sft_run), max_length=1536)
+    )
+    _moved(card)
+    assert card["start_model"].endswith("merged")
+
+
+def test_grpo_trains_on_the_hybrid_reward(
+    align_data: Path, tmp_path: Path, tiny_judge: Path
+) -> None:
+    """On the packaged SmolLM2 (a random tiny model writes no JSON, so every sample would get
+    the same reward and GRPO's group advantage would be zero)."""
+    from alignment.train import run_grpo
+    from service.packaged_models import PACKAGED_SMOLLM2
+
+    card = run_grpo(
+        _config(
+            "grpo",
+            align_data,
+            tmp_path,
+            Path(),
+            base_model=PACKAGED_SMOLLM2,
+            num_generations=4,
+            max_completion_length=40,
+            judge="trained:tiny-nli",
+            per_device_train_batch_size=4,
+            beta=0.04,
+            max_steps=2,
+            max_train_examples=2,
+            temperature=1.2,
+            learning_rate=1e-3,
+        )
+    )
+    assert card["lora_weight_delta"] > 0
+    assert card["reward_first"] is not None
+    assert any("kl" in entry for entry in card["log_history"])
+    stds = [e["reward_std"] for e in card["log_history"] if "reward_std" in e]
+    assert any(std > 0 for std in stds)
+
+
+def test_format_progress_rewards_a_well_formed_start() -> None:
+    from alignment.reward import format_progress
+
+    assert format_progress("The answer is 12.") == 0
+    start = '{"claims": [{"citations": [{"sentence_id": "S2", "quote": "Net sales'
+    assert 0.4 < format_progress(start) < 1
+
+
+def test_ppo_trains_on_the_hybrid_reward(
+    align_data: Path, sft_run: Path, tmp_path: Path, tiny_judge: Path
+) -> None:
+    from alignment.train import run_ppo
+
+    card = run_ppo(
+        _config(
+            "ppo",
+            align_data,
+            tmp_path,
+            Path(),
+            init_from=str(sft_run),
+            total_episodes=4,
+            per_device_train_batch_size=2,
+            gradient_accumulation_steps=1,
+            num_ppo_epochs=1,
+            num_mini_batches=1,
+            response_length=24,
+            local_rollout_forward_batch_size=2,
+            judge="trained:tiny-nli",
+            max_steps=-1,
+            missing_eos_penalty=1.0,
+            stop_token="eos",
+        )
+    )
+    assert card["lora_weight_delta"] > 0
+    assert card["reward_first"] is not None
+
+
+def test_reward_model_learns_the_pairs(align_data: Path, tmp_path: Path) -> None:
+    from alignment.train import run_reward
+
+    card = run_reward(
+        _config(
+            "reward",
+            align_data,
+            tmp_path,
+            Path(),
+            max_steps=12,
+            learning_rate=3e-4,
+            per_device_train_batch_size=4,
+            max_length=256,
+        )
+    )
+    assert card["lora_weight_delta"] > 0  # the scalar head moved
+    losses = [e["loss"] for e in card["log_history"] if "loss" in e]
+    assert losses[-1] < losses[0]
+    assert card["pairwise_accuracy_on"] == "eval" and 0 <= card["pairwise_accuracy"] <= 1
+    # Fit on its training pairs: the preferred answer scores higher.
+    from alignment.reward import RewardModelScorer
+    from alignment.train import reward_rows
+
+    rows = reward_rows(ds.load(align_data, "preference")["train"], 900)
+    scorer = RewardModelScorer(tmp_path)
+    chosen = scorer.score([r["chosen"] for r in rows])
+    rejected = scorer.score([r["rejected"] for r in rows])
+    assert sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(rows) >= 0.8
+
+
+# ---- evaluation, promotion, hand-off ----------------------------------------------------------
+
+
+def test_scoring_raw_outputs(evidence: list[SFTExample], verifier: Verifier) -> None:
+    from alignment.evaluate import rouge_scorer, score_output, summarise
+
+    example = next(e for e in evidence if e.answerable)
+    row = example.row()
+    row["reference"] = example.completion
+    row["gold_answer"] = example.gold_answer
+    honest = score_output(example.completion, row, example.context, verifier, rouge_scorer())
+    assert honest.unsupported_claims == 0 and honest.correct and honest.citation_recall == 1.0
+    assert honest.rouge_l == pytest.approx(1.0)
+    _, probes = _honest_and_probes(example)
+    wrong = score_output(
+        probes["confident unsupported numbers"], row, example.context, verifier, None
+    )
+    assert wrong.unsupported_claims == 1 and wrong.correct is False
+    garbage = score_output("{not json", row, example.context, verifier, None)
+    summary = summarise([honest, wrong, garbage], None)
+    assert summary["unsupported_claim_rate"] == pytest.approx(2 / 3, abs=1e-3)
+    assert summary["unparseable_rate"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+def _report(**metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "candidates": {
+            name: {"model": f"/models/{name}", "adapter": None, "run_dir": None, "metrics": m}
+            for name, m in metrics.items()
+        }
+    }
+
+
+def test_the_gate_refuses_a_worse_candidate_and_promotes_a_better_one(tmp_path: Path) -> None:
+    from alignment.promote import current_serving, promote
+
+    report = _report(
+        base={"unsupported_claim_rate": 0.6, "correctness": 0.3},
+        worse={"unsupported_claim_rate": 0.7, "correctness": 0.4},
+        wrong={"unsupported_claim_rate": 0.2, "correctness": 0.1},
+        better={"unsupported_claim_rate": 0.3, "correctness": 0.35},
+    )
+    assert not promote(report, "worse", tmp_path).promoted
+    assert not promote(report, "wrong", tmp_path).promoted  # faithful but less correct
+    assert current_serving(tmp_path) is None
+    decision = promote(report, "better", tmp_path, served_name="verirag-better")
+    assert decision.promoted
+    serving = current_serving(tmp_path)
+    assert serving is not None and serving["generator_model"] == "/models/better"
+    assert serving["vllm_model"] == "verirag-better"
+    decisions = (tmp_path / "alignment" / "promotions.jsonl").read_text().splitlines()
+    assert [json.loads(d)["promoted"] for d in decisions] == [False, False, True]
+    # The next gate compares against what is served now.
+    assert not promote(report, "worse", tmp_path).promoted
+
+
+def test_a_promoted_model_is_what_the_service_loads(tmp_path: Path, sft_run: Path) -> None:
+    from alignment.promote import promote
+    from service.runtime import build_generator
+
+    card = json.loads((sft_run / "verirag_run.json").read_text())
+    report = _report(
+        base={"unsupported_claim_rate": 0.6, "correctness": 0.3},
+        sft={"unsupported_claim_rate": 0.3, "correctness": 0.3},
+    )
+    report["candidates"]["sft"]["model"] = card["serving"]["adapter_base"]
+    report["candidates"]["sft"]["adapter"] = card["serving"]["adapter"]
+    assert promote(report, "sft", tmp_path).promoted
+    settings = get_settings().model_copy(update={"data_dir": tmp_path})
+    generator = build_generator(settings)
+    assert (
+        generator.model_version == f"{card['serving']['adapter_base']}+{card['serving']['adapter']}"
+    )
+    generator.warm_up()
+
+
+def test_align_cli_help_lists_config_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    from alignment.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["sft", "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "--lora_r" in out and "--dataset_dir" in out and "--learning_rate" in out
+    assert main(["nonsense"]) == 2
+
+
+def test_align_cli_reads_yaml_and_flags_override(tmp_path: Path) -> None:
+    from alignment.cli import _parse
+
+    config_file = tmp_path / "sft.yaml"
+    config_file.write_text("lora_r: 8\nlearning_rate: 0.001\noutput_dir: out\n")
+    config = _parse(
+        trainer_configs()["sft"], "sft", ["--config", str(config_file), "--lora_r", "2"]
+    )
+    assert config.lora_r == 2 and config.learning_rate == 0.001
+
+
+def test_context_round_trips(evidence: list[SFTExample]) -> None:
+    example = evidence[0]
+    row = example.row()
+    assert context_load(row["context"]).sentences == example.context.sentences
