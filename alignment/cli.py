@@ -139,7 +139,26 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
                 f"constitutional revision: {revisions.improved}/{revisions.attempted} improved, "
                 f"{len(revisions.sft)} SFT targets"
             )
-    built = ds.assemble(sft, pairs, config.eval_fraction, config.seed, provenance)
+    held_out: list[dict[str, Any]] = []
+    if config.questions:
+        from alignment.synthetic import held_out_question_prompts
+        from service.runtime import build_pipeline, build_retriever
+
+        store = IndexStore(settings.data_dir)
+        try:
+            retriever = build_retriever(settings, store)
+            pipeline = build_pipeline(settings, store, retriever, verifier=verifier)
+
+            def context_for(question: str, filters: Any) -> Any:
+                chunks = retriever.retrieve(question, settings.context_chunks, filters)
+                return pipeline.build_context(chunks, question)
+
+            held_out = held_out_question_prompts(Path(config.questions), store, context_for)
+        finally:
+            store.close()
+        provenance["held_out_questions"] = {"file": config.questions, "prompts": len(held_out)}
+        log(f"held-out gold questions: {len(held_out)} prompts")
+    built = ds.assemble(sft, pairs, config.eval_fraction, config.seed, provenance, held_out)
     ds.write(built, Path(config.output_dir))
     log(json.dumps(built.card["counts"]))
     return built.card
@@ -219,6 +238,17 @@ def run_promote(config: PromoteConfig, log: Any = print) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
+    try:
+        return _main(argv)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        # Bad input (a missing dataset or run, an empty split, an unknown candidate) is a
+        # one-line message naming what to fix, not a traceback.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str]) -> int:
     args = list(argv)
     if not args or args[0] in {"-h", "--help"}:
         print(USAGE)

@@ -37,7 +37,7 @@ class AlignmentArguments:
         default=None,
         metadata=_help(
             "A finished stage's run directory (e.g. the SFT run). Its merged model becomes the "
-            "starting point and the KL reference, and the served adapter stacks on it."
+            "starting point and the KL reference; the new adapter applies to it."
         ),
     )
     lora_r: int = field(default=16, metadata=_help("LoRA rank."))

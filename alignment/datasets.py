@@ -57,7 +57,10 @@ def assemble(
     eval_fraction: float,
     seed: int,
     provenance: dict[str, Any],
+    held_out_prompts: Sequence[dict[str, Any]] = (),
 ) -> BuiltDatasets:
+    """``held_out_prompts``: evaluation-only prompts (gold questions); their questions are
+    removed from every training split."""
     sft_rows = [example.row() for example in dedupe(sft)]
     pair_rows = [pair.row() for pair in dedupe(pairs)]
 
@@ -67,6 +70,9 @@ def assemble(
             out["eval" if eval_side(row["question"], eval_fraction, seed) else "train"].append(row)
         return out
 
+    held_out_ids = {row["question_id"] for row in held_out_prompts}
+    sft_rows = [r for r in sft_rows if r["question_id"] not in held_out_ids]
+    pair_rows = [r for r in pair_rows if r["question_id"] not in held_out_ids]
     sft_split, pair_split = split(sft_rows), split(pair_rows)
     # Prompts for RL and evaluation: one per (question, context), with the reference answer
     # when an example has one.
@@ -92,6 +98,7 @@ def assemble(
                     "source": row["source"],
                 }
             )
+    prompt_split["eval"] += [dict(row) for row in held_out_prompts]
     leaked = {r["question_id"] for r in sft_split["train"] + pair_split["train"]} & {
         r["question_id"] for r in sft_split["eval"] + pair_split["eval"]
     }
@@ -114,6 +121,7 @@ def assemble(
         "sources": {
             "sft": dict(Counter(r["source"] for r in sft_rows)),
             "preference": dict(Counter(r["source"] for r in pair_rows)),
+            "prompts": dict(Counter(r["source"] for rows in prompt_split.values() for r in rows)),
         },
         "date_range": {"first": times[0] if times else None, "last": times[-1] if times else None},
         "duplicates_removed": {

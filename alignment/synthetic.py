@@ -22,6 +22,7 @@ from typing import Any
 
 from alignment.examples import PreferencePair, SFTExample, completion_text, refusal_completion
 from ingest.store import IndexStore
+from service.errors import GeneratorOutputError
 from service.generation import Generator, OutputConstraint, build_messages
 from verifier.checks import Verifier, critique
 from verifier.numbers import aligned_columns, normalise_text, quantities
@@ -45,6 +46,7 @@ _PROSE_FACT = re.compile(
 class _Candidate:
     question: str
     evidence_id: str
+    filing_id: str
     claim: str
     quote: str
     answer: str
@@ -94,7 +96,9 @@ def _table_candidates(
             label = _row_label(row["text"])
             headers = tuple(tuple(str(c) for c in h) for h in row.get("table_header_rows") or ())
             columns = aligned_columns(normalise_text(row["text"]), headers)
-            if label and columns:
+            # Percentages in a statement are rates (a discount rate, a margin): a row label
+            # alone does not say what they measure, so no question is made from them.
+            if label and columns and not any(q.percent for _, q in columns):
                 usable.append((row, label, columns))
         rng.shuffle(usable)
         for row, label, columns in usable[:per_table]:
@@ -106,6 +110,7 @@ def _table_candidates(
                 _Candidate(
                     question=f"What was {company}'s {label.lower()} in FY{year}?",
                     evidence_id=row["id"],
+                    filing_id=row["filing_id"],
                     claim=f"{company}'s {label.lower()} was {figure} in {year}.",
                     quote=quote,
                     answer=figure,
@@ -125,7 +130,15 @@ def _prose_candidates(store: IndexStore, rng: random.Random, wanted: int) -> lis
         for row in store.evidence_sentences(ids[start : start + 200]):
             text = normalise_text(row["text"]).replace("\n", " ")
             match = _PROSE_FACT.match(text)
-            if match is None or not quantities(match.group("rest")):
+            if match is None:
+                continue
+            # An amount, a percentage or a scaled figure: not a day of the month or a count.
+            figures = [
+                q
+                for q in quantities(match.group("rest"))
+                if q.currency or q.percent or q.scale != 1.0
+            ]
+            if not figures:
                 continue
             subject = match.group("subject").strip()
             if subject.split()[0].lower() in {"it", "this", "that", "there", "these", "we"}:
@@ -134,11 +147,12 @@ def _prose_candidates(store: IndexStore, rng: random.Random, wanted: int) -> lis
             company = _company(row)
             when = f" in FY{year}" if year else ""
             clause = match.group(0).rstrip(".;").strip()
-            first_figure = quantities(match.group("rest"))[0].text
+            first_figure = figures[0].text
             candidates.append(
                 _Candidate(
                     question=f"What did {company} report about {subject.lower()}{when}?",
                     evidence_id=row["id"],
+                    filing_id=row["filing_id"],
                     claim=f"{clause}.",
                     quote=clause,
                     answer=first_figure,
@@ -158,20 +172,32 @@ def build_evidence_examples(
     refusal_share: float = 0.15,
     seed: int = 13,
 ) -> list[SFTExample]:
-    """``count`` examples, each verified; refusals are examples whose evidence was left out."""
+    """``count`` examples, each verified; about ``refusal_share`` of them refusals (examples
+    whose evidence was left out of the context)."""
     rng = random.Random(seed)
-    tables = _table_candidates(store, rng, count)
-    prose = _prose_candidates(store, rng, max(1, count // 3))
+    # Candidates beyond the count: the verifier turns some down.
+    tables = _table_candidates(store, rng, 3 * count)
+    prose = _prose_candidates(store, rng, count)
     pool = tables + prose
     rng.shuffle(pool)
-    filler_ids = store.prose_sentence_ids()
+    refusals_wanted = round(count * refusal_share)
+    answers_wanted = count - refusals_wanted
+    fillers: dict[str, list[str]] = {}
     examples: list[SFTExample] = []
+    answers = refusals = 0
     for candidate in pool:
-        if len(examples) >= count:
+        if answers >= answers_wanted and refusals >= refusals_wanted:
             break
-        refuse = rng.random() < refusal_share
+        refuse = refusals < refusals_wanted and (
+            answers >= answers_wanted or rng.random() < refusal_share
+        )
+        if not refuse and answers >= answers_wanted:
+            continue
         distractors = list(candidate.distractor_ids)
         rng.shuffle(distractors)
+        if candidate.filing_id not in fillers:
+            fillers[candidate.filing_id] = store.prose_sentence_ids(filing_id=candidate.filing_id)
+        filler_ids = [i for i in fillers[candidate.filing_id] if i != candidate.evidence_id]
         wanted_fill = max(0, context_sentences - 1 - min(len(distractors), context_sentences // 2))
         fill = rng.sample(filler_ids, min(wanted_fill, len(filler_ids)))
         chosen = distractors[: context_sentences // 2] + fill
@@ -186,6 +212,7 @@ def build_evidence_examples(
             evidence_words = candidate.quote.lower()
             if any(evidence_words in normalise_text(s.text).lower() for s in context):
                 continue  # the answer slipped in through a duplicate row
+            refusals += 1
             examples.append(
                 SFTExample(
                     question=candidate.question,
@@ -211,6 +238,7 @@ def build_evidence_examples(
         report = verifier.verify(draft, context, candidate.question)
         if not (report.all_passed and report.answer_supported):
             continue
+        answers += 1
         examples.append(
             SFTExample(
                 question=candidate.question,
@@ -260,11 +288,11 @@ def constitutional_revisions(
     for example in prompts:
         messages = build_messages(example.question, example.context)
         constraint = constraint_for(example.context)
-        original = generator.generate(messages, constraint, max_new_tokens)
         try:
+            original = generator.generate(messages, constraint, max_new_tokens)
             draft = DraftAnswer.model_validate_json(original.text)
-        except ValueError:
-            continue
+        except (GeneratorOutputError, ValueError):
+            continue  # no complete answer to critique (cut off by the budget, or no JSON)
         report = verifier.verify(draft, example.context, example.question)
         if report.all_passed and report.answer_supported:
             continue  # nothing to critique
@@ -287,10 +315,10 @@ def constitutional_revisions(
         revision_messages = build_messages(
             example.question, example.context, findings, original.text
         )
-        revised = generator.generate(revision_messages, constraint, max_new_tokens)
         try:
+            revised = generator.generate(revision_messages, constraint, max_new_tokens)
             revised_draft = DraftAnswer.model_validate_json(revised.text)
-        except ValueError:
+        except (GeneratorOutputError, ValueError):
             continue
         revised_report = verifier.verify(revised_draft, example.context, example.question)
         if _score(revised_report) <= _score(report):
@@ -411,3 +439,41 @@ def _with_quote(draft: DraftAnswer, quote: str) -> DraftAnswer:
     changed = draft.model_copy(deep=True)
     changed.claims[0].citations[0].quote = quote
     return changed
+
+
+def held_out_question_prompts(
+    questions_path: Any,
+    store: IndexStore,
+    build_context: Callable[[str, Any], EvidenceContext],
+) -> list[dict[str, Any]]:
+    """Prompt rows for gold questions (FinanceBench-style JSONL) whose filing is in the index:
+    the context the service would build for the question within its filing, the gold answer,
+    and as gold citations the context sentences on the gold evidence pages. These rows are
+    only ever evaluated on, never trained on."""
+    from alignment.examples import context_dump, question_id
+    from retrieval.catalog import QueryFilters
+    from service.answer_eval import load_gold
+
+    indexed = {filing.name for filing in store.filings()}
+    rows = []
+    for gold in load_gold(questions_path):
+        if gold.filing not in indexed or not gold.answer:
+            continue
+        context = build_context(gold.question, QueryFilters(filings=frozenset({gold.filing})))
+        if not context.sentences:
+            continue
+        labels = [s.label for s in context if (s.filing, s.page) in gold.evidence_pages]
+        rows.append(
+            {
+                "prompt": build_messages(gold.question, context),
+                "question": gold.question,
+                "question_id": question_id(gold.question),
+                "context": context_dump(context),
+                "answerable": True,
+                "gold_answer": gold.answer,
+                "gold_labels": labels,
+                "reference": "",
+                "source": "financebench",
+            }
+        )
+    return rows

@@ -420,6 +420,9 @@ def run_ppo(args: Any) -> dict[str, Any]:
     reward = hybrid_reward(args)
     start = start_model(args)
     model, tokenizer = _load_causal_lm(start)
+    # PPO generates from batches of prompts: a decoder-only model must see them left-padded.
+    tokenizer.padding_side = "left"
+    _distinct_pad_token(tokenizer, model)
     rows = []
     for row in prompts:
         ids = tokenizer.apply_chat_template(
@@ -468,6 +471,34 @@ def run_ppo(args: Any) -> dict[str, Any]:
             "reward_last": scores[-1] if scores else None,
             "reward_level": args.reward_level,
         },
+    )
+
+
+def _distinct_pad_token(tokenizer: Any, model: Any) -> None:
+    """TRL's PPO finds padding by comparing token ids with the pad id. Chat models often pad
+    with their end-of-turn token (SmolLM2: <|im_end|>), which occurs inside every chat prompt,
+    so PPO would read the prompt's turn ends as padding. Pad with a special token the chat
+    template never emits instead."""
+    if tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return
+    vocab = tokenizer.get_vocab()
+    sample = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "x"}],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=False,
+    )
+    used = set(sample["input_ids"] if hasattr(sample, "keys") else sample)
+    for candidate in (tokenizer.unk_token, "<|endoftext|>", "<pad>", "[PAD]"):
+        usable = candidate in vocab and vocab[candidate] not in used
+        if candidate and usable and vocab[candidate] != tokenizer.eos_token_id:
+            tokenizer.pad_token = candidate
+            model.config.pad_token_id = tokenizer.pad_token_id
+            model.generation_config.pad_token_id = tokenizer.pad_token_id
+            return
+    raise ValueError(
+        "the tokenizer pads with its end-of-sequence token and has no other special token to "
+        "pad with; PPO needs one that prompts never contain"
     )
 
 

@@ -451,14 +451,20 @@ class IndexStore:
             groups.setdefault(row["table_id"], []).append(row["id"])
         return [groups[key] for key in sorted(groups)]
 
-    def prose_sentence_ids(self, min_chars: int = 50, max_chars: int = 300) -> list[str]:
-        """Ids of prose sentences of a citable length, in a stable order."""
+    def prose_sentence_ids(
+        self, min_chars: int = 50, max_chars: int = 300, filing_id: str | None = None
+    ) -> list[str]:
+        """Ids of prose sentences of a citable length (of one filing, when given), in a stable
+        order."""
+        where = "kind = 'prose' AND length(text) BETWEEN ? AND ?"
+        parameters: list[Any] = [min_chars, max_chars]
+        if filing_id is not None:
+            where += " AND filing_id = ?"
+            parameters.append(filing_id)
         return [
             row[0]
             for row in self._db.execute(
-                "SELECT id FROM sentences WHERE kind = 'prose' AND length(text) BETWEEN ? AND ? "
-                "ORDER BY id",
-                (min_chars, max_chars),
+                f"SELECT id FROM sentences WHERE {where} ORDER BY id", parameters
             )
         ]
 

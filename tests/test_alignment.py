@@ -573,3 +573,117 @@ def test_context_round_trips(evidence: list[SFTExample]) -> None:
     example = evidence[0]
     row = example.row()
     assert context_load(row["context"]).sentences == example.context.sentences
+
+
+def test_gold_questions_are_held_out_prompts_never_trained_on(
+    acme_index: Path, evidence: list[SFTExample], tmp_path: Path
+) -> None:
+    from alignment.synthetic import held_out_question_prompts
+    from service.runtime import build_pipeline
+
+    gold = tmp_path / "questions.jsonl"
+    gold.write_text(
+        json.dumps(
+            {
+                "financebench_id": "acme-1",
+                "question": evidence[0].question,  # also a training question: must leave it
+                "doc_name": "ACME_2023_10K",
+                "answer": "$1,577 million",
+                "evidence": [{"doc_name": "ACME_2023_10K", "evidence_page_num": 3}],
+            }
+        )
+        + "\n"
+    )
+    store = IndexStore(acme_index)
+    settings = get_settings().model_copy(update={"data_dir": acme_index})
+    retriever = build_retriever(settings, store, "hybrid", 0)
+    pipeline = build_pipeline(
+        settings, store, retriever, verifier=Verifier(load_constitution(), OverlapJudge())
+    )
+
+    def context_for(question: str, filters: Any) -> Any:
+        return pipeline.build_context(retriever.retrieve(question, 6, filters), question)
+
+    rows = held_out_question_prompts(gold, store, context_for)
+    store.close()
+    assert len(rows) == 1 and rows[0]["gold_answer"] == "$1,577 million"
+    context = context_load(rows[0]["context"])
+    assert all(context.get(label).page == 3 for label in rows[0]["gold_labels"])  # type: ignore[union-attr]
+    built = ds.assemble(evidence, [], 0.3, 1, {}, held_out_prompts=rows)
+    trained = {r["question_id"] for r in built.sft["train"] + built.prompts["train"]}
+    assert rows[0]["question_id"] not in trained
+    assert rows[0]["question_id"] in {r["question_id"] for r in built.prompts["eval"]}
+    assert built.card["sources"]["prompts"]["financebench"] == 1
+
+
+def test_align_cli_names_a_missing_dataset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alignment.cli import main
+
+    code = main(["dpo", "--dataset_dir", str(tmp_path / "none"), "--output_dir", str(tmp_path)])
+    assert code == 2
+    assert "run `verirag align datasets" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stage", ["sft", "grpo", "dpo"])
+def test_the_shipped_configs_are_valid(stage: str) -> None:
+    from alignment.cli import _parse
+    from tests.conftest import REPO
+
+    path = REPO / "deploy" / "alignment" / f"{stage}.yaml"
+    config = _parse(trainer_configs()[stage], stage, ["--config", str(path)])
+    assert config.dataset_dir == "alignment-data/datasets"
+
+
+def test_the_accelerate_configs_use_deepspeed() -> None:
+    import yaml
+
+    from tests.conftest import REPO
+
+    for stage in (2, 3):
+        config = yaml.safe_load((REPO / "deploy" / "accelerate" / f"zero{stage}.yaml").read_text())
+        assert config["distributed_type"] == "DEEPSPEED"
+        assert config["deepspeed_config"]["zero_stage"] == stage
+
+
+def test_the_ppo_reward_module_scores_each_response_against_its_own_prompt(
+    evidence: list[SFTExample], verifier: Verifier, tiny_lm: Path
+) -> None:
+    """Prompts contain the chat template's end-of-turn token; the module must find each
+    prompt (left-padded, as PPO batches them) and score only the response after it."""
+    import torch
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from alignment.reward import reward_module
+    from alignment.train import _distinct_pad_token
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lm)
+    _distinct_pad_token(tokenizer, LlamaForCausalLM.from_pretrained(tiny_lm))
+    examples = [e for e in evidence if e.answerable][:2]
+    rows = []
+    for example in examples:
+        ids = tokenizer.apply_chat_template(
+            example.prompt, add_generation_prompt=True, tokenize=True, return_dict=False
+        )
+        rows.append({**example.row(), "input_ids": list(ids)})
+    assert tokenizer.eos_token_id in rows[0]["input_ids"]  # turn ends inside the prompt
+    assert tokenizer.pad_token_id not in rows[0]["input_ids"]
+    reward = HybridReward(HybridRewardConfig(), verifier)
+    module = reward_module(reward, tokenizer, rows)
+    responses = [examples[0].completion, "not an answer"]
+    sequences = [
+        row["input_ids"] + tokenizer.encode(text, add_special_tokens=False)
+        for row, text in zip(rows, responses, strict=True)
+    ]
+    width = max(len(s) for s in sequences)
+    pad = tokenizer.pad_token_id
+    batch = torch.tensor([[pad] * (width - len(s)) + s for s in sequences])
+    mask = batch != pad
+    output = module.backbone(input_ids=torch.masked_fill(batch, ~mask, 0), attention_mask=mask)
+    scores = module.score(output.hidden_states[-1])[:, -1, 0].tolist()
+    expected = reward.score(
+        examples[0].question, examples[0].context, examples[0].completion, True
+    ).total
+    assert scores[0] == pytest.approx(expected, abs=1e-5)
+    assert scores[1] == pytest.approx(HybridRewardConfig().unparseable_reward)
