@@ -49,9 +49,12 @@ def context_load(dumped: str | list[dict[str, Any]]) -> EvidenceContext:
 
 
 def refusal_completion() -> str:
-    return DraftAnswer(
-        claims=[], answer=INSUFFICIENT_EVIDENCE, insufficient_evidence=True
-    ).model_dump_json()
+    """The refusal exactly as the service's grammar writes it. Its spacing must match the
+    answers' (``completion_text``): a model trained on ``{"claims":[]`` beside
+    ``{"claims": [{`` learns the wrong first step and writes empty claims under any answer."""
+    return completion_text(
+        DraftAnswer(claims=[], answer=INSUFFICIENT_EVIDENCE, insufficient_evidence=True)
+    )
 
 
 def completion_text(draft: DraftAnswer) -> str:

@@ -127,11 +127,12 @@ def _write_run(
     start: str,
     lora_delta: float | None,
     extra: dict[str, Any] | None = None,
+    loss_key: str = "loss",
 ) -> dict[str, Any]:
     output = Path(args.output_dir)
     seconds = time.perf_counter() - started
     steps = int(trainer.state.global_step)
-    losses = _losses(trainer)
+    losses = _losses(trainer, loss_key)
     card: dict[str, Any] = {
         "stage": stage,
         "start_model": start,
@@ -471,6 +472,7 @@ def run_ppo(args: Any) -> dict[str, Any]:
             "reward_last": scores[-1] if scores else None,
             "reward_level": args.reward_level,
         },
+        loss_key="loss/policy_avg",
     )
 
 

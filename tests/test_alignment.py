@@ -687,3 +687,15 @@ def test_the_ppo_reward_module_scores_each_response_against_its_own_prompt(
     ).total
     assert scores[0] == pytest.approx(expected, abs=1e-5)
     assert scores[1] == pytest.approx(HybridRewardConfig().unparseable_reward)
+
+
+def test_targets_are_written_the_way_the_service_grammar_writes_them(
+    evidence: list[SFTExample],
+) -> None:
+    from alignment.examples import refusal_completion
+    from service.generation import _ebnf_raw, build_constraint
+
+    refusal = refusal_completion()
+    assert f"refusal ::= {_ebnf_raw(refusal)}" in build_constraint(evidence[0].context).grammar
+    answer = next(e for e in evidence if e.answerable).completion
+    assert answer.startswith('{"claims": [{"citations": [{"sentence_id": "')
