@@ -199,27 +199,23 @@ def _save_policy(trainer: Any, tokenizer: Any, args: Any, start: str) -> dict[st
 # ---- stages --------------------------------------------------------------------------------
 
 
-def run_sft(args: Any) -> dict[str, Any]:
-    from trl.trainer.sft_trainer import SFTTrainer
-
-    started = time.perf_counter()
-    prepare_tracking(args)
-    dataset_dir = Path(args.dataset_dir)
-    data = load(dataset_dir, "sft")
-    train = data["train"]
-    if not args.include_revisions:
-        train = train.filter(lambda row: row["source"] != "revision")
-    train = _select(train, args.max_train_examples).select_columns(["prompt", "completion"])
+def _train_on_dataset(
+    args: Any, trainer_class: Any, kind: str, columns: list[str], keep: Any = None
+) -> tuple[Any, dict[str, Any], str, float, dict[str, Any], int]:
+    """Train a LoRA policy with an offline TRL trainer (SFT, DPO) on a dataset kind; returns
+    the trainer, its evaluation metrics, the start model, how far the LoRA weights moved, the
+    serving hand-off and the number of training rows."""
+    data = load(Path(args.dataset_dir), kind)
+    train = data["train"].filter(keep) if keep is not None else data["train"]
+    train = _select(train, args.max_train_examples).select_columns(columns)
     if len(train) == 0:
-        raise ValueError(f"{dataset_dir}/sft has no training examples")
-    evaluation = (
-        data["eval"].select_columns(["prompt", "completion"]) if len(data["eval"]) else None
-    )
+        raise ValueError(f"{args.dataset_dir}/{kind} has no training rows")
+    evaluation = data["eval"].select_columns(columns) if len(data["eval"]) else None
     if evaluation is None:
         args.eval_strategy = "no"
     start = start_model(args)
     model, tokenizer = _load_causal_lm(start)
-    trainer = SFTTrainer(
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=train,
@@ -232,6 +228,18 @@ def run_sft(args: Any) -> dict[str, Any]:
     delta = _delta(before, trainer.model)
     metrics = trainer.evaluate() if evaluation is not None else {}
     serving = _save_policy(trainer, tokenizer, args, start)
+    return trainer, metrics, start, delta, serving, len(train)
+
+
+def run_sft(args: Any) -> dict[str, Any]:
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    started = time.perf_counter()
+    prepare_tracking(args)
+    keep = None if args.include_revisions else (lambda row: row["source"] != "revision")
+    trainer, metrics, start, delta, serving, rows = _train_on_dataset(
+        args, SFTTrainer, "sft", ["prompt", "completion"], keep
+    )
     return _write_run(
         "sft",
         args,
@@ -239,7 +247,7 @@ def run_sft(args: Any) -> dict[str, Any]:
         started,
         start,
         delta,
-        {"serving": serving, "eval_metrics": metrics, "train_examples": len(train)},
+        {"serving": serving, "eval_metrics": metrics, "train_examples": rows},
     )
 
 
@@ -509,28 +517,9 @@ def run_dpo(args: Any) -> dict[str, Any]:
 
     started = time.perf_counter()
     prepare_tracking(args)
-    data = load(Path(args.dataset_dir), "preference")
-    columns = ["prompt", "chosen", "rejected"]
-    train = _select(data["train"], args.max_train_examples).select_columns(columns)
-    if len(train) == 0:
-        raise ValueError(f"{args.dataset_dir}/preference has no training pairs")
-    evaluation = data["eval"].select_columns(columns) if len(data["eval"]) else None
-    if evaluation is None:
-        args.eval_strategy = "no"
-    start = start_model(args)
-    model, tokenizer = _load_causal_lm(start)
-    trainer = DPOTrainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=evaluation,
-        processing_class=tokenizer,
-        peft_config=lora_config(args),
+    trainer, metrics, start, delta, serving, rows = _train_on_dataset(
+        args, DPOTrainer, "preference", ["prompt", "chosen", "rejected"]
     )
-    before = _lora_snapshot(trainer.model)
-    trainer.train()
-    delta = _delta(before, trainer.model)
-    serving = _save_policy(trainer, tokenizer, args, start)
     margins = [
         float(e["rewards/margins"]) for e in trainer.state.log_history if "rewards/margins" in e
     ]
@@ -543,6 +532,8 @@ def run_dpo(args: Any) -> dict[str, Any]:
         delta,
         {
             "serving": serving,
+            "eval_metrics": metrics,
+            "train_pairs": rows,
             "margin_first": margins[0] if margins else None,
             "margin_last": margins[-1] if margins else None,
         },

@@ -22,6 +22,21 @@ PROMPT_AND_ANSWER_TOKENS = 2048  # the service's prompt (≤24 sentences + examp
 
 
 @dataclass
+class HybridRewardArguments:
+    """What the RL stages add: the reward they optimise."""
+
+    reward_level: str = field(
+        default="process", metadata=_help("'process' or 'outcome' hybrid reward.")
+    )
+    reward_model_dir: str | None = field(
+        default=None, metadata=_help("A reward-model run for the preference term.")
+    )
+    judge: str | None = field(
+        default=None, metadata=_help("Entailment judge; None = the service's.")
+    )
+
+
+@dataclass
 class SFTRunConfig(AlignmentArguments, SFTConfig):
     """SFT of the generator on verified, cited answers (TRL SFTTrainer + LoRA)."""
 
@@ -53,7 +68,7 @@ class RewardRunConfig(AlignmentArguments, RewardConfig):
 
 
 @dataclass
-class GRPORunConfig(AlignmentArguments, GRPOConfig):
+class GRPORunConfig(AlignmentArguments, HybridRewardArguments, GRPOConfig):
     """GRPO against the hybrid reward (TRL GRPOTrainer), KL to the starting model."""
 
     beta: float = field(
@@ -61,30 +76,10 @@ class GRPORunConfig(AlignmentArguments, GRPOConfig):
         metadata=_help("KL coefficient to the start (SFT) model; TRL's default 0 drops it."),
     )
 
-    reward_level: str = field(
-        default="process", metadata=_help("'process' or 'outcome' hybrid reward.")
-    )
-    reward_model_dir: str | None = field(
-        default=None, metadata=_help("A reward-model run for the preference term.")
-    )
-    judge: str | None = field(
-        default=None, metadata=_help("Entailment judge; None = the service's.")
-    )
-
 
 @dataclass
-class PPORunConfig(AlignmentArguments, PPOConfig):
+class PPORunConfig(AlignmentArguments, HybridRewardArguments, PPOConfig):
     """PPO against the hybrid reward (TRL experimental PPOTrainer), KL to the start."""
-
-    reward_level: str = field(
-        default="process", metadata=_help("'process' or 'outcome' hybrid reward.")
-    )
-    reward_model_dir: str | None = field(
-        default=None, metadata=_help("A reward-model run for the preference term.")
-    )
-    judge: str | None = field(
-        default=None, metadata=_help("Entailment judge; None = the service's.")
-    )
 
 
 @dataclass
