@@ -104,8 +104,27 @@ def _delta(before: dict[str, Any], model: Any) -> float:
     return float(total**0.5)
 
 
-def _losses(trainer: Any, key: str = "loss") -> list[float]:
+def _logged(trainer: Any, key: str = "loss") -> list[float]:
     return [float(entry[key]) for entry in trainer.state.log_history if key in entry]
+
+
+def _first_last(trainer: Any, key: str, name: str) -> dict[str, float | None]:
+    """The first and last logged value of a training metric (reward, margin)."""
+    values = _logged(trainer, key)
+    return {
+        f"{name}_first": values[0] if values else None,
+        f"{name}_last": values[-1] if values else None,
+    }
+
+
+def _chat_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """A chat prompt's token ids, ready for the assistant's turn."""
+    ids = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=False
+    )
+    if hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+    return [int(token) for token in ids]
 
 
 def _select(dataset: Any, limit: int | None) -> Any:
@@ -132,7 +151,7 @@ def _write_run(
     output = Path(args.output_dir)
     seconds = time.perf_counter() - started
     steps = int(trainer.state.global_step)
-    losses = _losses(trainer, loss_key)
+    losses = _logged(trainer, loss_key)
     card: dict[str, Any] = {
         "stage": stage,
         "start_model": start,
@@ -398,7 +417,6 @@ def run_grpo(args: Any) -> dict[str, Any]:
     trainer.train()
     delta = _delta(before, trainer.model)
     serving = _save_policy(trainer, tokenizer, args, start)
-    rewards = [float(e["reward"]) for e in trainer.state.log_history if "reward" in e]
     return _write_run(
         "grpo",
         args,
@@ -408,8 +426,7 @@ def run_grpo(args: Any) -> dict[str, Any]:
         delta,
         {
             "serving": serving,
-            "reward_first": rewards[0] if rewards else None,
-            "reward_last": rewards[-1] if rewards else None,
+            **_first_last(trainer, "reward", "reward"),
             "reward_level": args.reward_level,
         },
     )
@@ -434,12 +451,7 @@ def run_ppo(args: Any) -> dict[str, Any]:
     _distinct_pad_token(tokenizer, model)
     rows = []
     for row in prompts:
-        ids = tokenizer.apply_chat_template(
-            row["prompt"], add_generation_prompt=True, tokenize=True, return_dict=False
-        )
-        if hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        rows.append({**row, "input_ids": [int(t) for t in ids]})
+        rows.append({**row, "input_ids": _chat_ids(tokenizer, row["prompt"])})
     value_model = AutoModelForSequenceClassification.from_pretrained(
         start, num_labels=1, dtype=torch.float32
     )
@@ -464,9 +476,6 @@ def run_ppo(args: Any) -> dict[str, Any]:
         model = policy
 
     serving = _save_policy(_PolicyView, tokenizer, args, start)
-    scores = [
-        float(e["objective/scores"]) for e in trainer.state.log_history if "objective/scores" in e
-    ]
     return _write_run(
         "ppo",
         args,
@@ -476,8 +485,7 @@ def run_ppo(args: Any) -> dict[str, Any]:
         delta,
         {
             "serving": serving,
-            "reward_first": scores[0] if scores else None,
-            "reward_last": scores[-1] if scores else None,
+            **_first_last(trainer, "objective/scores", "reward"),
             "reward_level": args.reward_level,
         },
         loss_key="loss/policy_avg",
@@ -492,13 +500,7 @@ def _distinct_pad_token(tokenizer: Any, model: Any) -> None:
     if tokenizer.pad_token_id != tokenizer.eos_token_id:
         return
     vocab = tokenizer.get_vocab()
-    sample = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "x"}],
-        add_generation_prompt=True,
-        tokenize=True,
-        return_dict=False,
-    )
-    used = set(sample["input_ids"] if hasattr(sample, "keys") else sample)
+    used = set(_chat_ids(tokenizer, [{"role": "user", "content": "x"}]))
     for candidate in (tokenizer.unk_token, "<|endoftext|>", "<pad>", "[PAD]"):
         usable = candidate in vocab and vocab[candidate] not in used
         if candidate and usable and vocab[candidate] != tokenizer.eos_token_id:
@@ -520,9 +522,6 @@ def run_dpo(args: Any) -> dict[str, Any]:
     trainer, metrics, start, delta, serving, rows = _train_on_dataset(
         args, DPOTrainer, "preference", ["prompt", "chosen", "rejected"]
     )
-    margins = [
-        float(e["rewards/margins"]) for e in trainer.state.log_history if "rewards/margins" in e
-    ]
     return _write_run(
         "dpo",
         args,
@@ -534,8 +533,7 @@ def run_dpo(args: Any) -> dict[str, Any]:
             "serving": serving,
             "eval_metrics": metrics,
             "train_pairs": rows,
-            "margin_first": margins[0] if margins else None,
-            "margin_last": margins[-1] if margins else None,
+            **_first_last(trainer, "rewards/margins", "margin"),
         },
     )
 
