@@ -50,6 +50,13 @@ class AlignmentArguments:
     max_train_examples: int | None = field(
         default=None, metadata=_help("Use at most this many training examples (smoke runs).")
     )
+    max_eval_examples: int | None = field(
+        default=None,
+        metadata=_help(
+            "Evaluate the held-out split on at most this many examples after training (0 skips "
+            "it; on a CPU, DPO's evaluation of every held-out pair can outlast its training)."
+        ),
+    )
     merge_adapter: bool = field(
         default=True,
         metadata=_help(

@@ -355,9 +355,10 @@ def perturbed_pairs(
     examples: Sequence[SFTExample], verifier: Verifier, seed: int = 13
 ) -> list[PreferencePair]:
     """Hard negatives for the reward model and DPO: each verified answer ≻ a copy of it broken
-    in one way the constitution forbids (a changed figure, a paraphrased quote, a citation of
-    the wrong sentence, a refusal of an answerable question, an answer to an unanswerable one).
-    A perturbation is kept only when the verifier indeed fails it."""
+    in one way the constitution forbids (a changed figure, a paraphrased quote, a quote that
+    runs on into the next sentence, the right quote credited to the neighbouring sentence, a
+    citation of the wrong sentence, a refusal of an answerable question, an answer to an
+    unanswerable one). A perturbation is kept only when the verifier indeed fails it."""
     rng = random.Random(seed)
     pairs: list[PreferencePair] = []
     for example in examples:
@@ -376,6 +377,20 @@ def perturbed_pairs(
                 broken.append(("paraphrased-quote", _with_quote(draft, paraphrase)))
             others = [s for s in example.context if s.label != citation.sentence_id]
             if others:
+                # The small model's commonest slips: a quote that runs on past its sentence's
+                # end, and the right words credited to the neighbouring sentence.
+                sentences = list(example.context.sentences)
+                cited_at = next(
+                    (i for i, s in enumerate(sentences) if s.label == citation.sentence_id), -1
+                )
+                neighbour = (sentences[cited_at + 1 :] or others)[0]
+                following = normalise_text(neighbour.text).split()
+                if following:
+                    overrun = f"{citation.quote} {' '.join(following[:8])}"
+                    broken.append(("overrun-quote", _with_quote(draft, overrun)))
+                mislabelled = draft.model_copy(deep=True)
+                mislabelled.claims[0].citations[0].sentence_id = neighbour.label
+                broken.append(("mislabelled-citation", mislabelled))
                 wrong = rng.choice(others)
                 moved = draft.model_copy(deep=True)
                 moved.claims[0].citations[0] = DraftCitation(

@@ -229,8 +229,9 @@ def _train_on_dataset(
     train = _select(train, args.max_train_examples).select_columns(columns)
     if len(train) == 0:
         raise ValueError(f"{args.dataset_dir}/{kind} has no training rows")
-    evaluation = data["eval"].select_columns(columns) if len(data["eval"]) else None
-    if evaluation is None:
+    evaluation = _select(data["eval"], args.max_eval_examples).select_columns(columns)
+    if len(evaluation) == 0:
+        evaluation = None
         args.eval_strategy = "no"
     start = start_model(args)
     model, tokenizer = _load_causal_lm(start)
@@ -245,7 +246,9 @@ def _train_on_dataset(
     before = _lora_snapshot(trainer.model)
     trainer.train()
     delta = _delta(before, trainer.model)
-    metrics = trainer.evaluate() if evaluation is not None else {}
+    metrics = (
+        {**trainer.evaluate(), "eval_examples": len(evaluation)} if evaluation is not None else {}
+    )
     serving = _save_policy(trainer, tokenizer, args, start)
     return trainer, metrics, start, delta, serving, len(train)
 
@@ -309,7 +312,7 @@ def run_reward(args: Any) -> dict[str, Any]:
     prepare_tracking(args)
     data = load(Path(args.dataset_dir), "preference")
     train_rows = reward_rows(_select(data["train"], args.max_train_examples), args.evidence_chars)
-    eval_rows = reward_rows(data["eval"], args.evidence_chars)
+    eval_rows = reward_rows(_select(data["eval"], args.max_eval_examples), args.evidence_chars)
     if not train_rows:
         raise ValueError(f"{args.dataset_dir}/preference has no training pairs")
     path = encoder_path(args.encoder)

@@ -194,7 +194,12 @@ def test_evidence_examples_are_verified_and_quote_the_filing(
 def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier: Verifier) -> None:
     pairs = perturbed_pairs(evidence, verifier, seed=5)
     kinds = {p.source for p in pairs}
-    assert {"perturbed:changed-figure", "perturbed:unwarranted-refusal"} <= kinds
+    assert {
+        "perturbed:changed-figure",
+        "perturbed:overrun-quote",
+        "perturbed:mislabelled-citation",
+        "perturbed:unwarranted-refusal",
+    } <= kinds
     for pair in pairs:
         assert pair.chosen != pair.rejected
 
@@ -393,10 +398,19 @@ def test_dpo_trains_against_the_sft_model(align_data: Path, sft_run: Path, tmp_p
     from alignment.train import run_dpo
 
     card = run_dpo(
-        _config("dpo", align_data, tmp_path, Path(), init_from=str(sft_run), max_length=1536)
+        _config(
+            "dpo",
+            align_data,
+            tmp_path,
+            Path(),
+            init_from=str(sft_run),
+            max_length=1536,
+            max_eval_examples=0,
+        )
     )
     _moved(card)
     assert card["start_model"].endswith("merged")
+    assert card["eval_metrics"] == {}, "max_eval_examples=0 skips the held-out evaluation"
 
 
 def test_grpo_trains_on_the_hybrid_reward(
