@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     # About two epochs of SFT: at 30 steps (half an epoch) quotes were still credited to the
     # neighbouring sentence; 120 steps on this CPU take about half an hour.
-    steps = {"sft": 8 if quick else 120, "dpo": 4 if quick else 40, "grpo": 2 if quick else 4}
+    steps = {"sft": 8 if quick else 120, "dpo": 4 if quick else 30, "grpo": 2 if quick else 4}
     episodes = 4 if quick else 8
     datasets_dir = out / "datasets"
     runs = out / "runs"
