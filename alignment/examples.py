@@ -1,7 +1,7 @@
 """Training examples and preference pairs in the shapes TRL reads, with what evaluation needs.
 
 A prompt is the exact chat the service sends the generator (``service.generation.
-build_messages``: the numbered filing sentences and the question); a completion is the JSON
+build_messages``: the labelled filing sentences and the question); a completion is the JSON
 answer in the ``DraftAnswer`` schema. Every row also carries its evidence context (so a reward
 or an evaluation can verify a completion against it), a question id for the split, and where
 the row came from.

@@ -175,8 +175,9 @@ def build_evidence_examples(
     """``count`` examples, each verified; about ``refusal_share`` of them refusals (examples
     whose evidence was left out of the context)."""
     rng = random.Random(seed)
-    # Candidates beyond the count: the verifier turns some down.
-    tables = _table_candidates(store, rng, 3 * count)
+    # Candidates beyond the count: the verifier turns some down (four in five statement rows
+    # with the MiniLM judge), and two filings hold only a few hundred usable rows.
+    tables = _table_candidates(store, rng, 5 * count, per_table=12)
     prose = _prose_candidates(store, rng, count)
     pool = tables + prose
     rng.shuffle(pool)
@@ -250,6 +251,19 @@ def build_evidence_examples(
                 origin=candidate.evidence_id,
             )
         )
+    # When the verifier turned down more candidates than the pool could replace, the refusals
+    # keep their share of what was built: 45 refusals beside 58 answers teach refusing.
+    keep_refusals = refusals
+    if answers and refusal_share < 1:
+        keep_refusals = round(answers * refusal_share / (1 - refusal_share))
+    if refusals > keep_refusals:
+        dropped = 0
+        for position in range(len(examples) - 1, -1, -1):
+            if dropped == refusals - keep_refusals:
+                break
+            if not examples[position].answerable:
+                del examples[position]
+                dropped += 1
     return examples
 
 

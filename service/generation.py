@@ -27,8 +27,9 @@ MAX_QUOTE_OPTIONS = 12
 MAX_QUOTE_CHARS = 400
 
 SYSTEM_PROMPT = (
-    "You answer questions about SEC filings using only the numbered filing sentences you are "
-    "given. Reply with JSON. Each claim first cites a sentence by its label and quotes it "
+    "You answer questions about SEC filings using only the filing sentences you are given; "
+    "each ends with its label in brackets. Reply with JSON. Each claim first cites a sentence "
+    "by its label and quotes it "
     "exactly, then states one fact that the quote supports, keeping its figures, units and "
     "years unchanged. 'answer' is the short direct answer. If the sentences do not answer "
     'the question, reply {"claims": [], "answer": "insufficient evidence", '
@@ -38,12 +39,12 @@ SYSTEM_PROMPT = (
 EXAMPLE_USER = (
     "Filing sentences:\n"
     "--- ACME_2020_10K, page 41, Item 7 ---\n"
-    "[S1] We operate 14 plants in North America.\n"
-    "[S2] Revenue increased 8% to $2,410 million in 2020, driven by higher volumes.\n"
+    "We operate 14 plants in North America. [S1]\n"
+    "Revenue increased 8% to $2,410 million in 2020, driven by higher volumes. [S2]\n"
     "--- ACME_2020_10K, page 58, Item 8 ---\n"
     "Table: Consolidated Statements of Cash Flows (in millions) | columns: 2020 2019\n"
-    "[S3] Depreciation and amortization 95 90\n"
-    "[S4] Purchases of property, plant and equipment (312) (287)\n\n"
+    "Depreciation and amortization 95 90 [S3]\n"
+    "Purchases of property, plant and equipment (312) (287) [S4]\n\n"
     "Question: What were ACME's revenue and capital expenditures in FY2020?"
 )
 EXAMPLE_ASSISTANT = json.dumps(
@@ -124,7 +125,12 @@ def display_text(text: str) -> str:
 
 def render_context(context: EvidenceContext) -> str:
     """Sentences grouped under their filing and page; a table's title, scale and column
-    headers are shown once above its rows."""
+    headers are shown once above its rows.
+
+    Each sentence's label follows its text. A small model finds a label by attending to the
+    text it wants and reading what comes next; with labels in front, what comes next is the
+    following sentence's label, and SmolLM2 after SFT often credited its quote to the next
+    sentence."""
     lines: list[str] = []
     heading = None
     table_heading = None
@@ -143,7 +149,7 @@ def render_context(context: EvidenceContext) -> str:
                 table_heading = this_table
         else:
             table_heading = None
-        lines.append(f"[{sentence.label}] {display_text(sentence.text)}")
+        lines.append(f"{display_text(sentence.text)} [{sentence.label}]")
     return "\n".join(lines)
 
 

@@ -64,9 +64,9 @@ def _labels(prompt: str) -> dict[str, str]:
     """Sentence text → its label, from the rendered context."""
     found = {}
     for line in prompt.splitlines():
-        if line.startswith("[S"):
-            label, _, text = line[1:].partition("] ")
-            found[text] = label
+        text, _, label = line.rpartition(" [")
+        if text and label.startswith("S") and label.endswith("]"):
+            found[text] = label[:-1]
     return found
 
 

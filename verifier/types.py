@@ -63,7 +63,7 @@ class EvidenceSentence:
 
 @dataclass
 class EvidenceContext:
-    """The numbered sentences one generation was given."""
+    """The labelled sentences one generation was given."""
 
     sentences: list[EvidenceSentence]
     _by_label: dict[str, EvidenceSentence] = field(init=False, repr=False)
