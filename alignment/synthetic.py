@@ -253,17 +253,10 @@ def build_evidence_examples(
         )
     # When the verifier turned down more candidates than the pool could replace, the refusals
     # keep their share of what was built: 45 refusals beside 58 answers teach refusing.
-    keep_refusals = refusals
     if answers and refusal_share < 1:
-        keep_refusals = round(answers * refusal_share / (1 - refusal_share))
-    if refusals > keep_refusals:
-        dropped = 0
-        for position in range(len(examples) - 1, -1, -1):
-            if dropped == refusals - keep_refusals:
-                break
-            if not examples[position].answerable:
-                del examples[position]
-                dropped += 1
+        keep = round(answers * refusal_share / (1 - refusal_share))
+        surplus = {id(e) for e in [e for e in examples if not e.answerable][keep:]}
+        examples = [e for e in examples if id(e) not in surplus]
     return examples
 
 

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     print(f"judge {settings.nli_model}, generator {settings.generator_model}, data {data_dir}")
     quick = args.quick
-    # About two epochs of SFT on the ~90 verified examples two filings yield; 100 steps on
+    # About three epochs of SFT on the ~70 verified examples two filings yield; 100 steps on
     # this CPU take about half an hour.
     steps = {"sft": 8 if quick else 100, "dpo": 4 if quick else 20, "grpo": 2 if quick else 4}
     episodes = 4 if quick else 8
