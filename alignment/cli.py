@@ -181,7 +181,12 @@ def _schema_grammar(constraint: Any) -> str:
 
 
 def run_eval(config: EvalConfig, log: Any = print) -> dict[str, Any]:
-    from alignment.evaluate import evaluate_candidates, held_out_rows, parse_candidates
+    from alignment.evaluate import (
+        evaluate_candidates,
+        held_out_rows,
+        parse_candidates,
+        rescore_report,
+    )
     from alignment.train import encoder_path, start_model
     from service.runtime import build_verifier
 
@@ -195,21 +200,26 @@ def run_eval(config: EvalConfig, log: Any = print) -> dict[str, Any]:
         init_from = None
         base_model = config.base_model
 
-    candidates = parse_candidates(config.candidates, start_model(_Base))
     rows = held_out_rows(Path(config.dataset_dir), config.limit)
     if not rows:
         raise ValueError(f"{config.dataset_dir}/prompts has no held-out prompts")
-    report = evaluate_candidates(
-        candidates,
-        rows,
-        verifier,
-        settings.cache_dir,
-        config.constraint,
-        config.max_new_tokens,
-        encoder_path(config.bertscore_model or "packaged:minilm"),
-        settings.torch_threads,
-        log,
-    )
+    bertscore_model = encoder_path(config.bertscore_model or "packaged:minilm")
+    if config.rescore:
+        earlier = json.loads(Path(config.rescore).read_text())
+        report = rescore_report(earlier, rows, verifier, bertscore_model, log)
+    else:
+        candidates = parse_candidates(config.candidates, start_model(_Base))
+        report = evaluate_candidates(
+            candidates,
+            rows,
+            verifier,
+            settings.cache_dir,
+            config.constraint,
+            config.max_new_tokens,
+            bertscore_model,
+            settings.torch_threads,
+            log,
+        )
     output = Path(config.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

@@ -240,6 +240,14 @@ class EvalConfig:
     base_model: str = field(
         default="", metadata=_help("The base model the candidates' adapters apply to.")
     )
+    rescore: str | None = field(
+        default=None,
+        metadata=_help(
+            "An earlier `align eval` report on the same held-out prompts: score its candidates' "
+            "raw outputs again with the current verifier instead of generating (what a "
+            "constitution or judge change needs); --candidates is then ignored."
+        ),
+    )
 
 
 @dataclass

@@ -316,6 +316,66 @@ def evaluate_candidates(
     return report
 
 
+def rescore_report(
+    earlier: dict[str, Any],
+    rows: Sequence[dict[str, Any]],
+    verifier: Verifier,
+    bertscore_model: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """An earlier report's raw outputs scored again under ``verifier``: same prompts, same
+    generations, the current constitution and judge. Generation timings are carried over."""
+    rouge = rouge_scorer()
+    report: dict[str, Any] = {
+        "constraint": earlier["constraint"],
+        "prompts": len(rows),
+        "constitution": verifier.constitution.version_id,
+        "judge": verifier.judge.version,
+        "rescored_from": {
+            "constitution": earlier.get("constitution"),
+            "judge": earlier.get("judge"),
+        },
+        "candidates": {},
+    }
+    for name, entry in earlier["candidates"].items():
+        previous = entry["outcomes"]
+        if len(previous) != len(rows) or any(
+            old["question"] != row["question"] for old, row in zip(previous, rows, strict=False)
+        ):
+            raise ValueError(
+                f"the report's outputs for {name} were not made on these held-out prompts "
+                f"({len(previous)} outputs, {len(rows)} prompts): rescore against the dataset "
+                "it was evaluated on"
+            )
+        outcomes = [
+            score_output(
+                old["output"],
+                dict(row),
+                context_load(row["context"]),
+                verifier,
+                rouge,
+                old["seconds"],
+            )
+            for old, row in zip(previous, rows, strict=True)
+        ]
+        bert = None
+        if bertscore_model:
+            bert = bertscore(
+                [_claims_text(o.output) for o in outcomes],
+                [_claims_text(str(r.get("reference") or "")) for r in rows],
+                bertscore_model,
+            )
+        summary = summarise(outcomes, bert)
+        summary["wall_seconds"] = entry["metrics"].get("wall_seconds")
+        report["candidates"][name] = {
+            **{key: entry.get(key) for key in ("model", "adapter", "run_dir")},
+            "metrics": summary,
+            "outcomes": [asdict(o) for o in outcomes],
+        }
+        log(f"{name} (rescored): {json.dumps(summary)}")
+    return report
+
+
 def held_out_rows(dataset_dir: Path, limit: int | None) -> list[dict[str, Any]]:
     from alignment.datasets import load
 

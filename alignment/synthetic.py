@@ -53,7 +53,7 @@ class _Candidate:
     distractor_ids: tuple[str, ...]
 
 
-def _row_label(text: str) -> str | None:
+def row_label(text: str) -> str | None:
     match = _LEADING_LABEL.match(normalise_text(text).replace("\n", " "))
     if match is None:
         return None
@@ -64,14 +64,14 @@ def _row_label(text: str) -> str | None:
     return label
 
 
-def _company(row: dict[str, Any]) -> str:
+def company_name(row: dict[str, Any]) -> str:
     return str(row.get("company") or row["filing"].split("_")[0])
 
 
 _SINGULAR_SCALE = {"thousands": "thousand", "millions": "million", "billions": "billion"}
 
 
-def _figure(quantity_text: str, scale: str | None) -> str:
+def claim_figure(quantity_text: str, scale: str | None) -> str:
     """A table figure as a claim states it: no sign parentheses, the currency sign against
     the number, and the table's scale written out ("(1,577)" in millions → "1,577 million")."""
     figure = quantity_text.strip().strip("()").strip()
@@ -93,7 +93,7 @@ def _table_candidates(
         rows = store.evidence_sentences(group)
         usable = []
         for row in rows:
-            label = _row_label(row["text"])
+            label = row_label(row["text"])
             headers = tuple(tuple(str(c) for c in h) for h in row.get("table_header_rows") or ())
             columns = aligned_columns(normalise_text(row["text"]), headers)
             # Percentages in a statement are rates (a discount rate, a margin): a row label
@@ -103,8 +103,8 @@ def _table_candidates(
         rng.shuffle(usable)
         for row, label, columns in usable[:per_table]:
             year, quantity = rng.choice(columns)
-            company = _company(row)
-            figure = _figure(quantity.text, row.get("table_scale"))
+            company = company_name(row)
+            figure = claim_figure(quantity.text, row.get("table_scale"))
             quote = re.sub(r"\s+", " ", normalise_text(row["text"])).strip().rstrip(".")
             candidates.append(
                 _Candidate(
@@ -144,7 +144,7 @@ def _prose_candidates(store: IndexStore, rng: random.Random, wanted: int) -> lis
             if subject.split()[0].lower() in {"it", "this", "that", "there", "these", "we"}:
                 continue
             year = row.get("fiscal_year")
-            company = _company(row)
+            company = company_name(row)
             when = f" in FY{year}" if year else ""
             clause = match.group(0).rstrip(".;").strip()
             first_figure = figures[0].text

@@ -490,6 +490,27 @@ class IndexStore:
         ).fetchall()
         return {int(row[0]) for row in rows}
 
+    def page_heads(self, chars: int = 300) -> list[tuple[str, int, str]]:
+        """(filing id, page, the page's first ``chars`` characters) for every stored page: a
+        page's title is how a reader tells a primary statement from a note."""
+        rows = self._db.execute(
+            "SELECT filing_id, number, substr(text, 1, ?) FROM pages", (chars,)
+        ).fetchall()
+        return [(row[0], int(row[1]), row[2]) for row in rows]
+
+    def vector_ids_on_pages(self, pages: Sequence[tuple[str, int]]) -> set[int]:
+        """Vector ids of the chunks on the given (filing id, page) pages."""
+        found: set[int] = set()
+        for start in range(0, len(pages), 400):
+            batch = pages[start : start + 400]
+            clause = " OR ".join("(filing_id = ? AND page = ?)" for _ in batch)
+            rows = self._db.execute(
+                f"SELECT vector_id FROM chunks WHERE {clause}",
+                [value for pair in batch for value in pair],
+            ).fetchall()
+            found.update(int(row[0]) for row in rows)
+        return found
+
     def vector_ids_for_filings(self, filing_ids: Sequence[str]) -> NDArray[np.int64]:
         marks = ",".join("?" * len(filing_ids))
         rows = self._db.execute(

@@ -8,9 +8,9 @@ from typing import Any
 from ingest.embedding import Embedder
 from ingest.errors import IndexMismatchError
 from ingest.store import IndexStore, VectorHit
+from ingest.vocabulary import expansion_phrases
 from retrieval import ann
 from retrieval.catalog import Catalog, QueryFilters
-from retrieval.lexicon import expansion_phrases
 from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ingest.store import IndexStore, VectorHit
+from ingest.vocabulary import expansion_phrases, named_statements, statement_kinds
 from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
 from retrieval.lexical import LexicalRetriever
-from retrieval.lexicon import expansion_phrases
 from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
 
@@ -31,6 +31,11 @@ class HybridConfig:
     # crowds the table out (dev questions: recall@10 0.74 -> 0.85). 0 turns it off.
     table_weight: float = 1.0
     table_pool: int = 300  # BM25 hits scanned for table rows
+    # When a question asks for a line item of a primary statement (capex → cash flow
+    # statement) or names one, BM25 hits on the pages of that statement form a fourth list:
+    # analysts answer line-item questions from the face financials, and a note or an MD&A
+    # table with the same words otherwise outranks them. 0 turns it off.
+    statement_weight: float = 1.0
 
 
 def reciprocal_rank_fusion(
@@ -60,6 +65,28 @@ class HybridRetriever:
         self._scope = FilingScope(store, catalog)
         self._reranker = reranker
         self._config = config or HybridConfig()
+        self._statement_pages: dict[str, list[tuple[str, int]]] = {}
+        self._statement_pages_version: str | None = None
+
+    def _pages_of(self, statements: list[str], filing_ids: list[str] | None) -> set[int]:
+        """Vector ids of the chunks on pages that open with one of ``statements``' titles."""
+        version = self._store.index_version
+        if self._statement_pages_version != version:
+            by_kind: dict[str, list[tuple[str, int]]] = {}
+            for filing_id, page, head in self._store.page_heads():
+                kinds = statement_kinds(head)
+                # An index of the financial statements or an auditor's report names them all.
+                if len(kinds) == 1:
+                    by_kind.setdefault(next(iter(kinds)), []).append((filing_id, page))
+            self._statement_pages, self._statement_pages_version = by_kind, version
+        wanted = set(filing_ids) if filing_ids is not None else None
+        pages = [
+            page
+            for kind in statements
+            for page in self._statement_pages.get(kind, [])
+            if wanted is None or page[0] in wanted
+        ]
+        return self._store.vector_ids_on_pages(pages)
 
     def warm_up(self) -> None:
         self._dense.warm_up()
@@ -76,11 +103,23 @@ class HybridRetriever:
             (self._dense.search(query, wanted, filing_ids), config.dense_weight),
             (self._lexical.search(query, wanted, filing_ids), config.lexical_weight),
         ]
-        if config.table_weight and expansion_phrases(query):
+        statements = named_statements(query) if config.statement_weight else []
+        if (config.table_weight and expansion_phrases(query)) or statements:
             pool = self._lexical.search(query, config.table_pool, filing_ids, text_only=True)
-            tables = self._store.table_vector_ids([hit.vector_id for hit in pool])
-            table_hits = [hit for hit in pool if hit.vector_id in tables][:wanted]
-            ranked.append((table_hits, config.table_weight))
+            if config.table_weight and expansion_phrases(query):
+                tables = self._store.table_vector_ids([hit.vector_id for hit in pool])
+                table_hits = [hit for hit in pool if hit.vector_id in tables][:wanted]
+                ranked.append((table_hits, config.table_weight))
+            if statements:
+                on_pages = self._pages_of(statements, filing_ids)
+                statement_hits = [hit for hit in pool if hit.vector_id in on_pages]
+                if filing_ids is not None:
+                    # A bank's income statement has no "gross margin" for BM25 to find: in
+                    # the filings the question names, the statement's other chunks follow.
+                    matched = {hit.vector_id for hit in statement_hits}
+                    statement_hits += [VectorHit(i, 0.0) for i in sorted(on_pages - matched)]
+                statement_hits = statement_hits[:wanted]
+                ranked.append((statement_hits, config.statement_weight))
         fused = reciprocal_rank_fusion(ranked, config.rrf_k)
         chunks = scored_chunks(self._store, fused[: max(top_k, config.rerank_top)])
         if self._reranker is not None and config.rerank_top:

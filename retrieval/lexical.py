@@ -6,8 +6,8 @@ import re
 from collections.abc import Sequence
 
 from ingest.store import IndexStore, VectorHit
+from ingest.vocabulary import expansion_phrases
 from retrieval.catalog import Catalog, QueryFilters
-from retrieval.lexicon import expansion_phrases
 from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*", re.IGNORECASE)

@@ -2,7 +2,7 @@
 
 A small generator leans on what it reads first, so the sentence most likely to hold the
 answer should be S1. The score blends the embedding cosine of question and sentence with the
-share of the question's content words (expanded with the financial line-item lexicon) that the
+share of the question's content words (expanded with the financial line-item vocabulary) that the
 sentence, or the table it belongs to, contains; statement rows with figures get a nudge
 because FinanceBench-style questions are mostly about figures.
 """
@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ingest.vocabulary import expansion_phrases
 from retrieval.lexical import STOPWORDS
-from retrieval.lexicon import METRIC_PHRASES
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -33,11 +33,8 @@ def _words(text: str) -> set[str]:
 
 def _expanded(question: str) -> set[str]:
     words = _words(question)
-    lowered = question.lower()
-    for pattern, expansions in METRIC_PHRASES.items():
-        if re.search(pattern, lowered):
-            for expansion in expansions:
-                words |= _words(expansion)
+    for phrase in expansion_phrases(question):
+        words |= _words(phrase)
     return words
 
 

@@ -541,6 +541,51 @@ def test_scoring_raw_outputs(evidence: list[SFTExample], verifier: Verifier) -> 
     assert summary["unparseable_rate"] == pytest.approx(1 / 3, abs=1e-3)
 
 
+def test_rescoring_an_earlier_report_keeps_its_outputs_and_changes_the_verdicts(
+    evidence: list[SFTExample], verifier: Verifier
+) -> None:
+    from alignment.evaluate import rescore_report
+
+    examples = [e for e in evidence if e.answerable][:2]
+    rows = []
+    for example in examples:
+        row = example.row()
+        row["reference"] = example.completion
+        row["gold_answer"] = example.gold_answer
+        rows.append(row)
+    outputs = [examples[0].completion, "{not json"]
+    earlier = {
+        "constraint": "json_schema",
+        "constitution": "sec-filings@0.9.0+old",
+        "judge": "old-judge",
+        "candidates": {
+            "sft": {
+                "model": "/models/sft",
+                "adapter": None,
+                "run_dir": None,
+                "metrics": {"unsupported_claim_rate": 1.0, "wall_seconds": 9.0},
+                "outcomes": [
+                    {"question": r["question"], "output": o, "seconds": 1.5}
+                    for r, o in zip(rows, outputs, strict=True)
+                ],
+            }
+        },
+    }
+    report = rescore_report(earlier, rows, verifier, None, log=lambda _: None)
+    assert report["rescored_from"] == {
+        "constitution": "sec-filings@0.9.0+old",
+        "judge": "old-judge",
+    }
+    assert report["constitution"] == verifier.constitution.version_id
+    sft = report["candidates"]["sft"]
+    assert [o["output"] for o in sft["outcomes"]] == outputs
+    assert sft["metrics"]["unsupported_claim_rate"] == pytest.approx(0.5)
+    assert sft["metrics"]["unparseable_rate"] == pytest.approx(0.5)
+    assert sft["metrics"]["wall_seconds"] == 9.0
+    with pytest.raises(ValueError, match="not made on these held-out prompts"):
+        rescore_report(earlier, rows[:1], verifier, None, log=lambda _: None)
+
+
 def _report(**metrics: dict[str, Any]) -> dict[str, Any]:
     return {
         "candidates": {

@@ -244,3 +244,44 @@ def test_metric_questions_bring_statement_tables_forward(store: IndexStore, embe
     rank = [h.table_id is not None for h in with_tables].index(True)
     assert rank <= [h.table_id is not None for h in without].index(True)
     assert with_tables[rank].page == 4
+
+
+def test_line_item_questions_bring_their_primary_statement_forward(
+    store: IndexStore, embedder: Any
+) -> None:
+    from retrieval.hybrid import HybridConfig
+
+    catalog = Catalog.from_store(store)
+    parts = (
+        store,
+        DenseRetriever(store, embedder, catalog),
+        LexicalRetriever(store, catalog),
+        catalog,
+    )
+    only = QueryFilters(filings=frozenset({"ACME_2023_10K"}))
+    # The MD&A page (3) states revenue in prose; the income statement is page 4.
+    question = "What was Acme's revenue in fiscal 2023 and 2022?"
+    with_statements = HybridRetriever(*parts, config=HybridConfig(table_weight=0)).retrieve(
+        question, 10, only
+    )
+    without = HybridRetriever(
+        *parts, config=HybridConfig(table_weight=0, statement_weight=0)
+    ).retrieve(question, 10, only)
+    assert without[0].page == 3
+    assert with_statements[0].page == 4
+
+
+def test_statement_pages_are_told_by_their_titles() -> None:
+    from ingest.vocabulary import BALANCE, CASH_FLOWS, INCOME, named_statements, statement_kinds
+
+    # PDF text splits words; a page's head is matched with whitespace squeezed out.
+    assert statement_kinds(
+        "Table of Contents\n3M Company and Subsidiaries\nConsolidated Statement of Cash Flow s"
+    ) == {CASH_FLOWS}
+    assert statement_kinds("NIKE, INC. CONSOLIDATED BALANCE SHEETS MAY 31,") == {BALANCE}
+    assert statement_kinds("Consolidated Statements of Comprehensive Income") == set()
+    index_page = "Consolidated Statements of Operations 58 Consolidated Balance Sheets 60"
+    assert statement_kinds(index_page) == {INCOME, BALANCE}  # an index: the retriever skips it
+    assert named_statements("What is the FY2018 capital expenditure amount for 3M?") == [CASH_FLOWS]
+    assert named_statements("Using the balance sheet, what is the FY2021 inventory?") == [BALANCE]
+    assert named_statements("Is Boeing's business subject to cyclicality?") == []

@@ -285,7 +285,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.2.0+")
+    assert constitution.version_id.startswith("sec-filings@1.3.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",
@@ -432,3 +432,143 @@ def test_a_restatement_in_the_questions_terms_passes_the_words_rule() -> None:
         question="What was Acme's revenue (net sales) in FY2023?",
     )
     assert report.claims[0].verdicts["words-in-evidence"] == "pass"
+
+
+class RefusingJudge(OverlapJudge):
+    """Scores every pair 0, so any claim that passes entailment passed by structure."""
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        self.premises.extend(premise for premise, _ in pairs)
+        return [0.0] * len(pairs)
+
+
+_ROWS = EvidenceContext(
+    [
+        CONTEXT.sentences[2],
+        _sentence(
+            "S5",
+            "Purchases of property, plant and equipment (PP&E)\n(1,577)\n(1,373)\n(1,420)",
+            kind="table_row",
+            page=7,
+            section="Item 8",
+            table_title="Consolidated Statements of Cash Flows",
+            table_scale="millions",
+            table_header_rows=(("Years ended December 31", "2023", "2022", "2021"),),
+        ),
+        _sentence(
+            "S6",
+            "Net sales, Americas\n612\n590\n570",
+            kind="table_row",
+            page=9,
+            section="Item 8",
+            table_title="Segment information",
+            table_scale="millions",
+            table_header_rows=(("", "2023", "2022", "2021"),),
+        ),
+    ]
+)
+
+
+def _entailment(text: str, label: str, quote: str, constitution: object = None) -> tuple[str, str]:
+    judge = RefusingJudge()
+    verifier = Verifier(constitution or load_constitution(), judge)  # type: ignore[arg-type]
+    claim = _claim(text, (label, quote))
+    report = verifier.verify(DraftAnswer(claims=[claim], answer="see claims"), _ROWS)
+    result = next(r for r in report.claims[0].results if r.rule_id == "entailed-by-citation")
+    return result.verdict.value, result.reason
+
+
+@pytest.mark.parametrize(
+    ("claim", "label", "quote"),
+    [
+        ("Net sales were $1,577 million in 2023.", "S3", "Net sales $ 1,577 $ 1,408 $ 1,322"),
+        ("Acme's net sales in fiscal 2022 were $1,408 million.", "S3", "Net sales $ 1,577 $ 1,408"),
+        (
+            "Acme's capital expenditures were $1,577 million in FY2023.",
+            "S5",
+            "Purchases of property, plant and equipment (PP&E) (1,577)",
+        ),
+        ("Net sales in the Americas were $612 million in 2023.", "S6", "Net sales, Americas 612"),
+    ],
+)
+def test_a_claim_restating_a_statement_row_is_entailed_by_structure(
+    claim: str, label: str, quote: str
+) -> None:
+    verdict, reason = _entailment(claim, label, quote)
+    assert verdict == "pass", reason
+    assert reason.startswith("statement-row lookup")
+
+
+@pytest.mark.parametrize(
+    ("claim", "label", "quote", "why"),
+    [
+        ("Net sales were $1,408 million in 2023.", "S3", "Net sales $ 1,577 $ 1,408", "column"),
+        ("Net sales were $1,577 million.", "S3", "Net sales $ 1,577", "no year"),
+        ("Net sales increased to $1,577 million in 2023.", "S3", "Net sales $ 1,577", "direction"),
+        ("Net sales were not $1,577 million in 2023.", "S3", "Net sales $ 1,577", "negation"),
+        ("Net sales were $1,577 million in 2023.", "S3", "Net sales", "figure not quoted"),
+        (
+            "Beta Corp's net sales were $1,577 million in 2023.",
+            "S3",
+            "Net sales $ 1,577",
+            "company",
+        ),
+        ("Net sales were $1,577 million in Q3 2023.", "S3", "Net sales $ 1,577", "quarter"),
+    ],
+)
+def test_anything_but_a_plain_row_lookup_goes_to_the_judge(
+    claim: str, label: str, quote: str, why: str
+) -> None:
+    verdict, reason = _entailment(claim, label, quote)
+    assert verdict == "fail", why
+    assert reason.startswith("entailment 0.00"), (why, reason)
+
+
+@pytest.mark.parametrize(
+    ("claim", "label", "quote", "missing"),
+    [
+        (
+            "Free cash flow was $1,577 million in 2023.",
+            "S5",
+            "Purchases of property, plant and equipment (PP&E) (1,577)",
+            "equipment, plant, property, purchases",
+        ),
+        ("Net sales were $612 million in 2023.", "S6", "Net sales, Americas 612", "americas"),
+    ],
+)
+def test_a_row_figure_under_another_line_items_name_fails(
+    claim: str, label: str, quote: str, missing: str
+) -> None:
+    verdict, reason = _entailment(claim, label, quote)
+    assert verdict == "fail"
+    assert reason.endswith(f"(missing: {missing})"), reason
+
+
+def test_the_constitution_can_leave_statement_rows_to_the_judge(tmp_path: Path) -> None:
+    text = DEFAULT_CONSTITUTION.read_text().replace(
+        "statement_rows = true", "statement_rows = false"
+    )
+    path = tmp_path / "judge-only.toml"
+    path.write_text(text)
+    verdict, reason = _entailment(
+        "Net sales were $1,577 million in 2023.",
+        "S3",
+        "Net sales $ 1,577",
+        load_constitution(path),
+    )
+    assert (verdict, reason[:15]) == ("fail", "entailment 0.00")
+
+
+def test_the_vocabulary_tells_the_same_line_item_from_its_inputs() -> None:
+    from ingest.vocabulary import expansion_phrases, same_item_terms
+
+    assert expansion_phrases("What was the FY2018 capex for 3M?")[0] == (
+        "purchases of property, plant and equipment"
+    )
+    assert "net cash provided by operating activities" in expansion_phrases("free cash flow?")
+    assert same_item_terms(
+        "capital expenditure was $1.6 billion", "purchases of property, plant and equipment"
+    ) == [("capital expenditure", "purchases of property, plant and equipment")]
+    assert (
+        same_item_terms("free cash flow was 9", "net cash provided by operating activities") == []
+    )

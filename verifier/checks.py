@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
+from ingest.vocabulary import same_item_terms
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
 from verifier.nli import EntailmentJudge, support
 from verifier.numbers import (
+    Quantity,
     aligned_columns,
     evidence_values,
     header_years,
@@ -282,34 +284,14 @@ class Verifier:
     @staticmethod
     def _wrong_column(claim: DraftClaim, spans: list[CitedSpan], years: set[int]) -> str | None:
         """A figure claimed for one year that sits in another year's column of the cited row.
-        Each figure is paired with the year named nearest to it in the claim; columns come
-        from the whole row, whichever cells the quote covered."""
+        Columns come from the whole row, whichever cells the quote covered."""
         if not years:
             return None
-        mentions = [p for p in periods(claim.text) if p.year is not None]
-        text = normalise_text(claim.text)
-        breaks = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(text)), len(text) + 1]
-        for quantity in quantities(claim.text):
-            if not mentions:
-                break
-            # The year of a figure is the one named in its own clause ("$1,577 million in
-            # 2023, $1,408 million in 2022"), else the nearest one.
-            clause = next((a, b) for a, b in pairwise(breaks) if a <= quantity.position < b)
-            same_clause = [p for p in mentions if clause[0] <= p.position < clause[1]]
-            candidates = same_clause if len({p.year for p in same_clause}) == 1 else mentions
-            nearest = min(candidates, key=lambda p: abs(p.position - quantity.position))
-            year = nearest.year
+        for quantity, year in figures_with_years(claim.text):
             for span in spans:
-                columns = aligned_columns(
-                    normalise_text(span.sentence.text), span.sentence.table_header_rows
-                )
-                if not columns or year not in {y for y, _ in columns}:
+                by_year = _column_matches(quantity, span)
+                if not by_year or year not in by_year:
                     continue
-                scale = span.sentence.table_scale
-                by_year = {
-                    y: quantity_supported(quantity, evidence_values(q.text, scale), True)
-                    for y, q in columns
-                }
                 if any(by_year.values()) and not by_year[year]:
                     other = next(y for y, ok in by_year.items() if ok)
                     return f"{quantity.text} is the {other} figure of that row, not {year}'s"
@@ -370,6 +352,7 @@ class Verifier:
                 self.judge.threshold if threshold_option == "judge" else float(threshold_option)
             )
             window = int(rule.options.get("window_chars", 700))
+            by_structure = bool(rule.options.get("statement_rows", False))
             jobs = []
             for index, (claim, spans) in enumerate(zip(draft.claims, spans_per_claim, strict=True)):
                 valid = [span for span in spans if span.verbatim]
@@ -377,6 +360,12 @@ class Verifier:
                     results[(rule.id, index)] = RuleResult(
                         rule.id, Verdict.FAIL, "no verbatim cited span to judge against"
                     )
+                    continue
+                lookup = statement_row_lookup(claim, spans) if by_structure else None
+                if lookup is not None:
+                    verdict, reason = lookup
+                    score = 1.0 if verdict is Verdict.PASS else 0.0
+                    results[(rule.id, index)] = RuleResult(rule.id, verdict, reason, score=score)
                     continue
                 premise = " ".join(render_for_judge(span) for span in valid)
                 jobs.append((index, premise, claim.text))
@@ -561,6 +550,134 @@ _PARAPHRASE = frozenset(
         "compared",
     ]
 )
+
+
+def figures_with_years(claim_text: str) -> list[tuple[Quantity, int]]:
+    """Each figure of a claim with the year it is claimed for: the one named in its own clause
+    ("$1,577 million in 2023, $1,408 million in 2022"), else the nearest one. Figures of a
+    claim that names no year are left out."""
+    mentions = [p for p in periods(claim_text) if p.year is not None]
+    if not mentions:
+        return []
+    text = normalise_text(claim_text)
+    breaks = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(text)), len(text) + 1]
+    paired = []
+    for quantity in quantities(claim_text):
+        clause = next((a, b) for a, b in pairwise(breaks) if a <= quantity.position < b)
+        same_clause = [p for p in mentions if clause[0] <= p.position < clause[1]]
+        candidates = same_clause if len({p.year for p in same_clause}) == 1 else mentions
+        nearest = min(candidates, key=lambda p: abs(p.position - quantity.position))
+        assert nearest.year is not None
+        paired.append((quantity, nearest.year))
+    return paired
+
+
+def _column_matches(quantity: Quantity, span: CitedSpan) -> dict[int, bool] | None:
+    """For a statement row with one figure per year column: whether ``quantity`` is that
+    column's figure (with the table's scale), per year. None for any other sentence."""
+    sentence = span.sentence
+    columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
+    if not columns:
+        return None
+    scale = sentence.table_scale
+    return {
+        year: quantity_supported(quantity, evidence_values(figure.text, scale), True)
+        for year, figure in columns
+    }
+
+
+def _row_label(sentence: EvidenceSentence) -> str:
+    text = normalise_text(sentence.text)
+    figures = quantities(text)
+    return text[: figures[0].position].strip(" $:(") if figures else text
+
+
+def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Verdict, str] | None:
+    """The verdict on a claim that looks up figures in its cited statement rows, with the
+    reason; None when the claim is not such a lookup and the judge must decide.
+
+    A claim is a lookup when every citation is a verbatim span of a statement row whose
+    figures line up one to one with its header's years; every figure the claim states is in
+    its quote and is the figure of the column of the year the claim names for it; the claim
+    names the row's line item (its caption's words, or an analyst term for the same item such
+    as "capital expenditures" for "Purchases of property, plant and equipment"); and every
+    other word comes from the row's caption or the filing's company.
+    A lookup whose figures sit in the right columns but whose words do not name the row's
+    line item fails: "hedge funds were 413 in 2021" citing the row "Real estate 413 413" is
+    the judge's commonest false accept on rows. A small NLI model cannot read a row of bare
+    figures under a header (measured: ROC-AUC 0.58 on 600 held-out row claims), while this
+    check is exact; a direction ("increased"), a negation or a second company leave the
+    decision to the judge.
+    """
+    if not spans or not all(span.verbatim for span in spans):
+        return None
+    if any(span.sentence.kind != "table_row" for span in spans):
+        return None
+    if quarters_in(claim.text):
+        return None  # quarter columns share their years (three and nine months ended …)
+    paired = figures_with_years(claim.text)
+    if not paired or len(paired) != len(quantities(claim.text)):
+        return None
+    for quantity, year in paired:
+        placed = False
+        for span in spans:
+            by_year = _column_matches(quantity, span)
+            in_quote = quantity_supported(
+                quantity, evidence_values(span.quote, span.sentence.table_scale), True
+            )
+            if by_year and by_year.get(year) and in_quote:
+                placed = True
+                break
+        if not placed:
+            return None
+    # Single letters are possessives and initials ("Acme's", "PP&E"), and "FY2023" is a
+    # period, checked above: neither is content.
+    claim_words = {
+        word
+        for word in content_words(claim.text)
+        if len(word) > 1 and not re.fullmatch(r"(?:fy|q)\d{1,4}", word)
+    }
+    named: set[str] = set()
+    allowed: set[str] = set()
+    for span in spans:
+        sentence = span.sentence
+        label = _row_label(sentence)
+        # The claim names the row's line item: every word of its caption (an abbreviation or
+        # note in brackets aside), or an analyst term for the same item plus the caption's
+        # remaining qualifiers ("net sales, Americas" is not "net sales").
+        caption = normalise_text(re.sub(r"\([^)]*\)", " ", label)).lower()
+        caption_words = {word for word in content_words(caption) if len(word) > 1}
+        unnamed = {w for w in caption_words - _PARAPHRASE if _stem(w) not in _stems(claim_words)}
+        if unnamed:
+            for term, phrase in same_item_terms(claim.text, caption):
+                rest = {w for w in content_words(caption.replace(phrase, " ")) if len(w) > 1}
+                if _stems(rest - _PARAPHRASE) <= _stems(claim_words):
+                    named |= content_words(term)
+                    unnamed = set()
+                    break
+        if unnamed:
+            return Verdict.FAIL, (
+                f'the cited row is "{label}", and the claim does not name that line item '
+                f"(missing: {', '.join(sorted(unnamed))})"
+            )
+        # Not the table's title or headers: "net deferred tax assets" in a claim citing the
+        # row "Deferred tax assets" of a table titled "… assets and liabilities, net" names
+        # another line item in the table's words.
+        sources = [label, sentence.company or "", sentence.filing.replace("_", " ")]
+        allowed |= _stems(content_words(" ".join(sources)))
+    extra = {w for w in claim_words - _PARAPHRASE - named if _stem(w) not in allowed}
+    if extra:
+        return None
+    figures = ", ".join(f"{quantity.text} ({year})" for quantity, year in paired)
+    labels = "; ".join(sorted({_row_label(span.sentence) for span in spans}))
+    return Verdict.PASS, (
+        f"statement-row lookup: {figures} sit in the named years' columns of the cited row "
+        f'"{labels}", and the claim adds nothing else'
+    )
+
+
+def _stems(words: set[str]) -> set[str]:
+    return {_stem(word) for word in words}
 
 
 def _stem(word: str) -> str:

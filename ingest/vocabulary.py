@@ -1,0 +1,252 @@
+"""Financial vocabulary: the words analysts use → the captions filings print.
+
+A question asks for "capex" or "COGS"; the cash-flow statement says "Purchases of property,
+plant and equipment" and the income statement "Cost of sales". Neither a bag-of-words index
+nor a small embedding model bridges that gap. Retrieval expands queries with every caption a
+term points to; the verifier needs the narrower relation, which captions name the *same* line
+item ("capital expenditures" is "purchases of property, plant and equipment"; "free cash flow"
+is not "net cash provided by operating activities", only computed from it). The entries are
+general accounting vocabulary (US GAAP statement captions), not tuned to any question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+INCOME = "income statement"
+BALANCE = "balance sheet"
+CASH_FLOWS = "cash flow statement"
+
+# A primary statement's page opens with its title; matched on the lower-cased page head with
+# all whitespace removed, because PDF text splits words ("Cash Flow s", "Dat a").
+STATEMENT_TITLES: dict[str, re.Pattern[str]] = {
+    INCOME: re.compile(
+        r"statements?of(?:consolidated)?(?:income|operations|earnings)|incomestatements?"
+    ),
+    BALANCE: re.compile(
+        r"balancesheets?|statements?of(?:consolidated)?financial(?:position|condition)"
+    ),
+    CASH_FLOWS: re.compile(r"statements?of(?:consolidated)?cashflows?|cashflows?statements?"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LineItemTerm:
+    pattern: str  # regular expression over an analyst's wording
+    same_item: tuple[str, ...] = ()  # captions a filing prints for this very line item
+    related: tuple[str, ...] = ()  # captions of the items it is computed from or shown with
+    statements: tuple[str, ...] = ()  # the primary statements that print those captions
+
+
+LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
+    LineItemTerm(
+        r"cap(?:ital)?\s*ex(?:penditures?)?|capex",
+        same_item=(
+            "purchases of property, plant and equipment",
+            "capital expenditures",
+            "additions to property and equipment",
+            "payments for property and equipment",
+        ),
+        statements=(CASH_FLOWS,),
+    ),
+    LineItemTerm(
+        r"cogs|cost of goods sold",
+        same_item=("cost of sales", "cost of revenue", "cost of goods sold"),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"revenues?|top line|sales",
+        same_item=("net sales", "total revenues", "net revenues"),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"operating (?:income|profit)|ebit\b",
+        same_item=("operating income", "income from operations", "operating profit"),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"net (?:income|earnings|profit)",
+        same_item=("net income", "net earnings"),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"pp&?n?e|fixed assets?|property,? plant",
+        same_item=("property, plant and equipment, net", "property and equipment, net"),
+        statements=(BALANCE,),
+    ),
+    LineItemTerm(
+        r"d&a|depreciation|amortization",
+        same_item=("depreciation and amortization",),
+        statements=(
+            CASH_FLOWS,
+            INCOME,
+        ),
+    ),
+    LineItemTerm(
+        r"operating cash flow|cash (?:flow )?from operations|cash from operating",
+        same_item=("net cash provided by operating activities",),
+        statements=(CASH_FLOWS,),
+    ),
+    LineItemTerm(
+        r"free cash flow|fcf",
+        related=(
+            "net cash provided by operating activities",
+            "purchases of property, plant and equipment",
+        ),
+        statements=(CASH_FLOWS,),
+    ),
+    LineItemTerm(
+        r"dividends?",
+        same_item=("cash dividends paid", "dividends paid", "dividends declared"),
+        statements=(CASH_FLOWS,),
+    ),
+    LineItemTerm(r"inventor(?:y|ies)|dio\b", same_item=("inventories",), statements=(BALANCE,)),
+    LineItemTerm(r"receivables?|dso\b", same_item=("accounts receivable",), statements=(BALANCE,)),
+    LineItemTerm(r"payables?|dpo\b", same_item=("accounts payable",), statements=(BALANCE,)),
+    LineItemTerm(
+        r"quick ratio|liquidity",
+        related=(
+            "cash and cash equivalents",
+            "accounts receivable",
+            "marketable securities",
+            "total current liabilities",
+        ),
+        statements=(BALANCE,),
+    ),
+    LineItemTerm(
+        r"working capital|current ratio",
+        related=("total current assets", "total current liabilities"),
+        statements=(BALANCE,),
+    ),
+    LineItemTerm(
+        r"effective tax rate|tax rate",
+        same_item=("effective tax rate",),
+        related=("provision for income taxes", "income before income taxes"),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"gross margin|gross profit",
+        same_item=("gross margin", "gross profit"),
+        related=("cost of sales",),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"operating margin", related=("operating income", "net sales"), statements=(INCOME,)
+    ),
+    LineItemTerm(
+        r"ebitda",
+        related=("operating income", "depreciation and amortization"),
+        statements=(
+            INCOME,
+            CASH_FLOWS,
+        ),
+    ),
+    LineItemTerm(
+        r"interest coverage|interest expense",
+        same_item=("interest expense",),
+        related=("operating income",),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"asset turnover",
+        related=("total assets", "property, plant and equipment, net", "net sales"),
+        statements=(
+            BALANCE,
+            INCOME,
+        ),
+    ),
+    LineItemTerm(
+        r"cash conversion cycle|\bccc\b",
+        related=("inventories", "accounts receivable", "accounts payable", "cost of sales"),
+        statements=(
+            BALANCE,
+            INCOME,
+        ),
+    ),
+    LineItemTerm(
+        r"(?:share|stock) repurchases?|buybacks?",
+        same_item=(
+            "repurchases of common stock",
+            "purchases of treasury stock",
+            "share repurchase",
+        ),
+        statements=(CASH_FLOWS,),
+    ),
+    LineItemTerm(
+        r"restructuring",
+        same_item=("restructuring charges", "restructuring and other"),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(r"total assets", same_item=("total assets",), statements=(BALANCE,)),
+    LineItemTerm(
+        r"debt",
+        related=("long-term debt", "total debt", "debt maturing within one year"),
+        statements=(BALANCE,),
+    ),
+    LineItemTerm(r"segments?", related=("segment results", "reportable segments")),
+    LineItemTerm(
+        r"balance sheets?|statement of financial position",
+        related=("consolidated balance sheets", "total assets", "total liabilities"),
+        statements=(BALANCE,),
+    ),
+    LineItemTerm(
+        r"income statements?|statements? of (?:income|operations|earnings)|p&l",
+        related=(
+            "consolidated statements of income",
+            "consolidated statements of operations",
+        ),
+        statements=(INCOME,),
+    ),
+    LineItemTerm(
+        r"cash flow statements?|statements? of cash flows?",
+        related=("consolidated statements of cash flows",),
+        statements=(CASH_FLOWS,),
+    ),
+)
+
+_COMPILED = [
+    (re.compile(rf"\b(?:{term.pattern})\b", re.IGNORECASE), term) for term in LINE_ITEM_TERMS
+]
+
+
+def expansion_phrases(question: str) -> list[str]:
+    """Every caption the question's terms point to, same item or related, in order, once."""
+    phrases: dict[str, None] = {}
+    for pattern, term in _COMPILED:
+        if pattern.search(question):
+            for phrase in (*term.same_item, *term.related):
+                phrases.setdefault(phrase, None)
+    return list(phrases)
+
+
+def named_statements(question: str) -> list[str]:
+    """The primary statements a question points to: named outright ("per the cash flow
+    statement") or implied by the line items it asks about (capex is printed in the cash flow
+    statement, inventories in the balance sheet), in order, once."""
+    found: dict[str, None] = {}
+    for pattern, term in _COMPILED:
+        if pattern.search(question):
+            for statement in term.statements:
+                found.setdefault(statement, None)
+    return list(found)
+
+
+def statement_kinds(page_head: str) -> set[str]:
+    """The primary statements whose title opens a page (its first few hundred characters)."""
+    squeezed = re.sub(r"\s+", "", page_head.lower())
+    return {kind for kind, title in STATEMENT_TITLES.items() if title.search(squeezed)}
+
+
+def same_item_terms(text: str, caption: str) -> list[tuple[str, str]]:
+    """(term, caption phrase) for each analyst term in ``text`` that names the line item
+    ``caption`` prints: "capital expenditure" in a claim about the row "Purchases of property,
+    plant and equipment" gives ("capital expenditure", "purchases of property, plant and
+    equipment")."""
+    lowered = " ".join(caption.lower().split())
+    found: list[tuple[str, str]] = []
+    for pattern, term in _COMPILED:
+        phrase = next((p for p in term.same_item if p in lowered), None)
+        if phrase is not None:
+            found.extend((match.group(), phrase) for match in pattern.finditer(text))
+    return found
