@@ -282,28 +282,11 @@ def evaluate_candidates(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     rouge = rouge_scorer()
-    report: dict[str, Any] = {
-        "constraint": constraint,
-        "prompts": len(rows),
-        "constitution": verifier.constitution.version_id,
-        "judge": verifier.judge.version,
-        "candidates": {},
-    }
+    report = _report_head(constraint, rows, verifier)
     for candidate in candidates:
         started = time.perf_counter()
         outputs = generate_outputs(candidate, rows, cache_dir, constraint, max_new_tokens, threads)
-        outcomes = [
-            score_output(text, dict(row), context_load(row["context"]), verifier, rouge, seconds)
-            for (text, seconds), row in zip(outputs, rows, strict=True)
-        ]
-        bert = None
-        if bertscore_model:
-            bert = bertscore(
-                [_claims_text(o.output) for o in outcomes],
-                [_claims_text(str(r.get("reference") or "")) for r in rows],
-                bertscore_model,
-            )
-        summary = summarise(outcomes, bert)
+        outcomes, summary = _scored(outputs, rows, verifier, rouge, bertscore_model)
         summary["wall_seconds"] = round(time.perf_counter() - started, 1)
         report["candidates"][candidate.name] = {
             "model": candidate.model,
@@ -316,6 +299,38 @@ def evaluate_candidates(
     return report
 
 
+def _report_head(constraint: str, rows: Sequence[Any], verifier: Verifier) -> dict[str, Any]:
+    return {
+        "constraint": constraint,
+        "prompts": len(rows),
+        "constitution": verifier.constitution.version_id,
+        "judge": verifier.judge.version,
+        "candidates": {},
+    }
+
+
+def _scored(
+    outputs: Sequence[tuple[str, float]],
+    rows: Sequence[dict[str, Any]],
+    verifier: Verifier,
+    rouge: Callable[[str, str], float] | None,
+    bertscore_model: str | None,
+) -> tuple[list[PromptOutcome], dict[str, Any]]:
+    """Each (raw output, seconds) scored against its prompt, and the candidate's summary."""
+    outcomes = [
+        score_output(text, dict(row), context_load(row["context"]), verifier, rouge, seconds)
+        for (text, seconds), row in zip(outputs, rows, strict=True)
+    ]
+    bert = None
+    if bertscore_model:
+        bert = bertscore(
+            [_claims_text(o.output) for o in outcomes],
+            [_claims_text(str(r.get("reference") or "")) for r in rows],
+            bertscore_model,
+        )
+    return outcomes, summarise(outcomes, bert)
+
+
 def rescore_report(
     earlier: dict[str, Any],
     rows: Sequence[dict[str, Any]],
@@ -326,16 +341,10 @@ def rescore_report(
     """An earlier report's raw outputs scored again under ``verifier``: same prompts, same
     generations, the current constitution and judge. Generation timings are carried over."""
     rouge = rouge_scorer()
-    report: dict[str, Any] = {
-        "constraint": earlier["constraint"],
-        "prompts": len(rows),
-        "constitution": verifier.constitution.version_id,
-        "judge": verifier.judge.version,
-        "rescored_from": {
-            "constitution": earlier.get("constitution"),
-            "judge": earlier.get("judge"),
-        },
-        "candidates": {},
+    report = _report_head(earlier["constraint"], rows, verifier)
+    report["rescored_from"] = {
+        "constitution": earlier.get("constitution"),
+        "judge": earlier.get("judge"),
     }
     for name, entry in earlier["candidates"].items():
         previous = entry["outcomes"]
@@ -347,25 +356,8 @@ def rescore_report(
                 f"({len(previous)} outputs, {len(rows)} prompts): rescore against the dataset "
                 "it was evaluated on"
             )
-        outcomes = [
-            score_output(
-                old["output"],
-                dict(row),
-                context_load(row["context"]),
-                verifier,
-                rouge,
-                old["seconds"],
-            )
-            for old, row in zip(previous, rows, strict=True)
-        ]
-        bert = None
-        if bertscore_model:
-            bert = bertscore(
-                [_claims_text(o.output) for o in outcomes],
-                [_claims_text(str(r.get("reference") or "")) for r in rows],
-                bertscore_model,
-            )
-        summary = summarise(outcomes, bert)
+        outputs = [(old["output"], old["seconds"]) for old in previous]
+        outcomes, summary = _scored(outputs, rows, verifier, rouge, bertscore_model)
         summary["wall_seconds"] = entry["metrics"].get("wall_seconds")
         report["candidates"][name] = {
             **{key: entry.get(key) for key in ("model", "adapter", "run_dir")},

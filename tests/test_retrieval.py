@@ -225,22 +225,20 @@ def test_llamaindex_query_engine_retrieves_through_verirag(
     assert "Cost of sales" in top.node.get_content()
 
 
-def test_metric_questions_bring_statement_tables_forward(store: IndexStore, embedder: Any) -> None:
+def _hybrid(store: IndexStore, embedder: Any, **config: Any) -> HybridRetriever:
     from retrieval.hybrid import HybridConfig
 
     catalog = Catalog.from_store(store)
-    parts = (
-        store,
-        DenseRetriever(store, embedder, catalog),
-        LexicalRetriever(store, catalog),
-        catalog,
-    )
+    dense = DenseRetriever(store, embedder, catalog)
+    lexical = LexicalRetriever(store, catalog)
+    return HybridRetriever(store, dense, lexical, catalog, config=HybridConfig(**config))
+
+
+def test_metric_questions_bring_statement_tables_forward(store: IndexStore, embedder: Any) -> None:
     only = QueryFilters(filings=frozenset({"ACME_2023_10K"}))
     question = "What was the gross margin?"  # a metric: its line items are table rows
-    with_tables = HybridRetriever(*parts).retrieve(question, 10, only)
-    without = HybridRetriever(*parts, config=HybridConfig(table_weight=0)).retrieve(
-        question, 10, only
-    )
+    with_tables = _hybrid(store, embedder).retrieve(question, 10, only)
+    without = _hybrid(store, embedder, table_weight=0).retrieve(question, 10, only)
     rank = [h.table_id is not None for h in with_tables].index(True)
     assert rank <= [h.table_id is not None for h in without].index(True)
     assert with_tables[rank].page == 4
@@ -249,24 +247,13 @@ def test_metric_questions_bring_statement_tables_forward(store: IndexStore, embe
 def test_line_item_questions_bring_their_primary_statement_forward(
     store: IndexStore, embedder: Any
 ) -> None:
-    from retrieval.hybrid import HybridConfig
-
-    catalog = Catalog.from_store(store)
-    parts = (
-        store,
-        DenseRetriever(store, embedder, catalog),
-        LexicalRetriever(store, catalog),
-        catalog,
-    )
     only = QueryFilters(filings=frozenset({"ACME_2023_10K"}))
     # The MD&A page (3) states revenue in prose; the income statement is page 4.
     question = "What was Acme's revenue in fiscal 2023 and 2022?"
-    with_statements = HybridRetriever(*parts, config=HybridConfig(table_weight=0)).retrieve(
+    with_statements = _hybrid(store, embedder, table_weight=0).retrieve(question, 10, only)
+    without = _hybrid(store, embedder, table_weight=0, statement_weight=0).retrieve(
         question, 10, only
     )
-    without = HybridRetriever(
-        *parts, config=HybridConfig(table_weight=0, statement_weight=0)
-    ).retrieve(question, 10, only)
     assert without[0].page == 3
     assert with_statements[0].page == 4
 
