@@ -556,7 +556,7 @@ def figures_with_years(claim_text: str) -> list[tuple[Quantity, int]]:
     """Each figure of a claim with the year it is claimed for: the one named in its own clause
     ("$1,577 million in 2023, $1,408 million in 2022"), else the nearest one. Figures of a
     claim that names no year are left out."""
-    mentions = [p for p in periods(claim_text) if p.year is not None]
+    mentions = [(p.year, p.position) for p in periods(claim_text) if p.year is not None]
     if not mentions:
         return []
     text = normalise_text(claim_text)
@@ -564,11 +564,10 @@ def figures_with_years(claim_text: str) -> list[tuple[Quantity, int]]:
     paired = []
     for quantity in quantities(claim_text):
         clause = next((a, b) for a, b in pairwise(breaks) if a <= quantity.position < b)
-        same_clause = [p for p in mentions if clause[0] <= p.position < clause[1]]
-        candidates = same_clause if len({p.year for p in same_clause}) == 1 else mentions
-        nearest = min(candidates, key=lambda p: abs(p.position - quantity.position))
-        assert nearest.year is not None
-        paired.append((quantity, nearest.year))
+        same_clause = [m for m in mentions if clause[0] <= m[1] < clause[1]]
+        candidates = same_clause if len({year for year, _ in same_clause}) == 1 else mentions
+        year, _ = min(candidates, key=lambda m: abs(m[1] - quantity.position))
+        paired.append((quantity, year))
     return paired
 
 
@@ -637,6 +636,7 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         for word in content_words(claim.text)
         if len(word) > 1 and not re.fullmatch(r"(?:fy|q)\d{1,4}", word)
     }
+    claim_stems = _stems(claim_words)
     named: set[str] = set()
     allowed: set[str] = set()
     for span in spans:
@@ -647,11 +647,11 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         # remaining qualifiers ("net sales, Americas" is not "net sales").
         caption = normalise_text(re.sub(r"\([^)]*\)", " ", label)).lower()
         caption_words = {word for word in content_words(caption) if len(word) > 1}
-        unnamed = {w for w in caption_words - _PARAPHRASE if _stem(w) not in _stems(claim_words)}
+        unnamed = {w for w in caption_words - _PARAPHRASE if _stem(w) not in claim_stems}
         if unnamed:
             for term, phrase in same_item_terms(claim.text, caption):
                 rest = {w for w in content_words(caption.replace(phrase, " ")) if len(w) > 1}
-                if _stems(rest - _PARAPHRASE) <= _stems(claim_words):
+                if _stems(rest - _PARAPHRASE) <= claim_stems:
                     named |= content_words(term)
                     unnamed = set()
                     break
