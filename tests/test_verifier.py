@@ -465,6 +465,16 @@ _ROWS = EvidenceContext(
             table_scale="millions",
             table_header_rows=(("", "2023", "2022", "2021"),),
         ),
+        _sentence(
+            "S7",
+            "Operating income1\n412\n335\n306",  # "1": a footnote mark
+            kind="table_row",
+            page=5,
+            section="Item 8",
+            table_title="Consolidated Statements of Income",
+            table_scale="millions",
+            table_header_rows=(("Year ended December 31,", "2023", "2022", "2021"),),
+        ),
     ]
 )
 
@@ -489,6 +499,7 @@ def _entailment(text: str, label: str, quote: str, constitution: object = None) 
             "Purchases of property, plant and equipment (PP&E) (1,577)",
         ),
         ("Net sales in the Americas were $612 million in 2023.", "S6", "Net sales, Americas 612"),
+        ("Operating income was $412 million in 2023.", "S7", "Operating income1 412"),
     ],
 )
 def test_a_claim_restating_a_statement_row_is_entailed_by_structure(

@@ -643,9 +643,11 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         sentence = span.sentence
         label = _row_label(sentence)
         # The claim names the row's line item: every word of its caption (an abbreviation or
-        # note in brackets aside), or an analyst term for the same item plus the caption's
-        # remaining qualifiers ("net sales, Americas" is not "net sales").
-        caption = normalise_text(re.sub(r"\([^)]*\)", " ", label)).lower()
+        # note in brackets and a footnote mark aside: "operations1"), or an analyst term for
+        # the same item plus the caption's remaining qualifiers ("net sales, Americas" is not
+        # "net sales").
+        caption = re.sub(r"(?<=[a-z])\d+\b", "", re.sub(r"\([^)]*\)", " ", label))
+        caption = normalise_text(caption).lower()
         caption_words = {word for word in content_words(caption) if len(word) > 1}
         unnamed = {w for w in caption_words - _PARAPHRASE if _stem(w) not in claim_stems}
         if unnamed:
@@ -663,7 +665,7 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         # Not the table's title or headers: "net deferred tax assets" in a claim citing the
         # row "Deferred tax assets" of a table titled "… assets and liabilities, net" names
         # another line item in the table's words.
-        sources = [label, sentence.company or "", sentence.filing.replace("_", " ")]
+        sources = [label, caption, sentence.company or "", sentence.filing.replace("_", " ")]
         allowed |= _stems(content_words(" ".join(sources)))
     extra = {w for w in claim_words - _PARAPHRASE - named if _stem(w) not in allowed}
     if extra:
