@@ -430,10 +430,12 @@ def test_grpo_trains_on_the_hybrid_reward(
             tmp_path,
             Path(),
             base_model=PACKAGED_SMOLLM2,
-            num_generations=4,
+            # Eight samples a prompt: with four, every sample of both prompts sometimes
+            # earned the same reward, and a zero group advantage trains nothing.
+            num_generations=8,
             max_completion_length=40,
             judge="trained:tiny-nli",
-            per_device_train_batch_size=4,
+            per_device_train_batch_size=8,
             beta=0.04,
             max_steps=2,
             max_train_examples=2,
