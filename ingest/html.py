@@ -24,11 +24,12 @@ from typing import Any, Final
 from lxml import etree
 
 from ingest.errors import UnreadableFilingError
+from ingest.layout import apply_filing_scale
 from ingest.sentences import split_sentences
 from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Table
 
 PARSER_NAME: Final = "edgar-html"
-PARSER_VERSION: Final = "1"
+PARSER_VERSION: Final = "2"
 
 # Synthetic page size for filings without page breaks: a printed 10-K page holds 500-800
 # words, so this is a handful of printed pages — small enough for a citation's page to be a
@@ -724,6 +725,7 @@ class EdgarHtmlReader:
             ) from exc
         root = _parse(path, data)
         pages = _build_pages(_BlockWalker().walk(root))
+        apply_filing_scale(pages)
         if not pages:
             raise UnreadableFilingError(
                 path,

@@ -10,9 +10,10 @@ becomes one citable unit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
-from ingest.types import BBox
+from ingest.types import BBox, ParsedPage, Table
 
 _NUMBER = re.compile(
     r"""^[\$€£¥]?\s*\(?\s*[\$€£¥]?\s*[-−+]?\s*
@@ -39,6 +40,30 @@ _PERIOD_HEADER = re.compile(
 _MAX_TABLE_LABEL_CHARS = 160
 # How many rows above a table are searched for its column headers, scale and title.
 _HEADER_LOOKBACK_ROWS = 5
+# How far above a table's headers a unit declaration is still the table's own: "(in millions)"
+# above a column header that wraps over several lines, or closing the lead-in sentence
+# ("... were as follows (in thousands):").
+_SCALE_LOOKBACK_ROWS = 10
+# Stricter than _SCALE: so far from the numbers, only a stated unit counts, never "millions"
+# somewhere in a sentence.
+_DECLARED_SCALE_IN_PARENS = re.compile(
+    r"\((?:[^()]*[;,]\s*)?(?:\$|us\$|dollars|dollar amounts|amounts)?\s*in\s+"
+    r"(thousands|millions|billions)\b[^()]*\)",
+    re.IGNORECASE,
+)
+_DECLARED_SCALE_LINE = re.compile(
+    r"^\(?\s*(?:\$|us\$|dollars|amounts)?\s*(?:in\s+)?(thousands|millions|billions)"
+    r"(?:\s+of\s+(?:u\.s\.\s+)?dollars)?\s*\)?\s*[:.]?$",
+    re.IGNORECASE,
+)
+# "Unless otherwise noted, tabular dollars are presented in millions": one declaration in the
+# notes that holds for every money table of the filing that states no unit of its own.
+_TABULAR_SCALE = re.compile(
+    r"\btabular\s+(?:dollars|dollar\s+amounts|amounts)\s+(?:are\s+)?"
+    r"(?:presented\s+|stated\s+|shown\s+|expressed\s+|reported\s+)?in\s+"
+    r"(thousands|millions|billions)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(slots=True)
@@ -237,6 +262,61 @@ def table_scale(texts: list[str]) -> str | None:
         if match:
             return match.group(1).lower()
     return None
+
+
+def declared_scale(rows: list[Row], first: int, stop: int) -> str | None:
+    """The unit a line in ``rows[first:stop]`` declares for the table below it, nearest first.
+
+    The search ends at a row of figures: a unit above that belongs to something else.
+    """
+    for row in reversed(rows[first:stop]):
+        cells = row.cells
+        if _is_data_row(cells) and not _is_years_only_row(cells):
+            return None
+        text = " ".join(cells)
+        match = _DECLARED_SCALE_IN_PARENS.search(text) or _DECLARED_SCALE_LINE.match(text.strip())
+        if match:
+            return match.group(1).lower()
+    return None
+
+
+def scale_above(rows: list[Row], header_start: int, data_start: int, floor: int) -> str | None:
+    """A table's unit: in its header rows or the few rows above them, else a declaration
+    further up (never above ``floor``, the end of the table before it on the page)."""
+    near = max(floor, header_start - 3)
+    scale = table_scale([" ".join(row.cells) for row in rows[near:data_start]])
+    if scale is None:
+        scale = declared_scale(rows, max(floor, header_start - _SCALE_LOOKBACK_ROWS), near)
+    return scale
+
+
+def filing_tabular_scale(page_texts: Iterable[str]) -> str | None:
+    """The unit a filing declares once for all its tables, if it does."""
+    for text in page_texts:
+        match = _TABULAR_SCALE.search(" ".join(text.split()))
+        if match:
+            return match.group(1).lower()
+    return None
+
+
+def _states_money(table: Table) -> bool:
+    """Whether a table's figures are amounts of money (a "$" in its cells), not counts or rates:
+    only those take a filing-wide unit."""
+    return any("$" in cell for row in table.rows for cell in row)
+
+
+def apply_filing_scale(pages: list[ParsedPage]) -> str | None:
+    """Give the filing's declared tabular unit to its money tables that state none; returns
+    the unit (None when the filing declares none)."""
+    scale = filing_tabular_scale(page.text for page in pages)
+    if scale is None:
+        return None
+    for page in pages:
+        page.tables = [
+            replace(table, scale=scale) if table.scale is None and _states_money(table) else table
+            for table in page.tables
+        ]
+    return scale
 
 
 def table_title(rows: list[Row], header_start: int) -> str | None:

@@ -12,9 +12,10 @@ from ingest.ids import file_sha256
 from ingest.layout import (
     Line,
     Row,
+    apply_filing_scale,
     find_table_regions,
     group_rows,
-    table_scale,
+    scale_above,
     table_title,
     union_bbox,
 )
@@ -23,7 +24,7 @@ from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Tab
 
 PARSER_NAME = "pymupdf"
 # Bump when page text, sentence or table output changes: it is part of every id's provenance.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 # Below this many characters of text in the whole file, the PDF is a scan without a text layer.
 _MIN_TEXT_CHARS = 200
@@ -96,12 +97,13 @@ def _build_tables(
     tables: list[Table] = []
     sentences: list[Sentence] = []
     table_line_ids: set[int] = set()
+    previous_end = 0
     for header_start, data_start, end in regions:
         header_rows = rows[header_start:data_start]
         data_rows = rows[data_start:end]
-        context = [" ".join(row.cells) for row in rows[max(0, header_start - 3) : data_start]]
         title = table_title(rows, header_start)
-        scale = table_scale(context)
+        scale = scale_above(rows, header_start, data_start, floor=previous_end)
+        previous_end = end
         headers = [row.cells for row in header_rows]
         if not headers and carried is not None:
             # A statement continued below a page break or a sub-total block: its columns
@@ -249,6 +251,7 @@ class PdfReader:
                     pages.append(parse_page(document[number], number, carried))
                     # Only a table that ends its page can continue on the next one.
                     carried = pages[-1].tables[-1] if pages[-1].tables else None
+                apply_filing_scale(pages)
             except Exception as exc:
                 raise UnreadableFilingError(
                     path, f"corrupt PDF content ({exc}); re-download the filing"

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from ingest import metadata as metadata_rules
 from ingest.chunking import build_chunks
@@ -24,6 +26,9 @@ from ingest.ids import file_sha256, filing_id, sentence_id, table_id
 from ingest.sections import assign_sections
 from ingest.store import FilingRecord, IndexConfig, IndexStore, WriteBatch
 from ingest.types import FilingMetadata, ParsedDocument
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +74,7 @@ class FileResult:
     reason: str = ""
     pages: int = 0
     chunks: int = 0
+    reused_vectors: int = 0  # chunks whose vector came from the filing's previous version
     seconds: float = 0.0
 
 
@@ -158,6 +164,27 @@ class Ingestor:
             embedding_dimension=dimension,
             chunk_max_chars=self._options.chunk_max_chars,
         )
+
+    def _embed(
+        self, texts: list[str], previous: dict[str, NDArray[np.float32]]
+    ) -> tuple[NDArray[np.float32], int]:
+        """Vectors for ``texts``, embedding only those the filing's previous version did not
+        have: a parser upgrade or an amended filing re-embeds what changed, not the filing."""
+        missing = [index for index, text in enumerate(texts) if text not in previous]
+        fresh = self._embedder.embed_documents([texts[index] for index in missing])
+        if len(missing) == len(texts):
+            return fresh, 0
+        vectors = np.empty((len(texts), self._store_dimension()), dtype=np.float32)
+        for index, text in enumerate(texts):
+            if text in previous:
+                vectors[index] = previous[text]
+        if missing:
+            vectors[missing] = fresh
+        return vectors, len(texts) - len(missing)
+
+    def _store_dimension(self) -> int:
+        config = self._store.config
+        return config.embedding_dimension if config else self._embedder.dimension
 
     def _reader_for(self, path: Path) -> FilingReader:
         suffix = path.suffix.lower()
@@ -270,7 +297,8 @@ class Ingestor:
             )
             report.parse_seconds += time.perf_counter() - parse_started
             embed_started = time.perf_counter()
-            vectors = self._embedder.embed_documents([chunk.embed_text for chunk in chunks])
+            previous = self._store.embeddings_by_text(name) if stored else {}
+            vectors, reused = self._embed([chunk.embed_text for chunk in chunks], previous)
             report.embed_seconds += time.perf_counter() - embed_started
             record = FilingRecord(
                 id=new_id,
@@ -301,6 +329,7 @@ class Ingestor:
                 Outcome.REPLACED if replaced else Outcome.INGESTED,
                 pages=len(document.pages),
                 chunks=len(chunks),
+                reused_vectors=reused,
                 seconds=time.perf_counter() - started,
             )
         except IngestError as exc:

@@ -468,6 +468,17 @@ class IndexStore:
             )
         ]
 
+    def embeddings_by_text(self, filing_name: str) -> dict[str, NDArray[np.float32]]:
+        """The stored vectors of a filing's chunks, by embed text. A new version of the filing
+        (a changed file, or the same file under a new parser) reuses them for every chunk
+        whose embed text is unchanged: the index's one embedding model made them."""
+        rows = self._db.execute(
+            "SELECT c.embed_text, c.embedding FROM chunks c JOIN filings f ON f.id = c.filing_id"
+            " WHERE f.name = ?",
+            (filing_name,),
+        )
+        return {row[0]: np.frombuffer(row[1], dtype=np.float32) for row in rows}
+
     def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         if not vector_ids:
             return {}

@@ -75,7 +75,8 @@ def _print_result(result: FileResult) -> None:
     if result.outcome is Outcome.FAILED:
         typer.secho(f"FAILED     {result.path}: {result.reason}", fg=typer.colors.RED, err=True)
         return
-    detail = f" ({result.pages} pages, {result.chunks} chunks)" if result.chunks else ""
+    reused = f", {result.reused_vectors} vectors kept" if result.reused_vectors else ""
+    detail = f" ({result.pages} pages, {result.chunks} chunks{reused})" if result.chunks else ""
     reason = f" — {result.reason}" if result.reason else ""
     typer.echo(
         f"{result.outcome.value:<10} {result.name}{detail}{reason} [{result.seconds:.2f}s]",

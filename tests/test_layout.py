@@ -2,7 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.layout import Line, find_table_regions, group_rows, is_numeric_cell, table_scale
+from ingest.layout import (
+    Line,
+    Row,
+    apply_filing_scale,
+    find_table_regions,
+    group_rows,
+    is_numeric_cell,
+    scale_above,
+    table_scale,
+)
+from ingest.types import ParsedPage, Table
 
 
 @pytest.mark.parametrize(
@@ -52,3 +62,110 @@ def test_prose_is_not_a_table() -> None:
     ]
     lines = [line for i, cells in enumerate(prose) for line in _row_lines(20.0 * i, cells)]
     assert find_table_regions(group_rows(lines)) == []
+
+
+def _rows(rows_text: list[list[str]]) -> list[Row]:
+    lines = [line for i, cells in enumerate(rows_text) for line in _row_lines(20.0 * i, cells)]
+    return group_rows(lines)
+
+
+_BODY = [
+    ["Secured by real estate", "$ 398", "$ 351"],
+    ["Commercial and industrial", "1,329", "1,667"],
+    ["Other", "544", "800"],
+]
+
+
+def test_a_unit_stated_above_a_wrapped_column_header_is_the_tables() -> None:
+    rows = _rows(
+        [
+            ["The following table provides information on nonaccrual loans."],
+            ["(in millions)"],
+            ["Secured by"],
+            ["real estate"],
+            ["Commercial"],
+            ["and industrial"],
+            ["Mar 31,", "Dec 31,"],
+            ["2021", "2020"],
+            *_BODY,
+        ]
+    )
+    [(header_start, data_start, _)] = find_table_regions(rows)
+    near = [" ".join(row.cells) for row in rows[header_start - 3 : data_start]]
+    assert table_scale(near) is None  # beyond the rows searched next to the headers
+    assert scale_above(rows, header_start, data_start, floor=0) == "millions"
+
+
+def test_a_lead_in_sentence_closing_with_the_unit_declares_it() -> None:
+    rows = _rows(
+        [
+            ["Purchased intangible assets subject to amortization were as"],
+            ["follows (in thousands):"],
+            ["Cost"],
+            ["Accumulated"],
+            ["Amortization"],
+            ["2015", "2014"],
+            *_BODY,
+        ]
+    )
+    [(header_start, data_start, _)] = find_table_regions(rows)
+    assert scale_above(rows, header_start, data_start, floor=0) == "thousands"
+
+
+def test_a_unit_above_other_figures_or_only_mentioned_in_prose_is_not_taken() -> None:
+    above_other_figures = _rows(
+        [
+            ["(in millions)"],
+            ["Total debt", "14,490.0", "15,818.6"],
+            ["Stores opened during the year"],
+            ["Owned"],
+            ["Leased"],
+            ["Franchised"],
+            ["2021", "2020"],
+            ["North America", "648", "612"],
+            ["Europe", "57", "61"],
+            ["Asia", "120", "98"],
+        ]
+    )
+    [(header_start, data_start, _)] = find_table_regions(above_other_figures)
+    assert scale_above(above_other_figures, header_start, data_start, floor=0) is None
+    in_prose = _rows(
+        [
+            ["We sold millions of units through our stores in the year, a record."],
+            ["Stores opened during the year"],
+            ["Owned"],
+            ["Leased"],
+            ["Franchised"],
+            ["2021", "2020"],
+            ["North America", "648", "612"],
+            ["Europe", "57", "61"],
+            ["Asia", "120", "98"],
+        ]
+    )
+    [(header_start, data_start, _)] = find_table_regions(in_prose)
+    assert scale_above(in_prose, header_start, data_start, floor=0) is None
+
+
+def test_a_filing_wide_tabular_unit_reaches_money_tables_without_their_own() -> None:
+    def table(rows: list[list[str]], scale: str | None) -> Table:
+        return Table(None, [["2022", "2021"]], rows, scale, start=0, end=1)
+
+    money = table([["Accounts payable", "$ 483", "$ 446"], ["Other", "1,933", "1,598"]], None)
+    counts = table([["Stores", "648", "612"]], None)
+    own_unit = table([["Cash", "$ 352,371", "$ 482,479"]], "thousands")
+    notes = ParsedPage(
+        number=66,
+        text="Unless otherwise noted, tabular dollars are\npresented in millions, except per share "
+        "amounts.",
+        sentences=[],
+        tables=[],
+    )
+    statements = ParsedPage(number=70, text="", sentences=[], tables=[money, counts, own_unit])
+    assert apply_filing_scale([notes, statements]) == "millions"
+    assert [t.scale for t in statements.tables] == ["millions", None, "thousands"]
+
+    undeclared = ParsedPage(
+        number=1, text="Dollars are shown as stated.", sentences=[], tables=[money]
+    )
+    assert apply_filing_scale([undeclared]) is None
+    assert undeclared.tables[0].scale is None

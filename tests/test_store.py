@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,68 @@ def test_a_second_writer_is_refused_while_one_is_writing(tmp_path: Path, embedde
             other.writer(config),
         ):
             pass
+
+
+class _CountingEmbedder:
+    """The real embedder, remembering which texts it was asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.embedded: list[str] = []
+
+    @property
+    def dimension(self) -> int:
+        return int(self.inner.dimension)
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def embed_documents(self, texts: Any, show_progress: bool = False) -> Any:
+        self.embedded.extend(texts)
+        return self.inner.embed_documents(texts, show_progress)
+
+    def embed_query(self, text: str) -> Any:
+        return self.inner.embed_query(text)
+
+
+class _UpgradedPdfReader(PdfReader):
+    """A later parser version that reads the first table's unit differently."""
+
+    @property
+    def version(self) -> str:
+        return f"{super().version}+upgraded"
+
+    def read(self, path: Path) -> Any:
+        document = super().read(path)
+        page = next(page for page in document.pages if page.tables)
+        page.tables = [replace(page.tables[0], scale="billions"), *page.tables[1:]]
+        return document
+
+
+def test_a_new_parser_version_re_embeds_only_the_chunks_it_changed(
+    tmp_path: Path, embedder: Any
+) -> None:
+    path = filings.write_10k(tmp_path / "ACME_2023_10K.pdf")
+    with IndexStore(tmp_path / "index") as store:
+        _ingestor(store, embedder).ingest([path])
+        before = store.embeddings_by_text("ACME_2023_10K")
+
+        counting = _CountingEmbedder(embedder)
+        upgraded = Ingestor(
+            store, counting, {".pdf": _UpgradedPdfReader()}, IngestOptions(commit_seconds=0)
+        )
+        [result] = upgraded.ingest([path]).results
+        after = store.embeddings_by_text("ACME_2023_10K")
+
+        changed = [text for text in after if text not in before]
+        assert changed and all("(in billions)" in text for text in changed)
+        assert result.outcome.value == "replaced"
+        assert sorted(counting.embedded) == sorted(changed)
+        assert result.reused_vectors == result.chunks - len(changed) > 0
+        for text, vector in after.items():
+            if text in before:
+                assert vector.tobytes() == before[text].tobytes()
+        _consistent(store)
+        query = embedder.embed_query("revenue in billions")
+        assert _search(store, query, 3)

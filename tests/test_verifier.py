@@ -263,6 +263,42 @@ def test_the_direct_answer_must_be_backed_by_delivered_claims() -> None:
     assert "$1,900 million" in critique(report, load_constitution())  # type: ignore[arg-type]
 
 
+def _on_topic(report: object) -> str:
+    results = report.answer_results  # type: ignore[attr-defined]
+    return next(r.verdict.value for r in results if r.rule_id == "answer-on-topic")  # type: ignore[no-any-return]
+
+
+def test_a_true_well_cited_answer_to_another_question_is_not_delivered() -> None:
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    claim = _claim(
+        "The Company employs 3,200 people at 14 plants in Ohio.",
+        ("S4", "The Company employs 3,200 people at 14 plants in Ohio"),
+    )
+    draft = DraftAnswer(claims=[claim], answer="3,200 people at 14 plants in Ohio")
+    off_topic = verifier.verify(
+        draft, CONTEXT, question="Has Acme reported any material ongoing legal proceedings?"
+    )
+    assert off_topic.claims[0].passed  # every claim rule passes: the claim is true
+    assert _on_topic(off_topic) == "fail" and not off_topic.answer_supported
+    assert "legal" in critique(off_topic, load_constitution())
+    on_topic = verifier.verify(draft, CONTEXT, question="How many people does Acme employ?")
+    assert _on_topic(on_topic) == "pass" and on_topic.answer_supported
+
+
+def test_an_answer_in_the_filings_caption_for_the_asked_term_is_on_topic() -> None:
+    verifier = Verifier(load_constitution(), RefusingJudge())
+    claim = _claim(
+        "Acme's purchases of property, plant and equipment (PP&E) were $1,577 million in 2023.",
+        ("S5", "Purchases of property, plant and equipment (PP&E) (1,577)"),
+    )
+    draft = DraftAnswer(claims=[claim], answer="$1,577 million")
+    question = "What is the FY2023 capex amount (in USD millions) for Acme?"
+    report = verifier.verify(draft, _ROWS, question=question)
+    assert report.claims[0].passed
+    assert _on_topic(report) == "pass", report.answer_results
+    assert report.answer_supported
+
+
 def test_the_critique_names_the_rule_and_the_failing_span() -> None:
     _, report = _verify(
         _claim(
@@ -285,7 +321,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.3.0+")
+    assert constitution.version_id.startswith("sec-filings@1.4.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",

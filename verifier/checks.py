@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from ingest.vocabulary import same_item_terms
+from ingest.vocabulary import expansion_phrases, same_item_terms
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
 from verifier.nli import EntailmentJudge, support
@@ -329,6 +329,10 @@ class Verifier:
                 )
             elif rule.check == "answer_specific":
                 answer_results.append(self._answer_specific(rule, draft))
+            elif rule.check == "answer_on_topic":
+                answer_results.append(
+                    answer_on_topic(rule, draft, reports, spans_per_claim, question)
+                )
         return VerificationReport(
             constitution_version=self.constitution.version_id,
             judge_version=self.judge.version,
@@ -458,6 +462,207 @@ class Verifier:
                 span=missing[0],
             )
         return RuleResult(rule.id, Verdict.PASS, "the direct answer is backed by the claims")
+
+
+def answer_on_topic(
+    rule: Rule,
+    draft: DraftAnswer,
+    reports: list[ClaimReport],
+    spans_per_claim: list[list[CitedSpan]],
+    question: str,
+) -> RuleResult:
+    """The delivered answer speaks to what was asked: the direct answer, the verified claims,
+    their quotes or the titles and headers of the tables they cite share a topic word with
+    the question, or name a caption the question's accounting terms point to ("capital
+    expenditure" → "purchases of property, plant and equipment"). A true, well-cited sentence
+    about something else is not an answer, and support checks cannot see that."""
+    if not question:
+        return RuleResult(rule.id, Verdict.PASS, "no question to compare with")
+    passing = [
+        span
+        for report, spans in zip(reports, spans_per_claim, strict=True)
+        if report.passed
+        for span in spans
+        if span.verbatim
+    ]
+    names = " ".join(
+        f"{span.sentence.company or ''} {span.sentence.filing.replace('_', ' ')}"
+        for spans in spans_per_claim
+        for span in spans
+    )
+    asked = _topic_stems(question) - _stems(content_words(names))
+    if not asked:
+        return RuleResult(rule.id, Verdict.PASS, "the question names no topic beyond its filing")
+    wanted = asked | _topic_stems(" ".join(expansion_phrases(question)))
+    delivered = [draft.answer, *(r.claim.text for r in reports if r.passed)]
+    for span in passing:
+        delivered += [span.quote, span.sentence.table_title or "", span.sentence.table_header]
+    shared = wanted & _topic_stems(" ".join(delivered))
+    if shared:
+        return RuleResult(
+            rule.id, Verdict.PASS, f"the answer speaks to {', '.join(sorted(shared)[:4])}"
+        )
+    return RuleResult(
+        rule.id,
+        Verdict.FAIL,
+        "the answer shares no topic with the question (asked about "
+        f"{', '.join(sorted(asked)[:6])}): true, perhaps, but not an answer",
+        span=draft.answer,
+    )
+
+
+def _topic_stems(text: str) -> set[str]:
+    # Two-letter pieces ("s" of a possessive, "q" of a quarter) and periods ("fy2018") name no
+    # topic.
+    return _stems(
+        {
+            w
+            for w in content_words(text) - _QUESTION_FRAME
+            if len(w) > 2 and not any(c.isdigit() for c in w)
+        }
+    )
+
+
+# How questions are framed, not what they ask about: FinanceBench-style instructions ("give a
+# response ... relying on the details shown in ...") and the generic words of any question.
+_QUESTION_FRAME = frozenset(
+    [
+        "what",
+        "which",
+        "how",
+        "much",
+        "many",
+        "does",
+        "did",
+        "do",
+        "has",
+        "have",
+        "had",
+        "any",
+        "there",
+        "reported",
+        "report",
+        "reports",
+        "according",
+        "based",
+        "using",
+        "use",
+        "uses",
+        "relying",
+        "rely",
+        "details",
+        "detail",
+        "shown",
+        "show",
+        "shows",
+        "information",
+        "provided",
+        "provide",
+        "give",
+        "given",
+        "response",
+        "respond",
+        "answer",
+        "answers",
+        "question",
+        "questions",
+        "state",
+        "stated",
+        "states",
+        "please",
+        "calculate",
+        "calculated",
+        "compute",
+        "computed",
+        "round",
+        "rounded",
+        "decimal",
+        "places",
+        "place",
+        "metric",
+        "terms",
+        "figure",
+        "figures",
+        "number",
+        "value",
+        "amount",
+        "total",
+        "usd",
+        "millions",
+        "billions",
+        "thousands",
+        "fy",
+        "fiscal",
+        "year",
+        "years",
+        "company",
+        "company's",
+        "firm",
+        "its",
+        "their",
+        "primarily",
+        "referencing",
+        "only",
+        "also",
+        "if",
+        "not",
+        "relevant",
+        "explain",
+        "why",
+        "whether",
+        "would",
+        "could",
+        "should",
+        "can",
+        "will",
+        "between",
+        "among",
+        "following",
+        "as",
+        "analyst",
+        "research",
+        "lost",
+        "internet",
+        "connection",
+        "statement",
+        "statements",
+        "reasonably",
+        "approximately",
+        "roughly",
+        "overall",
+        "general",
+        "generally",
+        "significant",
+        "mostly",
+        "respectively",
+        "period",
+        "periods",
+        "end",
+        "ended",
+        "ending",
+        "current",
+        "prior",
+        "previous",
+        "last",
+        "recent",
+        "recently",
+        "latest",
+        "same",
+        "when",
+        "where",
+        "who",
+        "whom",
+        "whose",
+        "into",
+        "out",
+        "over",
+        "under",
+        "more",
+        "most",
+        "less",
+        "least",
+    ]
+)
 
 
 _ANSWER_STOPWORDS = frozenset(
@@ -692,8 +897,12 @@ def _stem(word: str) -> str:
 _CLAUSE_BREAK = re.compile(r"[;,]\s+|\s+and\s+|\s+while\s+|\s+whereas\s+")
 
 
+_POSSESSIVE = re.compile(r"(?<=[a-z0-9])'s\b")
+
+
 def content_words(text: str) -> set[str]:
-    words = re.findall(r"[a-z0-9]+", normalise_text(text).lower())
+    # "Acme's" is the company's name, not "acme" plus a word "s".
+    words = re.findall(r"[a-z0-9]+", _POSSESSIVE.sub("", normalise_text(text).lower()))
     return {w for w in words if w not in _ANSWER_STOPWORDS and not w.isdigit()}
 
 

@@ -21,6 +21,7 @@ CHECKS = frozenset(
         "periods",
         "answer_grounded",
         "answer_specific",
+        "answer_on_topic",
         "claim_words",
     }
 )
