@@ -227,7 +227,9 @@ class EvalConfig:
         default="json_schema",
         metadata=_help(
             "Decoding constraint of the raw outputs: 'json_schema' (structure only: quotes are "
-            "the model's own, as with vLLM's json_schema mode) or 'none'."
+            "the model's own, as with vLLM's json_schema mode), 'evidence_grammar' (the "
+            "service's grammar: context labels and verbatim quotes, so only what the claims say "
+            "is measured) or 'none'."
         ),
     )
     bertscore_model: str | None = field(

@@ -244,6 +244,13 @@ def bertscore(candidates: list[str], references: list[str], model_path: str) -> 
     return float(f1.mean())
 
 
+# How raw outputs are decoded: "json_schema" (structure only; quotes and labels are the
+# model's own, as with vLLM's json_schema mode), "evidence_grammar" (the service's grammar:
+# labels from the context, quotes that are runs of whole clauses of the cited sentence, so every
+# quote is verbatim and what is left to measure is what the claims say) or "none".
+CONSTRAINTS = ("json_schema", "evidence_grammar", "none")
+
+
 def generate_outputs(
     candidate: Candidate,
     rows: Sequence[dict[str, Any]],
@@ -258,6 +265,8 @@ def generate_outputs(
     generator = TransformersGenerator(
         candidate.model, cache_dir, adapter=candidate.adapter, threads=threads
     )
+    if constraint not in CONSTRAINTS:
+        raise ValueError(f"unknown decoding constraint {constraint!r}; one of {CONSTRAINTS}")
     generator.warm_up()
     compiled = None
     if constraint == "json_schema":
@@ -265,6 +274,12 @@ def generate_outputs(
     outputs = []
     for row in rows:
         started = time.perf_counter()
+        if constraint == "evidence_grammar":
+            from service.generation import build_constraint
+
+            compiled = generator.compile(
+                grammar=build_constraint(context_load(row["context"])).grammar
+            )
         generation = generator.decode(row["prompt"], compiled, max_new_tokens)
         outputs.append((generation.text, time.perf_counter() - started))
     return outputs

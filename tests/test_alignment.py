@@ -543,6 +543,39 @@ def test_scoring_raw_outputs(evidence: list[SFTExample], verifier: Verifier) -> 
     assert summary["unparseable_rate"] == pytest.approx(1 / 3, abs=1e-3)
 
 
+def test_under_the_service_grammar_every_raw_quote_is_verbatim(
+    evidence: list[SFTExample], tiny_lm: Path
+) -> None:
+    """Even an untrained model's raw outputs parse and quote only what they cite, so an
+    evaluation under the served decoding measures what the claims say, not copying."""
+    from alignment.evaluate import Candidate, generate_outputs
+    from verifier.numbers import is_verbatim_span
+
+    examples = [e for e in evidence if e.answerable][:2]
+    rows = [e.row() for e in examples]
+    outputs = generate_outputs(
+        Candidate("tiny", str(tiny_lm)),
+        rows,
+        get_settings().cache_dir,
+        "evidence_grammar",
+        max_new_tokens=1200,
+        threads=1,
+    )
+    quotes = 0
+    for (text, _), example in zip(outputs, examples, strict=True):
+        draft = DraftAnswer.model_validate_json(text)
+        for claim in draft.claims:
+            for citation in claim.citations:
+                sentence = example.context.get(citation.sentence_id)
+                assert sentence is not None
+                assert is_verbatim_span(citation.quote, sentence.text)
+                quotes += 1
+        assert draft.claims or draft.insufficient_evidence
+    with pytest.raises(ValueError, match="unknown decoding constraint"):
+        generate_outputs(Candidate("tiny", str(tiny_lm)), rows, Path(), "regex", 8)
+    assert quotes  # the seeded tiny model answers (greedy decoding is deterministic)
+
+
 def test_rescoring_an_earlier_report_keeps_its_outputs_and_changes_the_verdicts(
     evidence: list[SFTExample], verifier: Verifier
 ) -> None:
