@@ -112,38 +112,31 @@ def test_a_lead_in_sentence_closing_with_the_unit_declares_it() -> None:
     assert scale_above(rows, header_start, data_start, floor=0) == "thousands"
 
 
-def test_a_unit_above_other_figures_or_only_mentioned_in_prose_is_not_taken() -> None:
-    above_other_figures = _rows(
-        [
-            ["(in millions)"],
-            ["Total debt", "14,490.0", "15,818.6"],
-            ["Stores opened during the year"],
-            ["Owned"],
-            ["Leased"],
-            ["Franchised"],
-            ["2021", "2020"],
-            ["North America", "648", "612"],
-            ["Europe", "57", "61"],
-            ["Asia", "120", "98"],
-        ]
-    )
-    [(header_start, data_start, _)] = find_table_regions(above_other_figures)
-    assert scale_above(above_other_figures, header_start, data_start, floor=0) is None
-    in_prose = _rows(
-        [
-            ["We sold millions of units through our stores in the year, a record."],
-            ["Stores opened during the year"],
-            ["Owned"],
-            ["Leased"],
-            ["Franchised"],
-            ["2021", "2020"],
-            ["North America", "648", "612"],
-            ["Europe", "57", "61"],
-            ["Asia", "120", "98"],
-        ]
-    )
-    [(header_start, data_start, _)] = find_table_regions(in_prose)
-    assert scale_above(in_prose, header_start, data_start, floor=0) is None
+_STORE_COUNTS = [
+    ["Stores opened during the year"],
+    ["Owned"],
+    ["Leased"],
+    ["Franchised"],
+    ["2021", "2020"],
+    ["North America", "648", "612"],
+    ["Europe", "57", "61"],
+    ["Asia", "120", "98"],
+]
+
+
+@pytest.mark.parametrize(
+    "above",
+    [
+        [["(in millions)"], ["Total debt", "14,490.0", "15,818.6"]],  # another table's unit
+        [["We sold millions of units through our stores in the year, a record."]],  # prose
+    ],
+)
+def test_a_unit_above_other_figures_or_only_mentioned_in_prose_is_not_taken(
+    above: list[list[str]],
+) -> None:
+    rows = _rows([*above, *_STORE_COUNTS])
+    [(header_start, data_start, _)] = find_table_regions(rows)
+    assert scale_above(rows, header_start, data_start, floor=0) is None
 
 
 def test_a_filing_wide_tabular_unit_reaches_money_tables_without_their_own() -> None:

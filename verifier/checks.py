@@ -413,13 +413,7 @@ class Verifier:
         spans_per_claim: list[list[CitedSpan]],
         question: str = "",
     ) -> RuleResult:
-        passing = [
-            span
-            for report, spans in zip(reports, spans_per_claim, strict=True)
-            if report.passed
-            for span in spans
-            if span.verbatim
-        ]
+        passing = passing_spans(reports, spans_per_claim)
         if not passing:
             return RuleResult(rule.id, Verdict.FAIL, "no claim survived verification")
         evidence = [v for s in passing for v in evidence_values(s.quote, s.sentence.table_scale)]
@@ -464,6 +458,19 @@ class Verifier:
         return RuleResult(rule.id, Verdict.PASS, "the direct answer is backed by the claims")
 
 
+def passing_spans(
+    reports: list[ClaimReport], spans_per_claim: list[list[CitedSpan]]
+) -> list[CitedSpan]:
+    """The verbatim cited spans of the claims that passed every blocking rule."""
+    return [
+        span
+        for report, spans in zip(reports, spans_per_claim, strict=True)
+        if report.passed
+        for span in spans
+        if span.verbatim
+    ]
+
+
 def answer_on_topic(
     rule: Rule,
     draft: DraftAnswer,
@@ -478,13 +485,7 @@ def answer_on_topic(
     about something else is not an answer, and support checks cannot see that."""
     if not question:
         return RuleResult(rule.id, Verdict.PASS, "no question to compare with")
-    passing = [
-        span
-        for report, spans in zip(reports, spans_per_claim, strict=True)
-        if report.passed
-        for span in spans
-        if span.verbatim
-    ]
+    passing = passing_spans(reports, spans_per_claim)
     names = " ".join(
         f"{span.sentence.company or ''} {span.sentence.filing.replace('_', ' ')}"
         for spans in spans_per_claim
