@@ -25,7 +25,7 @@ from ingest.store import IndexStore
 from service.errors import GeneratorOutputError
 from service.generation import Generator, OutputConstraint, build_messages
 from verifier.checks import Verifier, critique
-from verifier.numbers import aligned_columns, normalise_text, quantities
+from verifier.numbers import aligned_columns, normalise_text, quantities, row_unit
 from verifier.types import (
     DraftAnswer,
     DraftCitation,
@@ -104,7 +104,7 @@ def _table_candidates(
         for row, label, columns in usable[:per_table]:
             year, quantity = rng.choice(columns)
             company = company_name(row)
-            figure = claim_figure(quantity.text, row.get("table_scale"))
+            figure = claim_figure(quantity.text, row_unit(row["text"], row.get("table_scale")))
             quote = re.sub(r"\s+", " ", normalise_text(row["text"])).strip().rstrip(".")
             candidates.append(
                 _Candidate(

@@ -51,7 +51,7 @@ def row_claims(store: Any, rows: int, seed: int, per_table: int = 3) -> list[dic
     """(kind, question, claim, cited row) for about ``rows`` sampled statement rows, at most
     ``per_table`` from one table."""
     from alignment.synthetic import claim_figure, company_name, row_label
-    from verifier.numbers import aligned_columns, normalise_text
+    from verifier.numbers import aligned_columns, normalise_text, row_unit
 
     rng = random.Random(seed)
     groups = store.table_row_groups()
@@ -71,7 +71,7 @@ def row_claims(store: Any, rows: int, seed: int, per_table: int = 3) -> list[dic
             continue
         for row, label, columns in rng.sample(table, min(per_table, len(table))):
             company = company_name(row)
-            scale = row.get("table_scale")
+            scale = row_unit(row["text"], row.get("table_scale"))
             year, quantity = rng.choice(columns)
             quote = " ".join(normalise_text(row["text"]).split())
             made = [("correct", label, quantity.text)]

@@ -371,6 +371,35 @@ def test_a_currency_figure_that_drops_the_tables_scale_fails() -> None:
     assert verdicts[0]["numbers-in-evidence"] == "fail"
 
 
+@pytest.mark.parametrize(
+    ("row", "claim", "verdict"),
+    [
+        (
+            "Diluted earnings per share $ 6.42 $ 5.10",
+            "Diluted earnings per share were $6.42.",
+            "pass",
+        ),
+        ("Diluted $ 6.42 $ 5.10", "Acme's diluted EPS was $6.42.", "pass"),
+        ("Diluted $ 6.42 $ 5.10", "Acme's diluted earnings were $6.42.", "fail"),
+    ],
+)
+def test_per_share_figures_are_read_as_printed_in_a_table_in_millions(
+    row: str, claim: str, verdict: str
+) -> None:
+    sentence = _sentence(
+        "S1",
+        row,
+        kind="table_row",
+        table_title="Consolidated Statements of Income",
+        table_scale="millions",
+        table_header_rows=(("(in millions, except per share data)", "2023", "2022"),),
+    )
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    draft = DraftAnswer(claims=[_claim(claim, ("S1", row))], answer="$6.42")
+    report = verifier.verify(draft, EvidenceContext([sentence]))
+    assert report.claims[0].verdicts["numbers-in-evidence"] == verdict
+
+
 def test_a_quote_must_start_and_end_on_word_boundaries() -> None:
     verdicts, _ = _verify(
         _claim(

@@ -24,10 +24,12 @@ from verifier.numbers import (
     header_years,
     is_verbatim_span,
     normalise_text,
+    per_unit_amount,
     periods,
     quantities,
     quantity_supported,
     quarters_in,
+    row_unit,
     years_in,
 )
 from verifier.types import (
@@ -192,7 +194,7 @@ class Verifier:
             value
             for span in spans
             if span.verbatim
-            for value in evidence_values(span.quote, span.sentence.table_scale)
+            for value in evidence_values(span.quote, figure_scale(span.sentence, claim.text))
         ]
         allow_rounding = bool(rule.options.get("allow_rounding", True))
         missing = [q.text for q in stated if not quantity_supported(q, evidence, allow_rounding)]
@@ -289,7 +291,7 @@ class Verifier:
             return None
         for quantity, year in figures_with_years(claim.text):
             for span in spans:
-                by_year = _column_matches(quantity, span)
+                by_year = _column_matches(quantity, span, claim.text)
                 if not by_year or year not in by_year:
                     continue
                 if any(by_year.values()) and not by_year[year]:
@@ -416,7 +418,10 @@ class Verifier:
         passing = passing_spans(reports, spans_per_claim)
         if not passing:
             return RuleResult(rule.id, Verdict.FAIL, "no claim survived verification")
-        evidence = [v for s in passing for v in evidence_values(s.quote, s.sentence.table_scale)]
+        stated = " ".join([draft.answer, *(r.claim.text for r in reports if r.passed)])
+        evidence = [
+            v for s in passing for v in evidence_values(s.quote, figure_scale(s.sentence, stated))
+        ]
         missing = [
             q.text for q in quantities(draft.answer) if not quantity_supported(q, evidence, True)
         ]
@@ -777,18 +782,25 @@ def figures_with_years(claim_text: str) -> list[tuple[Quantity, int]]:
     return paired
 
 
-def _column_matches(quantity: Quantity, span: CitedSpan) -> dict[int, bool] | None:
+def _column_matches(quantity: Quantity, span: CitedSpan, claim_text: str) -> dict[int, bool] | None:
     """For a statement row with one figure per year column: whether ``quantity`` is that
     column's figure (with the table's scale), per year. None for any other sentence."""
     sentence = span.sentence
     columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
     if not columns:
         return None
-    scale = sentence.table_scale
+    scale = figure_scale(sentence, claim_text)
     return {
         year: quantity_supported(quantity, evidence_values(figure.text, scale), True)
         for year, figure in columns
     }
+
+
+def figure_scale(sentence: EvidenceSentence, claim_text: str) -> str | None:
+    """The unit of a cited sentence's figures for a claim: its row's (the table's, except on a
+    per-share row), and none when the claim itself speaks of a per-share amount ("diluted EPS
+    of $6.42")."""
+    return None if per_unit_amount(claim_text) else row_unit(sentence.text, sentence.table_scale)
 
 
 def _row_label(sentence: EvidenceSentence) -> str:
@@ -826,9 +838,9 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
     for quantity, year in paired:
         placed = False
         for span in spans:
-            by_year = _column_matches(quantity, span)
+            by_year = _column_matches(quantity, span, claim.text)
             in_quote = quantity_supported(
-                quantity, evidence_values(span.quote, span.sentence.table_scale), True
+                quantity, evidence_values(span.quote, figure_scale(span.sentence, claim.text)), True
             )
             if by_year and by_year.get(year) and in_quote:
                 placed = True

@@ -251,6 +251,24 @@ def quarters_in(text: str) -> set[int]:
     return {p.quarter for p in periods(text) if p.quarter is not None}
 
 
+# A per-share (or per-unit) amount: "(in millions, except per share data)" tables print these
+# as written.
+_PER_UNIT = re.compile(
+    r"\bper\s+(?:common\s+|ordinary\s+|diluted\s+|basic\s+)?(?:share|unit|ads)\b|\beps\b",
+    re.IGNORECASE,
+)
+
+
+def per_unit_amount(text: str) -> bool:
+    return bool(_PER_UNIT.search(text))
+
+
+def row_unit(row_text: str, table_scale: str | None) -> str | None:
+    """The unit of a table row's figures: the table's, except on a per-share row ("Diluted
+    earnings per share"), whose figures are printed as they are."""
+    return None if table_scale and per_unit_amount(row_text) else table_scale
+
+
 def header_years(header_rows: tuple[tuple[str, ...], ...]) -> list[int]:
     """Years of a table's columns, left to right."""
     years: list[int] = []
