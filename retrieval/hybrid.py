@@ -36,6 +36,13 @@ class HybridConfig:
     # analysts answer line-item questions from the face financials, and a note or an MD&A
     # table with the same words otherwise outranks them. 0 turns it off.
     statement_weight: float = 1.0
+    # A page where two passages match the question is likelier the evidence page than one
+    # where one passage does: each page's best chunk gains this share of the score of the
+    # page's second-best chunk among the first ``page_pool`` fused chunks (dev questions,
+    # shared store: recall@5 0.729 -> 0.771, @10 0.843 -> 0.886, @20 0.957 -> 0.943). 0 turns
+    # it off.
+    page_second_weight: float = 0.5
+    page_pool: int = 150
 
 
 def reciprocal_rank_fusion(
@@ -47,6 +54,26 @@ def reciprocal_rank_fusion(
             scores[hit.vector_id] = scores.get(hit.vector_id, 0.0) + weight / (k + rank + 1)
     ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
     return [VectorHit(vector_id, score) for vector_id, score in ordered]
+
+
+def boost_pages(chunks: list[ScoredChunk], second_weight: float) -> list[ScoredChunk]:
+    """``chunks`` (best first) re-sorted after each page's best chunk gains ``second_weight``
+    times the score of its page's second-best chunk. Other chunks keep their scores, so the
+    list still reaches as many distinct pages as before."""
+    first_on_page: dict[tuple[str, int], int] = {}
+    boosted = list(chunks)
+    seconds_seen: set[tuple[str, int]] = set()
+    for index, chunk in enumerate(chunks):
+        page = (chunk.filing_id, chunk.page)
+        if page not in first_on_page:
+            first_on_page[page] = index
+        elif page not in seconds_seen:
+            seconds_seen.add(page)
+            best = first_on_page[page]
+            boosted[best] = replace(
+                boosted[best], score=boosted[best].score + second_weight * chunk.score
+            )
+    return sorted(boosted, key=lambda chunk: -chunk.score)
 
 
 class HybridRetriever:
@@ -121,7 +148,14 @@ class HybridRetriever:
                 statement_hits = statement_hits[:wanted]
                 ranked.append((statement_hits, config.statement_weight))
         fused = reciprocal_rank_fusion(ranked, config.rrf_k)
-        chunks = scored_chunks(self._store, fused[: max(top_k, config.rerank_top)])
+        if config.page_second_weight:
+            candidates = scored_chunks(
+                self._store, fused[: max(top_k, config.rerank_top, config.page_pool)]
+            )
+            boosted = boost_pages(candidates, config.page_second_weight)
+            chunks = boosted[: max(top_k, config.rerank_top)]
+        else:
+            chunks = scored_chunks(self._store, fused[: max(top_k, config.rerank_top)])
         if self._reranker is not None and config.rerank_top:
             head = chunks[: config.rerank_top]
             scores = self._reranker.score(query, [" ".join(c.text.split()) for c in head])

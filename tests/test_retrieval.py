@@ -14,9 +14,9 @@ from ingest.pipeline import IngestOptions, Ingestor
 from ingest.store import IndexStore, VectorHit
 from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
-from retrieval.hybrid import HybridRetriever, reciprocal_rank_fusion
+from retrieval.hybrid import HybridRetriever, boost_pages, reciprocal_rank_fusion
 from retrieval.lexical import LexicalRetriever, fts_query
-from retrieval.types import Retriever
+from retrieval.types import Retriever, ScoredChunk
 from tests import filings
 
 FILINGS = {
@@ -130,6 +130,18 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
     fused = reciprocal_rank_fusion([(dense, 1.0), (lexical, 1.0)], k=60)
     assert [h.vector_id for h in fused] == [1, 3, 2, 4]
     assert fused[0].score == pytest.approx(1 / 61 + 1 / 63)
+
+
+def test_a_page_where_two_passages_match_outranks_a_page_with_one() -> None:
+    def chunk(name: str, page: int, score: float) -> ScoredChunk:
+        return ScoredChunk(name, "F_2023_10K", "f", page, None, score, name, [])
+
+    fused = [chunk("a", 7, 0.030), chunk("b", 9, 0.028), chunk("c", 9, 0.020), chunk("d", 3, 0.01)]
+    boosted = boost_pages(fused, 0.5)
+    assert [c.chunk_id for c in boosted] == ["b", "a", "c", "d"]
+    assert boosted[0].score == pytest.approx(0.028 + 0.5 * 0.020)
+    assert [c.score for c in boosted[1:]] == [0.030, 0.020, 0.01]  # only a page's best moves
+    assert boost_pages(fused, 0.0) == fused
 
 
 def test_cross_encoder_prefers_the_answering_passage() -> None:
@@ -250,10 +262,9 @@ def test_line_item_questions_bring_their_primary_statement_forward(
     only = QueryFilters(filings=frozenset({"ACME_2023_10K"}))
     # The MD&A page (3) states revenue in prose; the income statement is page 4.
     question = "What was Acme's revenue in fiscal 2023 and 2022?"
-    with_statements = _hybrid(store, embedder, table_weight=0).retrieve(question, 10, only)
-    without = _hybrid(store, embedder, table_weight=0, statement_weight=0).retrieve(
-        question, 10, only
-    )
+    alone = {"table_weight": 0, "page_second_weight": 0}  # the statement list's effect alone
+    with_statements = _hybrid(store, embedder, **alone).retrieve(question, 10, only)
+    without = _hybrid(store, embedder, **alone, statement_weight=0).retrieve(question, 10, only)
     assert without[0].page == 3
     assert with_statements[0].page == 4
 
