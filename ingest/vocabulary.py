@@ -37,6 +37,9 @@ class LineItemTerm:
     same_item: tuple[str, ...] = ()  # captions a filing prints for this very line item
     related: tuple[str, ...] = ()  # captions of the items it is computed from or shown with
     statements: tuple[str, ...] = ()  # the primary statements that print those captions
+    # False for a statement or a grouping ("balance sheet", "segments"): where a figure is
+    # found, not a figure an answer can be.
+    item: bool = True
 
 
 LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
@@ -184,11 +187,12 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
         related=("long-term debt", "total debt", "debt maturing within one year"),
         statements=(BALANCE,),
     ),
-    LineItemTerm(r"segments?", related=("segment results", "reportable segments")),
+    LineItemTerm(r"segments?", related=("segment results", "reportable segments"), item=False),
     LineItemTerm(
         r"balance sheets?|statement of financial position",
         related=("consolidated balance sheets", "total assets", "total liabilities"),
         statements=(BALANCE,),
+        item=False,
     ),
     LineItemTerm(
         r"income statements?|statements? of (?:income|operations|earnings)|p&l",
@@ -197,11 +201,13 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
             "consolidated statements of operations",
         ),
         statements=(INCOME,),
+        item=False,
     ),
     LineItemTerm(
         r"cash flow statements?|statements? of cash flows?",
         related=("consolidated statements of cash flows",),
         statements=(CASH_FLOWS,),
+        item=False,
     ),
 )
 
@@ -218,6 +224,28 @@ def expansion_phrases(question: str) -> list[str]:
             for phrase in (*term.same_item, *term.related):
                 phrases.setdefault(phrase, None)
     return list(phrases)
+
+
+@dataclass(frozen=True, slots=True)
+class AskedItem:
+    words: str  # as the question puts it ("capital expenditure")
+    pattern: re.Pattern[str]  # the analyst term, in any wording
+    same_item: tuple[str, ...]  # captions a filing prints for this very item
+
+    def named_in(self, text: str) -> bool:
+        """Whether ``text`` names this item: the analyst term or one of its captions."""
+        lowered = " ".join(text.lower().split())
+        return bool(self.pattern.search(lowered)) or any(c in lowered for c in self.same_item)
+
+
+def asked_items(question: str) -> list[AskedItem]:
+    """The line items and computed metrics a question asks about ("capex", "net working
+    capital"), not the statements it points to; each once, in order."""
+    found: list[AskedItem] = []
+    for pattern, term in _COMPILED:
+        if term.item and (match := pattern.search(question)):
+            found.append(AskedItem(match.group(), pattern, term.same_item))
+    return found
 
 
 def named_statements(question: str) -> list[str]:

@@ -263,11 +263,6 @@ def test_the_direct_answer_must_be_backed_by_delivered_claims() -> None:
     assert "$1,900 million" in critique(report, load_constitution())  # type: ignore[arg-type]
 
 
-def _on_topic(report: object) -> str:
-    results = report.answer_results  # type: ignore[attr-defined]
-    return next(r.verdict.value for r in results if r.rule_id == "answer-on-topic")  # type: ignore[no-any-return]
-
-
 def test_a_true_well_cited_answer_to_another_question_is_not_delivered() -> None:
     verifier = Verifier(load_constitution(), OverlapJudge())
     claim = _claim(
@@ -279,10 +274,10 @@ def test_a_true_well_cited_answer_to_another_question_is_not_delivered() -> None
         draft, CONTEXT, question="Has Acme reported any material ongoing legal proceedings?"
     )
     assert off_topic.claims[0].passed  # every claim rule passes: the claim is true
-    assert _on_topic(off_topic) == "fail" and not off_topic.answer_supported
+    assert _answer_rule(off_topic, "answer-on-topic") == "fail" and not off_topic.answer_supported
     assert "legal" in critique(off_topic, load_constitution())
     on_topic = verifier.verify(draft, CONTEXT, question="How many people does Acme employ?")
-    assert _on_topic(on_topic) == "pass" and on_topic.answer_supported
+    assert _answer_rule(on_topic, "answer-on-topic") == "pass" and on_topic.answer_supported
 
 
 def test_an_answer_in_the_filings_caption_for_the_asked_term_is_on_topic() -> None:
@@ -295,7 +290,7 @@ def test_an_answer_in_the_filings_caption_for_the_asked_term_is_on_topic() -> No
     question = "What is the FY2023 capex amount (in USD millions) for Acme?"
     report = verifier.verify(draft, _ROWS, question=question)
     assert report.claims[0].passed
-    assert _on_topic(report) == "pass", report.answer_results
+    assert _answer_rule(report, "answer-on-topic") == "pass", report.answer_results
     assert report.answer_supported
 
 
@@ -321,7 +316,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.4.0+")
+    assert constitution.version_id.startswith("sec-filings@1.5.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",
@@ -648,3 +643,78 @@ def test_the_vocabulary_tells_the_same_line_item_from_its_inputs() -> None:
     assert (
         same_item_terms("free cash flow was 9", "net cash provided by operating activities") == []
     )
+
+
+def _answer_rule(report: object, rule_id: str) -> str:
+    results = report.answer_results  # type: ignore[attr-defined]
+    return next(r.verdict.value for r in results if r.rule_id == rule_id)  # type: ignore[no-any-return]
+
+
+_BALANCE_AND_CASH = EvidenceContext(
+    [
+        *_ROWS.sentences,
+        _sentence(
+            "S8",
+            "Free cash flow\n4,862\n4,867\n5,242",
+            kind="table_row",
+            page=48,
+            section="Item 7",
+            table_title="Free cash flow (non-GAAP)",
+            table_scale="millions",
+            table_header_rows=(("", "2023", "2022", "2021"),),
+        ),
+        _sentence(
+            "S9",
+            "Total current liabilities\n13,997\n13,933\n12,100",
+            kind="table_row",
+            page=67,
+            section="Item 8",
+            table_title="Consolidated Balance Sheets",
+            table_scale="millions",
+            table_header_rows=(("", "2023", "2022", "2021"),),
+        ),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "claim", "label", "quote", "answer", "verdict"),
+    [
+        (
+            "What is the FY2023 capital expenditure amount (in USD millions) for Acme? Use the "
+            "cash flow statement.",
+            "Acme's free cash flow was $4,862 million in 2023.",
+            "S8",
+            "Free cash flow 4,862",
+            "$4,862 million",
+            "fail",
+        ),
+        (
+            "What is the FY2023 capital expenditure amount (in USD millions) for Acme? Use the "
+            "cash flow statement.",
+            "Acme's purchases of property, plant and equipment (PP&E) were $1,577 million in 2023.",
+            "S5",
+            "Purchases of property, plant and equipment (PP&E) (1,577)",
+            "$1,577 million",
+            "pass",
+        ),
+        (
+            "What is Acme's FY2023 net working capital? Define net working capital as total "
+            "current assets less total current liabilities.",
+            "Acme's total current liabilities were 13,997 million in 2023.",
+            "S9",
+            "Total current liabilities 13,997",
+            "13,997 million",
+            "fail",
+        ),
+    ],
+)
+def test_the_answers_figure_must_be_the_asked_items(
+    question: str, claim: str, label: str, quote: str, answer: str, verdict: str
+) -> None:
+    verifier = Verifier(load_constitution(), RefusingJudge())
+    draft = DraftAnswer(claims=[_claim(claim, (label, quote))], answer=answer)
+    report = verifier.verify(draft, _BALANCE_AND_CASH, question=question)
+    assert report.claims[0].passed  # true and well cited: only the answer rule can object
+    assert _answer_rule(report, "answer-is-the-asked-item") == verdict
+    assert report.answer_supported == (verdict == "pass")

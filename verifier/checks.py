@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from ingest.vocabulary import expansion_phrases, same_item_terms
+from ingest.vocabulary import asked_items, expansion_phrases, same_item_terms
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
 from verifier.nli import EntailmentJudge, support
@@ -335,6 +335,10 @@ class Verifier:
                 answer_results.append(
                     answer_on_topic(rule, draft, reports, spans_per_claim, question)
                 )
+            elif rule.check == "answer_item":
+                answer_results.append(
+                    answer_is_the_asked_item(rule, draft, reports, spans_per_claim, question)
+                )
         return VerificationReport(
             constitution_version=self.constitution.version_id,
             judge_version=self.judge.version,
@@ -527,6 +531,54 @@ def _topic_stems(text: str) -> set[str]:
             if len(w) > 2 and not any(c.isdigit() for c in w)
         }
     )
+
+
+def answer_is_the_asked_item(
+    rule: Rule,
+    draft: DraftAnswer,
+    reports: list[ClaimReport],
+    spans_per_claim: list[list[CitedSpan]],
+    question: str,
+) -> RuleResult:
+    """When the question asks for a line item or a metric ("capital expenditure", "net working
+    capital"), each figure of the direct answer is stated by a verified claim that names it:
+    in the claim's words or its cited row's caption, as the analyst term or a caption filings
+    print for the same item. Free cash flow is not capital expenditure, and total current
+    liabilities is one input of net working capital, not its value, however true and
+    well cited."""
+    asked = asked_items(question)
+    figures = quantities(draft.answer)
+    if not asked or not figures:
+        return RuleResult(rule.id, Verdict.PASS, "the answer states no figure of a named item")
+    passing = [
+        (report, spans)
+        for report, spans in zip(reports, spans_per_claim, strict=True)
+        if report.passed
+    ]
+    for figure in figures:
+        stating = [
+            (report, spans)
+            for report, spans in passing
+            if quantity_supported(figure, evidence_values(report.claim.text, None), True)
+        ] or passing
+        for report, spans in stating:
+            names = [report.claim.text]
+            names += [_row_label(s.sentence) for s in spans if s.sentence.kind == "table_row"]
+            if any(item.named_in(name) for item in asked for name in names):
+                break
+        else:
+            stated_for = next(
+                (_row_label(s.sentence) for _, spans in stating for s in spans if s.verbatim),
+                "another item",
+            )
+            wanted = " or ".join(item.words for item in asked)
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the question asks for {wanted}; {figure.text} is {stated_for!r}, not that",
+                span=figure.text,
+            )
+    return RuleResult(rule.id, Verdict.PASS, "every figure of the answer is the asked item's")
 
 
 # How questions are framed, not what they ask about: FinanceBench-style instructions ("give a

@@ -22,6 +22,7 @@ CHECKS = frozenset(
         "answer_grounded",
         "answer_specific",
         "answer_on_topic",
+        "answer_item",
         "claim_words",
     }
 )
