@@ -95,6 +95,8 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
             f"{len(from_log.pairs)} pairs"
         )
     if config.evidence_examples:
+        from service.runtime import build_sentence_ranker
+
         store = IndexStore(settings.data_dir)
         try:
             evidence = build_evidence_examples(
@@ -104,6 +106,7 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
                 config.context_sentences,
                 config.refusal_share,
                 config.seed,
+                ranker=build_sentence_ranker(settings),
             )
             provenance["index_version"] = store.index_version
         finally:

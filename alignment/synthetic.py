@@ -22,6 +22,7 @@ from typing import Any
 
 from alignment.examples import PreferencePair, SFTExample, completion_text, refusal_completion
 from ingest.store import IndexStore
+from retrieval.sentences import SentenceRanker
 from service.errors import GeneratorOutputError
 from service.generation import Generator, OutputConstraint, build_messages
 from verifier.checks import Verifier, critique
@@ -171,9 +172,13 @@ def build_evidence_examples(
     context_sentences: int = 10,
     refusal_share: float = 0.15,
     seed: int = 13,
+    ranker: SentenceRanker | None = None,
 ) -> list[SFTExample]:
     """``count`` examples, each verified; about ``refusal_share`` of them refusals (examples
-    whose evidence was left out of the context)."""
+    whose evidence was left out of the context). Each context is ordered as the service
+    orders one: by ``ranker`` (the service's sentence ranker), else in reading order. Trained
+    on reading order, where the evidence is rarely the first sentence, a model learned to pass
+    over S1, which is where the service's ranker puts the answer most often."""
     rng = random.Random(seed)
     # Candidates beyond the count: the verifier turns some down (four in five statement rows
     # with the MiniLM judge), and two filings hold only a few hundred usable rows.
@@ -205,9 +210,10 @@ def build_evidence_examples(
         if not refuse:
             chosen.append(candidate.evidence_id)
         rows = store.evidence_sentences(list(dict.fromkeys(chosen)))
-        # The service shows sentences grouped by filing and page, in reading order.
-        rows.sort(key=lambda r: (r["filing"], r["page"], r["start"]))
+        rows.sort(key=_reading_order)
         rows = rows[:context_sentences] if refuse else _keep(rows, candidate, context_sentences)
+        if ranker is not None:
+            rows = [rows[i] for i in ranker.rank(candidate.question, rows)]
         context = EvidenceContext.from_rows(rows)
         if refuse:
             evidence_words = candidate.quote.lower()
@@ -263,9 +269,11 @@ def build_evidence_examples(
 def _keep(rows: list[dict[str, Any]], candidate: _Candidate, size: int) -> list[dict[str, Any]]:
     evidence = [r for r in rows if r["id"] == candidate.evidence_id]
     others = [r for r in rows if r["id"] != candidate.evidence_id][: size - 1]
-    kept = others + evidence
-    kept.sort(key=lambda r: (r["filing"], r["page"], r["start"]))
-    return kept
+    return sorted(others + evidence, key=_reading_order)
+
+
+def _reading_order(row: dict[str, Any]) -> tuple[str, int, int]:
+    return (row["filing"], row["page"], row["start"])
 
 
 @dataclass

@@ -17,6 +17,7 @@ from verifier.nli import EntailmentJudge, load_judge
 if TYPE_CHECKING:
     from ingest.settings import Settings
     from ingest.store import IndexStore
+    from retrieval.sentences import SentenceRanker
 
 
 def build_retriever(
@@ -126,10 +127,6 @@ def build_pipeline(
 ) -> AnswerPipeline:
     """``embedder`` is the index's embedding model when the caller has loaded it already
     (the retriever's); the context ranker then shares it instead of loading a second copy."""
-    from ingest.embedding import embedder_from_settings
-    from retrieval.sentences import EmbeddingSentenceRanker
-
-    ranker = EmbeddingSentenceRanker(embedder or embedder_from_settings(settings))
     return AnswerPipeline(
         store=store,
         retriever=retriever,
@@ -143,5 +140,13 @@ def build_pipeline(
             revision_rounds=settings.revision_rounds,
             adapter=promoted_generator(settings).generator_adapter,
         ),
-        sentence_ranker=ranker,
+        sentence_ranker=build_sentence_ranker(settings, embedder),
     )
+
+
+def build_sentence_ranker(settings: Settings, embedder: Any = None) -> SentenceRanker:
+    """How the service orders a context's sentences (alignment data is ordered the same way)."""
+    from ingest.embedding import embedder_from_settings
+    from retrieval.sentences import EmbeddingSentenceRanker
+
+    return EmbeddingSentenceRanker(embedder or embedder_from_settings(settings))

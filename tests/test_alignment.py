@@ -193,6 +193,40 @@ def test_evidence_examples_are_verified_and_quote_the_filing(
         assert DraftAnswer.model_validate_json(example.completion).insufficient_evidence
 
 
+def test_evidence_contexts_are_ordered_as_the_service_orders_them(
+    acme_index: Path, verifier: Verifier, embedder: Any, evidence: list[SFTExample]
+) -> None:
+    from retrieval.sentences import EmbeddingSentenceRanker
+
+    store = IndexStore(acme_index)
+    try:
+        ranked = build_evidence_examples(
+            store,
+            verifier,
+            24,
+            context_sentences=6,
+            refusal_share=0.3,
+            seed=3,
+            ranker=EmbeddingSentenceRanker(embedder),
+        )
+    finally:
+        store.close()
+
+    def positions(examples: list[SFTExample]) -> list[int]:
+        return [
+            int(example.gold_labels[0].removeprefix("S"))
+            for example in examples
+            if example.answerable
+        ]
+
+    assert [e.question for e in ranked] == [e.question for e in evidence]
+    for mine, reading in zip(ranked, evidence, strict=True):
+        assert {s.sentence_id for s in mine.context} == {s.sentence_id for s in reading.context}
+    # The service's ranker puts the evidence first more often than reading order does.
+    assert sum(positions(ranked)) < sum(positions(evidence))
+    assert positions(ranked).count(1) > positions(evidence).count(1)
+
+
 def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier: Verifier) -> None:
     pairs = perturbed_pairs(evidence, verifier, seed=5)
     kinds = {p.source for p in pairs}
