@@ -699,6 +699,15 @@ _BALANCE_AND_CASH = EvidenceContext(
             "pass",
         ),
         (
+            "What is the FY2023 free cash flow (FCF) for Acme? FCF here is defined as: cash "
+            "from operations less capital expenditures.",
+            "Acme's purchases of property, plant and equipment (PP&E) were $1,577 million in 2023.",
+            "S5",
+            "Purchases of property, plant and equipment (PP&E) (1,577)",
+            "$1,577 million",
+            "fail",
+        ),
+        (
             "What is Acme's FY2023 net working capital? Define net working capital as total "
             "current assets less total current liabilities.",
             "Acme's total current liabilities were 13,997 million in 2023.",

@@ -547,6 +547,10 @@ def answer_is_the_asked_item(
     liabilities is one input of net working capital, not its value, however true and
     well cited."""
     asked = asked_items(question)
+    # A metric computed from other items (free cash flow, net working capital) is what is
+    # asked; the items its definition names ("cash from operations less capex") are inputs.
+    computed = [item for item in asked if not item.same_item]
+    asked = computed or asked
     figures = quantities(draft.answer)
     if not asked or not figures:
         return RuleResult(rule.id, Verdict.PASS, "the answer states no figure of a named item")
