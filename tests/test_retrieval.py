@@ -136,11 +136,13 @@ def test_a_page_where_two_passages_match_outranks_a_page_with_one() -> None:
     def chunk(name: str, page: int, score: float) -> ScoredChunk:
         return ScoredChunk(name, "F_2023_10K", "f", page, None, score, name, [])
 
-    fused = [chunk("a", 7, 0.030), chunk("b", 9, 0.028), chunk("c", 9, 0.020), chunk("d", 3, 0.01)]
+    # Page 9 has two passages well up the list; page 7's second sits at the bottom of the
+    # list, where fused scores are flat, and adds nothing: long pages are not preferred.
+    fused = [chunk("a", 7, 0.030), chunk("b", 9, 0.028), chunk("c", 9, 0.020), chunk("e", 7, 0.010)]
     boosted = boost_pages(fused, 0.5)
-    assert [c.chunk_id for c in boosted] == ["b", "a", "c", "d"]
-    assert boosted[0].score == pytest.approx(0.028 + 0.5 * 0.020)
-    assert [c.score for c in boosted[1:]] == [0.030, 0.020, 0.01]  # only a page's best moves
+    assert [c.chunk_id for c in boosted] == ["b", "a", "c", "e"]
+    assert boosted[0].score == pytest.approx(0.028 + 0.5 * (0.020 - 0.010))
+    assert [c.score for c in boosted[1:]] == [0.030, 0.020, 0.010]  # only a page's best moves
     assert boost_pages(fused, 0.0) == fused
 
 
