@@ -251,12 +251,12 @@ class PdfReader:
                     pages.append(parse_page(document[number], number, carried))
                     # Only a table that ends its page can continue on the next one.
                     carried = pages[-1].tables[-1] if pages[-1].tables else None
-                apply_filing_scale(pages)
             except Exception as exc:
                 raise UnreadableFilingError(
                     path, f"corrupt PDF content ({exc}); re-download the filing"
                 ) from exc
             title = (document.metadata or {}).get("title") or None
+        apply_filing_scale(pages)
         if sum(len(page.text) for page in pages) < _MIN_TEXT_CHARS:
             raise UnreadableFilingError(
                 path,

@@ -479,6 +479,17 @@ class IndexStore:
         )
         return {row[0]: np.frombuffer(row[1], dtype=np.float32) for row in rows}
 
+    def pages_of_vectors(self, vector_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+        """(filing id, page) of each vector's chunk, without reading the chunks."""
+        if not vector_ids:
+            return {}
+        marks = ",".join("?" * len(vector_ids))
+        rows = self._db.execute(
+            f"SELECT vector_id, filing_id, page FROM chunks WHERE vector_id IN ({marks})",
+            list(vector_ids),
+        )
+        return {int(row[0]): (row[1], int(row[2])) for row in rows}
+
     def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         if not vector_ids:
             return {}

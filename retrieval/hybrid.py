@@ -55,28 +55,33 @@ def reciprocal_rank_fusion(
     return [VectorHit(vector_id, score) for vector_id, score in ordered]
 
 
-def boost_pages(chunks: list[ScoredChunk], second_weight: float) -> list[ScoredChunk]:
-    """``chunks`` (best first) re-sorted after each page's best chunk gains ``second_weight``
-    times how far its page's second-best chunk scores above the last of ``chunks``. Fused
-    scores are flat (1/(60 + rank)), so measured from the floor a second passage deep in the
-    list adds next to nothing: a page is not preferred for being long. Other chunks keep
-    their scores, so the list still reaches as many distinct pages as before."""
-    if not chunks:
+def boost_pages(
+    hits: list[VectorHit], pages: dict[int, tuple[str, int]], second_weight: float
+) -> list[VectorHit]:
+    """``hits`` (best first) re-sorted after each page's best hit gains ``second_weight``
+    times how far its page's second-best hit scores above the last of ``hits``. Fused scores
+    are flat (1/(60 + rank)), so measured from the floor a second passage deep in the list adds
+    next to nothing: a page is not preferred for being long. Other hits keep their scores, so
+    the list still reaches as many distinct pages as before. ``pages``: each hit's (filing,
+    page)."""
+    if not hits:
         return []
-    floor = chunks[-1].score
+    floor = hits[-1].score
     first_on_page: dict[tuple[str, int], int] = {}
-    boosted = list(chunks)
     seconds_seen: set[tuple[str, int]] = set()
-    for index, chunk in enumerate(chunks):
-        page = (chunk.filing_id, chunk.page)
+    boosted = list(hits)
+    for index, hit in enumerate(hits):
+        page = pages.get(hit.vector_id)
+        if page is None:
+            continue
         if page not in first_on_page:
             first_on_page[page] = index
         elif page not in seconds_seen:
             seconds_seen.add(page)
             best = first_on_page[page]
-            gain = second_weight * max(0.0, chunk.score - floor)
-            boosted[best] = replace(boosted[best], score=boosted[best].score + gain)
-    return sorted(boosted, key=lambda chunk: -chunk.score)
+            gain = second_weight * max(0.0, hit.score - floor)
+            boosted[best] = VectorHit(boosted[best].vector_id, boosted[best].score + gain)
+    return sorted(boosted, key=lambda hit: -hit.score)
 
 
 class HybridRetriever:
@@ -152,13 +157,10 @@ class HybridRetriever:
                 ranked.append((statement_hits, config.statement_weight))
         fused = reciprocal_rank_fusion(ranked, config.rrf_k)
         if config.page_second_weight:
-            candidates = scored_chunks(
-                self._store, fused[: max(top_k, config.rerank_top, config.page_pool)]
-            )
-            boosted = boost_pages(candidates, config.page_second_weight)
-            chunks = boosted[: max(top_k, config.rerank_top)]
-        else:
-            chunks = scored_chunks(self._store, fused[: max(top_k, config.rerank_top)])
+            pool = fused[: max(top_k, config.rerank_top, config.page_pool)]
+            pages = self._store.pages_of_vectors([hit.vector_id for hit in pool])
+            fused = boost_pages(pool, pages, config.page_second_weight)
+        chunks = scored_chunks(self._store, fused[: max(top_k, config.rerank_top)])
         if self._reranker is not None and config.rerank_top:
             head = chunks[: config.rerank_top]
             scores = self._reranker.score(query, [" ".join(c.text.split()) for c in head])

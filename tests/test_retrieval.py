@@ -16,7 +16,7 @@ from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
 from retrieval.hybrid import HybridRetriever, boost_pages, reciprocal_rank_fusion
 from retrieval.lexical import LexicalRetriever, fts_query
-from retrieval.types import Retriever, ScoredChunk
+from retrieval.types import Retriever
 from tests import filings
 
 FILINGS = {
@@ -133,17 +133,15 @@ def test_reciprocal_rank_fusion_rewards_agreement() -> None:
 
 
 def test_a_page_where_two_passages_match_outranks_a_page_with_one() -> None:
-    def chunk(name: str, page: int, score: float) -> ScoredChunk:
-        return ScoredChunk(name, "F_2023_10K", "f", page, None, score, name, [])
-
     # Page 9 has two passages well up the list; page 7's second sits at the bottom of the
     # list, where fused scores are flat, and adds nothing: long pages are not preferred.
-    fused = [chunk("a", 7, 0.030), chunk("b", 9, 0.028), chunk("c", 9, 0.020), chunk("e", 7, 0.010)]
-    boosted = boost_pages(fused, 0.5)
-    assert [c.chunk_id for c in boosted] == ["b", "a", "c", "e"]
+    fused = [VectorHit(1, 0.030), VectorHit(2, 0.028), VectorHit(3, 0.020), VectorHit(4, 0.010)]
+    pages = {1: ("f", 7), 2: ("f", 9), 3: ("f", 9), 4: ("f", 7)}
+    boosted = boost_pages(fused, pages, 0.5)
+    assert [h.vector_id for h in boosted] == [2, 1, 3, 4]
     assert boosted[0].score == pytest.approx(0.028 + 0.5 * (0.020 - 0.010))
-    assert [c.score for c in boosted[1:]] == [0.030, 0.020, 0.010]  # only a page's best moves
-    assert boost_pages(fused, 0.0) == fused
+    assert [h.score for h in boosted[1:]] == [0.030, 0.020, 0.010]  # only a page's best moves
+    assert boost_pages(fused, pages, 0.0) == fused
 
 
 def test_cross_encoder_prefers_the_answering_passage() -> None:
