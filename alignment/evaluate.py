@@ -262,11 +262,11 @@ def generate_outputs(
     from service.local_generator import TransformersGenerator
     from verifier.types import DraftAnswer as Schema
 
+    if constraint not in CONSTRAINTS:
+        raise ValueError(f"unknown decoding constraint {constraint!r}; one of {CONSTRAINTS}")
     generator = TransformersGenerator(
         candidate.model, cache_dir, adapter=candidate.adapter, threads=threads
     )
-    if constraint not in CONSTRAINTS:
-        raise ValueError(f"unknown decoding constraint {constraint!r}; one of {CONSTRAINTS}")
     generator.warm_up()
     compiled = None
     if constraint == "json_schema":

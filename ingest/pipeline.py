@@ -169,22 +169,19 @@ class Ingestor:
         self, texts: list[str], previous: dict[str, NDArray[np.float32]]
     ) -> tuple[NDArray[np.float32], int]:
         """Vectors for ``texts``, embedding only those the filing's previous version did not
-        have: a parser upgrade or an amended filing re-embeds what changed, not the filing."""
+        have: a parser upgrade or an amended filing re-embeds what changed, not the filing (and
+        loads no model when nothing changed)."""
         missing = [index for index, text in enumerate(texts) if text not in previous]
-        fresh = self._embedder.embed_documents([texts[index] for index in missing])
         if len(missing) == len(texts):
-            return fresh, 0
-        vectors = np.empty((len(texts), self._store_dimension()), dtype=np.float32)
+            return self._embedder.embed_documents(texts), 0
+        dimension = len(next(iter(previous.values())))
+        vectors = np.empty((len(texts), dimension), dtype=np.float32)
         for index, text in enumerate(texts):
             if text in previous:
                 vectors[index] = previous[text]
         if missing:
-            vectors[missing] = fresh
+            vectors[missing] = self._embedder.embed_documents([texts[i] for i in missing])
         return vectors, len(texts) - len(missing)
-
-    def _store_dimension(self) -> int:
-        config = self._store.config
-        return config.embedding_dimension if config else self._embedder.dimension
 
     def _reader_for(self, path: Path) -> FilingReader:
         suffix = path.suffix.lower()

@@ -586,11 +586,11 @@ def answer_is_the_asked_item(
 
 
 # How questions are framed, not what they ask about: FinanceBench-style instructions ("give a
-# response ... relying on the details shown in ...") and the generic words of any question.
+# response ... relying on the details shown in ...") and the generic words of any question,
+# beyond the stopwords content_words already drops.
 _QUESTION_FRAME = frozenset(
     [
         "what",
-        "which",
         "how",
         "much",
         "many",
@@ -649,18 +649,13 @@ _QUESTION_FRAME = frozenset(
         "value",
         "amount",
         "total",
-        "usd",
         "millions",
         "billions",
         "thousands",
-        "fy",
-        "fiscal",
-        "year",
         "years",
         "company",
         "company's",
         "firm",
-        "its",
         "their",
         "primarily",
         "referencing",
@@ -680,7 +675,6 @@ _QUESTION_FRAME = frozenset(
         "between",
         "among",
         "following",
-        "as",
         "analyst",
         "research",
         "lost",
@@ -689,7 +683,6 @@ _QUESTION_FRAME = frozenset(
         "statement",
         "statements",
         "reasonably",
-        "approximately",
         "roughly",
         "overall",
         "general",
@@ -712,8 +705,6 @@ _QUESTION_FRAME = frozenset(
         "same",
         "when",
         "where",
-        "who",
-        "whom",
         "whose",
         "into",
         "out",
