@@ -376,6 +376,12 @@ def test_a_currency_figure_that_drops_the_tables_scale_fails() -> None:
         ),
         ("Diluted $ 6.42 $ 5.10", "Acme's diluted EPS was $6.42.", "pass"),
         ("Diluted $ 6.42 $ 5.10", "Acme's diluted earnings were $6.42.", "fail"),
+        # A share count for EPS is in the table's unit, not a per-share amount.
+        (
+            "Weighted-average shares outstanding for EPS-diluted 1,445.6 1,560.1",
+            "Weighted-average shares outstanding for EPS-diluted were 1,445.6 million.",
+            "pass",
+        ),
     ],
 )
 def test_per_share_figures_are_read_as_printed_in_a_table_in_millions(

@@ -259,8 +259,12 @@ _PER_UNIT = re.compile(
 )
 
 
+# "Weighted-average shares outstanding for EPS": a count of shares, in the table's unit.
+_SHARE_COUNT = re.compile(r"\bshares\b", re.IGNORECASE)
+
+
 def per_unit_amount(text: str) -> bool:
-    return bool(_PER_UNIT.search(text))
+    return bool(_PER_UNIT.search(text)) and not _SHARE_COUNT.search(text)
 
 
 def row_unit(row_text: str, table_scale: str | None) -> str | None:
