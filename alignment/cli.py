@@ -107,8 +107,10 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
                 config.refusal_share,
                 config.seed,
                 ranker=build_sentence_ranker(settings),
+                evidence_position_weights=config.evidence_position_weights,
             )
             provenance["index_version"] = store.index_version
+            provenance["evidence_position_weights"] = config.evidence_position_weights
         finally:
             store.close()
         sft += evidence

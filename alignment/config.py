@@ -122,6 +122,15 @@ class DatasetConfig:
         default=10,
         metadata=_help("Sentences in a synthesised example's context (evidence + distractors)."),
     )
+    evidence_position_weights: list[float] | None = field(
+        default=None,
+        metadata=_help(
+            "Relative weights of the evidence's position S1, S2, … in a synthesised context "
+            "(the other sentences keep the ranker's order). None keeps the ranker's position, "
+            "which for a question that names its row is S1 nearly always. Give the service's "
+            "own histogram on real questions, as `bench/context_positions.py` prints it."
+        ),
+    )
     constitutional_examples: int = field(
         default=0,
         metadata=_help(

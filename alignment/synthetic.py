@@ -173,13 +173,30 @@ def build_evidence_examples(
     refusal_share: float = 0.15,
     seed: int = 13,
     ranker: SentenceRanker | None = None,
+    evidence_position_weights: Sequence[float] | None = None,
 ) -> list[SFTExample]:
     """``count`` examples, each verified; about ``refusal_share`` of them refusals (examples
     whose evidence was left out of the context). Each context is ordered as the service
     orders one: by ``ranker`` (the service's sentence ranker), else in reading order. Trained
     on reading order, where the evidence is rarely the first sentence, a model learned to pass
-    over S1, which is where the service's ranker puts the answer most often."""
+    over S1, which is where the service's ranker puts the answer most often.
+
+    ``evidence_position_weights`` (relative weights of S1, S2, …): the evidence is then moved
+    to a position drawn from them, the other sentences keeping their order. A synthesised
+    question names its row outright, so the ranker puts its evidence first nearly always,
+    and a model trained on that trusts S1 (cited S1 with a made-up figure when the real
+    question's S1 was another row); the service's own histogram on real questions
+    (`bench/context_positions.py`) is the distribution to draw from."""
+    if evidence_position_weights is not None and (
+        not evidence_position_weights
+        or any(w < 0 for w in evidence_position_weights)
+        or not sum(evidence_position_weights)
+    ):
+        raise ValueError("evidence_position_weights must be non-negative with a positive sum")
     rng = random.Random(seed)
+    # Its own generator: placing the evidence leaves every other draw (and so the examples
+    # chosen) as it would be without it.
+    placement_rng = random.Random(f"{seed}:evidence-position")
     # Candidates beyond the count: the verifier turns some down (four in five statement rows
     # with the MiniLM judge), and two filings hold only a few hundred usable rows.
     tables = _table_candidates(store, rng, 5 * count, per_table=12)
@@ -214,6 +231,10 @@ def build_evidence_examples(
         rows = rows[:context_sentences] if refuse else _keep(rows, candidate, context_sentences)
         if ranker is not None:
             rows = [rows[i] for i in ranker.rank(candidate.question, rows)]
+        if evidence_position_weights is not None and not refuse:
+            rows = _place_evidence(
+                rows, candidate.evidence_id, evidence_position_weights, placement_rng
+            )
         context = EvidenceContext.from_rows(rows)
         if refuse:
             evidence_words = candidate.quote.lower()
@@ -264,6 +285,20 @@ def build_evidence_examples(
         surplus = {id(e) for e in [e for e in examples if not e.answerable][keep:]}
         examples = [e for e in examples if id(e) not in surplus]
     return examples
+
+
+def _place_evidence(
+    rows: list[dict[str, Any]], evidence_id: str, weights: Sequence[float], rng: random.Random
+) -> list[dict[str, Any]]:
+    """``rows`` with the evidence moved to a position drawn from ``weights`` (S1 first);
+    positions past the context's end are not drawn."""
+    usable = list(weights[: len(rows)])
+    if not sum(usable):
+        return rows
+    position = rng.choices(range(len(usable)), weights=usable)[0]
+    evidence = [row for row in rows if row["id"] == evidence_id]
+    others = [row for row in rows if row["id"] != evidence_id]
+    return others[:position] + evidence + others[position:]
 
 
 def _keep(rows: list[dict[str, Any]], candidate: _Candidate, size: int) -> list[dict[str, Any]]:

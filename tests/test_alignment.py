@@ -227,6 +227,45 @@ def test_evidence_contexts_are_ordered_as_the_service_orders_them(
     assert positions(ranked).count(1) > positions(evidence).count(1)
 
 
+def test_evidence_is_placed_where_the_position_weights_say(
+    acme_index: Path, verifier: Verifier, embedder: Any
+) -> None:
+    from retrieval.sentences import EmbeddingSentenceRanker
+
+    def build(weights: list[float] | None) -> list[SFTExample]:
+        store = IndexStore(acme_index)
+        try:
+            return build_evidence_examples(
+                store,
+                verifier,
+                24,
+                context_sentences=6,
+                refusal_share=0.3,
+                seed=3,
+                ranker=EmbeddingSentenceRanker(embedder),
+                evidence_position_weights=weights,
+            )
+        finally:
+            store.close()
+
+    ranked, third_only = build(None), build([0, 0, 1])
+    assert [e.question for e in third_only] == [e.question for e in ranked]
+    placed = [e for e in third_only if e.answerable]
+    assert placed and all(e.gold_labels == ["S3"] for e in placed)
+    assert sum(e.gold_labels == ["S1"] for e in ranked if e.answerable) > 0
+    # Only the evidence moved: the other sentences keep the ranker's order.
+    for before, after in zip(ranked, third_only, strict=True):
+        if not after.answerable:
+            assert [s.sentence_id for s in before.context] == [s.sentence_id for s in after.context]
+            continue
+        evidence = after.origin
+        assert [s.sentence_id for s in before.context if s.sentence_id != evidence] == [
+            s.sentence_id for s in after.context if s.sentence_id != evidence
+        ]
+    with pytest.raises(ValueError, match="non-negative"):
+        build([0, 0])
+
+
 def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier: Verifier) -> None:
     pairs = perturbed_pairs(evidence, verifier, seed=5)
     kinds = {p.source for p in pairs}

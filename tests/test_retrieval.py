@@ -14,7 +14,12 @@ from ingest.pipeline import IngestOptions, Ingestor
 from ingest.store import IndexStore, VectorHit
 from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
-from retrieval.hybrid import HybridRetriever, boost_pages, reciprocal_rank_fusion
+from retrieval.hybrid import (
+    HybridRetriever,
+    boost_pages,
+    keep_first_hits,
+    reciprocal_rank_fusion,
+)
 from retrieval.lexical import LexicalRetriever, fts_query
 from retrieval.types import Retriever
 from tests import filings
@@ -142,6 +147,20 @@ def test_a_page_where_two_passages_match_outranks_a_page_with_one() -> None:
     assert boosted[0].score == pytest.approx(0.028 + 0.5 * (0.020 - 0.010))
     assert [h.score for h in boosted[1:]] == [0.030, 0.020, 0.010]  # only a page's best moves
     assert boost_pages(fused, pages, 0.0) == fused
+
+
+def test_a_page_one_list_ranks_first_keeps_a_place_near_the_top() -> None:
+    # Pages 1-5 are ranked middling by both lists; page 9 is the BM25 list's first hit and
+    # nowhere in the dense list, so fusion put it last.
+    fused = [VectorHit(i, 0.03 - 0.001 * i) for i in range(1, 7)] + [VectorHit(9, 0.016)]
+    pages = {i: ("f", i) for i in range(1, 7)} | {9: ("f", 9), 10: ("f", 2)}
+    kept = keep_first_hits(fused, [VectorHit(9, 12.0)], pages, floor=4)
+    assert [h.vector_id for h in kept] == [1, 2, 3, 9, 4, 5, 6]
+    assert [h.score for h in kept] == sorted((h.score for h in kept), reverse=True)
+    # A first hit whose page is already within the floor (here through another chunk of
+    # page 2) moves nothing, and so does one that is not in the list at all.
+    assert keep_first_hits(fused, [VectorHit(10, 1.0)], pages, floor=4) == fused
+    assert keep_first_hits(fused, [VectorHit(11, 1.0)], pages, floor=4) == fused
 
 
 def test_cross_encoder_prefers_the_answering_passage() -> None:
