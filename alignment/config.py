@@ -10,6 +10,8 @@ TRL is imported lazily by ``trainer_configs`` so that nothing heavy happens at i
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +147,20 @@ class DatasetConfig:
             "evaluation (their filings must be in the index)."
         ),
     )
+
+    def __post_init__(self) -> None:
+        # Checked here, before the judge loads and the log is read, and even when no example
+        # is synthesised (the weights would otherwise be ignored without a word).
+        if self.evidence_position_weights is not None:
+            check_position_weights(self.evidence_position_weights)
+
+
+def check_position_weights(weights: Sequence[float]) -> None:
+    if not weights or not all(math.isfinite(w) and w >= 0 for w in weights) or not sum(weights):
+        raise ValueError(
+            "evidence_position_weights must be finite, non-negative and not all zero, e.g. "
+            "--evidence_position_weights 25 10 9 5 6 1 2 1"
+        )
 
 
 @dataclass

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from alignment.config import check_position_weights
 from alignment.examples import PreferencePair, SFTExample, completion_text, refusal_completion
 from ingest.store import IndexStore
 from retrieval.sentences import SentenceRanker
@@ -186,16 +187,14 @@ def build_evidence_examples(
     question names its row outright, so the ranker puts its evidence first nearly always,
     and a model trained on that trusts S1 (cited S1 with a made-up figure when the real
     question's S1 was another row); the service's own histogram on real questions
-    (`bench/context_positions.py`) is the distribution to draw from."""
-    if evidence_position_weights is not None and (
-        not evidence_position_weights
-        or any(w < 0 for w in evidence_position_weights)
-        or not sum(evidence_position_weights)
-    ):
-        raise ValueError("evidence_position_weights must be non-negative with a positive sum")
+    (`bench/context_positions.py`) is the distribution to draw from. Weights past the
+    context's length are not drawn; where none that fit is positive, the evidence stays where
+    the ranker put it."""
+    if evidence_position_weights is not None:
+        check_position_weights(evidence_position_weights)
     rng = random.Random(seed)
-    # Its own generator: placing the evidence leaves every other draw (and so the examples
-    # chosen) as it would be without it.
+    # Its own generator: placing the evidence leaves every other draw as it would be without
+    # it, so the same candidates are tried (the verifier reads labels, not positions).
     placement_rng = random.Random(f"{seed}:evidence-position")
     # Candidates beyond the count: the verifier turns some down (four in five statement rows
     # with the MiniLM judge), and two filings hold only a few hundred usable rows.

@@ -28,6 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from alignment.config import DatasetConfig  # noqa: E402
 from bench.common import run_environment  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "financebench"
@@ -44,25 +45,41 @@ def make_parser() -> argparse.ArgumentParser:
         help="an index to synthesise training contexts from, for the baseline histogram",
     )
     parser.add_argument("--synthetic-count", type=int, default=100)
+    parser.add_argument(
+        "--context-sentences",
+        type=int,
+        default=DatasetConfig.context_sentences,
+        help="sentences per synthesised context (as `align datasets --context_sentences`)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON report")
     return parser
 
 
 def real_positions(data_dir: Path, questions_file: Path) -> list[int | None]:
+    from ingest.embedding import embedder_from_settings
     from ingest.settings import get_settings
     from ingest.store import IndexStore
     from retrieval.evaluate import load_questions
-    from service.runtime import build_pipeline, build_retriever
+    from service.pipeline import AnswerPipeline, PipelineConfig
+    from service.runtime import build_retriever, build_sentence_ranker
 
     settings = get_settings().model_copy(update={"data_dir": data_dir})
+    embedder = embedder_from_settings(settings)  # one model for retrieval and the ranker
     positions: list[int | None] = []
     with IndexStore(data_dir) as store:
-        retriever = build_retriever(settings, store)
+        retriever = build_retriever(settings, store, embedder=embedder)
         retriever.warm_up()
-        # Generator and verifier stay cold: only the context builder runs.
-        pipeline = build_pipeline(settings, store, retriever)
-        if pipeline.sentence_ranker is not None:
-            pipeline.sentence_ranker.warm_up()
+        ranker = build_sentence_ranker(settings, embedder)
+        ranker.warm_up()
+        # Only the context builder runs: no generator, no verifier (nor a trained judge).
+        pipeline = AnswerPipeline(
+            store,
+            retriever,
+            generator=None,  # type: ignore[arg-type]
+            verifier=None,  # type: ignore[arg-type]
+            config=PipelineConfig(context_max_sentences=settings.context_max_sentences),
+            sentence_ranker=ranker,
+        )
         for question in load_questions(questions_file):
             chunks = retriever.retrieve(question.question, settings.context_chunks, None)
             context = pipeline.build_context(chunks, question.question)
@@ -78,7 +95,7 @@ def real_positions(data_dir: Path, questions_file: Path) -> list[int | None]:
     return positions
 
 
-def synthetic_positions(index: Path, count: int) -> list[int | None]:
+def synthetic_positions(index: Path, count: int, context_sentences: int) -> list[int | None]:
     from alignment.synthetic import build_evidence_examples
     from ingest.settings import get_settings
     from ingest.store import IndexStore
@@ -89,7 +106,7 @@ def synthetic_positions(index: Path, count: int) -> list[int | None]:
     verifier.warm_up()
     with IndexStore(index) as store:
         examples = build_evidence_examples(
-            store, verifier, count, 8, ranker=build_sentence_ranker(settings)
+            store, verifier, count, context_sentences, ranker=build_sentence_ranker(settings)
         )
     positions: list[int | None] = []
     for example in examples:
@@ -132,7 +149,9 @@ def main() -> None:
     print("  counts:", service["counts"])
     print("  --evidence_position_weights", " ".join(str(w) for w in service["weights"]))
     if args.synthetic_index is not None:
-        synthetic_found = synthetic_positions(args.synthetic_index, args.synthetic_count)
+        synthetic_found = synthetic_positions(
+            args.synthetic_index, args.synthetic_count, args.context_sentences
+        )
         report["synthetic"] = histogram(synthetic_found)
         synthetic = report["synthetic"]
         print(

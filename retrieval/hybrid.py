@@ -46,8 +46,10 @@ class HybridConfig:
     # this many pages. Fusion otherwise buries a page that one list alone finds first, behind
     # pages both lists rank middling: "Is Boeing's business subject to cyclicality?" (BM25
     # first, dense nowhere: fused 20th), "Has CVS paid dividends…" (both first; the metric
-    # lists outvoted them: 6th). Dev questions: shared recall@5 0.736 -> 0.764, @10 0.886 ->
-    # 0.900, single @5 0.793 -> 0.821. 0 turns it off.
+    # lists outvoted them: 6th). Dev questions, shared store: recall@5 0.736 -> 0.743 (three
+    # found, one lost and three two-page answers half lost to the two reserved places), @10
+    # 0.886 -> 0.900, single @5 0.793 -> 0.814. Pages, not chunks: the service reads the first
+    # 12 chunks, which four long pages can fill before the fifth. 0 turns it off.
     first_hit_floor: int = 5
 
 
@@ -68,31 +70,39 @@ def keep_first_hits(
     pages: dict[int, tuple[str, int]],
     floor: int,
 ) -> list[VectorHit]:
-    """``hits`` (best first) with each of ``firsts`` whose page ranks below the ``floor``-th
-    distinct page moved up to be that page's first hit. A moved hit takes the score of the hit
-    it now precedes, so scores stay in order. ``pages``: (filing, page) of every hit."""
-    ranked = list(hits)
+    """``hits`` (best first) re-ordered so that the page of each of ``firsts`` is among the
+    first ``floor`` distinct pages: other pages give way at the end of that range, and a
+    first hit moved up takes the score of the hit it now precedes, so scores stay in order.
+    A first hit missing from ``hits`` is put back all the same. ``pages``: (filing, page) of
+    every hit and every first."""
+    if floor <= 0:
+        return list(hits)
+    waiting: dict[tuple[str, int], VectorHit] = {}
     for first in firsts:
         page = pages.get(first.vector_id)
-        if page is None:
+        if page is not None:
+            waiting.setdefault(page, first)
+    ranked: list[VectorHit] = []
+    shown: set[tuple[str, int]] = set()
+    moved: set[int] = set()
+    for hit in hits:
+        page = pages.get(hit.vector_id)
+        new_page = page is not None and page not in shown and page not in waiting
+        if waiting and new_page and len(shown) + len(waiting) >= floor:
+            # No room left for another page while first hits still wait for theirs.
+            for waiting_page, first in waiting.items():
+                ranked.append(VectorHit(first.vector_id, hit.score))
+                shown.add(waiting_page)
+                moved.add(first.vector_id)
+            waiting.clear()
+        if hit.vector_id in moved:
             continue
-        seen: list[tuple[str, int]] = []
-        insert_at = len(ranked)
-        for index, hit in enumerate(ranked):
-            hit_page = pages.get(hit.vector_id)
-            if hit_page is None or hit_page in seen:
-                continue
-            if hit_page == page:
-                insert_at = -1  # already at or above the floor
-                break
-            seen.append(hit_page)
-            if len(seen) == floor:
-                insert_at = index
-                break
-        if insert_at < 0 or insert_at >= len(ranked):
-            continue
-        ranked = [hit for hit in ranked if hit.vector_id != first.vector_id]
-        ranked.insert(insert_at, VectorHit(first.vector_id, ranked[insert_at].score))
+        if page is not None:
+            waiting.pop(page, None)
+            shown.add(page)
+        ranked.append(hit)
+    last = ranked[-1].score if ranked else 0.0
+    ranked += [VectorHit(first.vector_id, last) for first in waiting.values()]
     return ranked
 
 
@@ -199,7 +209,7 @@ class HybridRetriever:
         fused = reciprocal_rank_fusion(ranked, config.rrf_k)
         if config.page_second_weight or config.first_hit_floor:
             pool = fused[: max(top_k, config.rerank_top, config.page_pool)]
-            firsts = [hits[0] for hits, _ in ranked[:2] if hits]
+            firsts = [hits[0] for hits, weight in ranked[:2] if hits and weight]
             pages = self._store.pages_of_vectors([hit.vector_id for hit in pool + firsts])
             if config.page_second_weight:
                 pool = boost_pages(pool, pages, config.page_second_weight)

@@ -16,7 +16,7 @@ pytest.importorskip(
 )
 
 from alignment import datasets as ds
-from alignment.config import HybridRewardConfig, trainer_configs
+from alignment.config import DatasetConfig, HybridRewardConfig, trainer_configs
 from alignment.examples import SFTExample, completion_text, context_load, question_id
 from alignment.logdata import build_from_log, review_verdict
 from alignment.reward import HybridReward, reward_text
@@ -264,6 +264,8 @@ def test_evidence_is_placed_where_the_position_weights_say(
         ]
     with pytest.raises(ValueError, match="non-negative"):
         build([0, 0])
+    with pytest.raises(ValueError, match="finite"):
+        DatasetConfig(evidence_position_weights=[1.0, float("nan")])
 
 
 def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier: Verifier) -> None:
@@ -766,6 +768,16 @@ def test_align_cli_reads_yaml_and_flags_override(tmp_path: Path) -> None:
         trainer_configs()["sft"], "sft", ["--config", str(config_file), "--lora_r", "2"]
     )
     assert config.lora_r == 2 and config.learning_rate == 0.001
+
+
+def test_datasets_cli_reads_the_evidence_position_histogram() -> None:
+    from alignment.cli import _parse
+
+    config = _parse(DatasetConfig, "datasets", ["--evidence_position_weights", "25", "10", "9"])
+    assert config.evidence_position_weights == [25.0, 10.0, 9.0]
+    assert _parse(DatasetConfig, "datasets", []).evidence_position_weights is None
+    with pytest.raises(ValueError, match="not all zero"):
+        _parse(DatasetConfig, "datasets", ["--evidence_position_weights", "0", "0"])
 
 
 def test_context_round_trips(evidence: list[SFTExample]) -> None:

@@ -150,17 +150,44 @@ def test_a_page_where_two_passages_match_outranks_a_page_with_one() -> None:
 
 
 def test_a_page_one_list_ranks_first_keeps_a_place_near_the_top() -> None:
-    # Pages 1-5 are ranked middling by both lists; page 9 is the BM25 list's first hit and
+    # Pages 1-6 are ranked middling by both lists; page 9 is the BM25 list's first hit and
     # nowhere in the dense list, so fusion put it last.
     fused = [VectorHit(i, 0.03 - 0.001 * i) for i in range(1, 7)] + [VectorHit(9, 0.016)]
-    pages = {i: ("f", i) for i in range(1, 7)} | {9: ("f", 9), 10: ("f", 2)}
+    pages = {i: ("f", i) for i in range(1, 7)} | {9: ("f", 9), 10: ("f", 2), 12: ("f", 12)}
     kept = keep_first_hits(fused, [VectorHit(9, 12.0)], pages, floor=4)
     assert [h.vector_id for h in kept] == [1, 2, 3, 9, 4, 5, 6]
     assert [h.score for h in kept] == sorted((h.score for h in kept), reverse=True)
     # A first hit whose page is already within the floor (here through another chunk of
-    # page 2) moves nothing, and so does one that is not in the list at all.
+    # page 2) moves nothing; one without a known page neither.
     assert keep_first_hits(fused, [VectorHit(10, 1.0)], pages, floor=4) == fused
     assert keep_first_hits(fused, [VectorHit(11, 1.0)], pages, floor=4) == fused
+    # A first hit fusion dropped altogether is put back.
+    assert [h.vector_id for h in keep_first_hits(fused, [VectorHit(12, 1.0)], pages, 4)] == [
+        1,
+        2,
+        3,
+        12,
+        4,
+        5,
+        6,
+        9,
+    ]
+
+
+def test_both_lists_first_hits_fit_under_the_floor() -> None:
+    fused = [VectorHit(i, 0.05 - 0.001 * i) for i in range(1, 21)]
+    pages = {i: ("f", i) for i in range(1, 21)}
+
+    def kept(*firsts: int) -> list[int]:
+        ranked = keep_first_hits(fused, [VectorHit(i, 1.0) for i in firsts], pages, floor=5)
+        assert sorted(h.vector_id for h in ranked) == list(range(1, 21))  # nothing lost or doubled
+        assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
+        return [h.vector_id for h in ranked]
+
+    assert kept(15, 18)[:5] == [1, 2, 3, 15, 18]
+    # One first already on the fifth page, the other below it: the fourth page gives way.
+    assert kept(9, 5)[:5] == [1, 2, 3, 9, 5]
+    assert kept(2, 3) == list(range(1, 21))
 
 
 def test_cross_encoder_prefers_the_answering_passage() -> None:
