@@ -404,11 +404,13 @@ def perturbed_pairs(
     examples: Sequence[SFTExample], verifier: Verifier, seed: int = 13
 ) -> list[PreferencePair]:
     """Hard negatives for the reward model and DPO: each verified answer ≻ a copy of it broken
-    in one way the constitution forbids (a changed figure, a paraphrased quote, a quote that
+    in one way the constitution forbids (a changed figure, the same row's figure from another
+    year's column, a paraphrased quote, a quote that
     runs on into the next sentence, the right quote credited to the neighbouring sentence, a
     citation of the wrong sentence, a refusal of an answerable question, an answer to an
     unanswerable one). A perturbation is kept only when the verifier indeed fails it."""
     rng = random.Random(seed)
+    column_rng = random.Random(f"{seed}:other-column")  # the other kinds draw as before
     pairs: list[PreferencePair] = []
     for example in examples:
         draft = DraftAnswer.model_validate_json(example.completion)
@@ -420,6 +422,13 @@ def perturbed_pairs(
                 changed = claim.text.replace(numbers[0].text, _shifted(numbers[0].text, rng), 1)
                 broken.append(("changed-figure", _with_claim(draft, claim.text, changed)))
             citation = claim.citations[0]
+            cited = example.context.get(citation.sentence_id)
+            if cited is not None and cited.kind == "table_row":
+                # The small model's commonest misreading of a statement row: the right row,
+                # another year's column (Costco's 2020 total assets given for 2021).
+                swapped = _other_column(draft, cited.text, column_rng)
+                if swapped is not None:
+                    broken.append(("other-column", swapped))
             words = citation.quote.split()
             if len(words) > 4:
                 paraphrase = " ".join([*words[:2], "reportedly", *words[2:]])
@@ -491,6 +500,32 @@ def _shifted(figure: str, rng: random.Random) -> str:
     position = rng.choice(digits)
     replacement = str((int(figure[position]) + rng.randint(1, 8)) % 10)
     return figure[:position] + replacement + figure[position + 1 :]
+
+
+_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _other_column(draft: DraftAnswer, row: str, rng: random.Random) -> DraftAnswer | None:
+    """``draft`` with its first claim's figure from ``row`` (and the same figure in the direct
+    answer) replaced by another figure of that row; None when the claim states none of the
+    row's figures or the row has only one."""
+    figures = list(dict.fromkeys(match.group() for match in _FIGURE.finditer(row)))
+    claim = draft.claims[0]
+    # The longest match: "1,577" is stated, not the "5" inside it.
+    stated = next(
+        (figure for figure in sorted(figures, key=len, reverse=True) if figure in claim.text),
+        None,
+    )
+    if stated is None:
+        return None
+    others = [figure for figure in figures if figure != stated]
+    if not others:
+        return None
+    other = rng.choice(others)
+    changed = draft.model_copy(deep=True)
+    changed.claims[0].text = claim.text.replace(stated, other, 1)
+    changed.answer = draft.answer.replace(stated, other, 1)
+    return changed
 
 
 def _with_claim(draft: DraftAnswer, old: str, new: str) -> DraftAnswer:

@@ -522,8 +522,10 @@ def run_dpo(args: Any) -> dict[str, Any]:
 
     started = time.perf_counter()
     prepare_tracking(args)
+    sources = set(args.pair_sources or [])
+    keep = (lambda row: row["source"] in sources) if sources else None
     trainer, metrics, start, delta, serving, rows = _train_on_dataset(
-        args, DPOTrainer, "preference", ["prompt", "chosen", "rejected"]
+        args, DPOTrainer, "preference", ["prompt", "chosen", "rejected"], keep
     )
     return _write_run(
         "dpo",

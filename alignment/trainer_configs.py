@@ -86,6 +86,14 @@ class PPORunConfig(AlignmentArguments, HybridRewardArguments, PPOConfig):
 class DPORunConfig(AlignmentArguments, DPOConfig):
     """DPO on the preference pairs (TRL DPOTrainer); the reference is the start model."""
 
+    pair_sources: list[str] | None = field(
+        default=None,
+        metadata=_help(
+            "Train only on pairs of these sources (the dataset card lists them, e.g. "
+            "perturbed:other-column perturbed:changed-figure), to aim a short run at the "
+            "mistake the model makes; None = every pair."
+        ),
+    )
     max_length: int | None = field(
         default=PROMPT_AND_ANSWER_TOKENS,
         metadata=_help("Tokens of prompt + answer kept; TRL's 1024 would cut the answer off."),

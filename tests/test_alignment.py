@@ -5,6 +5,7 @@ move, the loss moves), evaluation, the promotion gate and the hand-off to servin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -193,14 +194,15 @@ def test_evidence_examples_are_verified_and_quote_the_filing(
         assert DraftAnswer.model_validate_json(example.completion).insufficient_evidence
 
 
-def test_evidence_contexts_are_ordered_as_the_service_orders_them(
-    acme_index: Path, verifier: Verifier, embedder: Any, evidence: list[SFTExample]
-) -> None:
+def _ranked_evidence(
+    index: Path, verifier: Verifier, embedder: Any, weights: list[float] | None = None
+) -> list[SFTExample]:
+    """The `evidence` fixture's examples, their contexts ordered by the service's ranker."""
     from retrieval.sentences import EmbeddingSentenceRanker
 
-    store = IndexStore(acme_index)
+    store = IndexStore(index)
     try:
-        ranked = build_evidence_examples(
+        return build_evidence_examples(
             store,
             verifier,
             24,
@@ -208,9 +210,16 @@ def test_evidence_contexts_are_ordered_as_the_service_orders_them(
             refusal_share=0.3,
             seed=3,
             ranker=EmbeddingSentenceRanker(embedder),
+            evidence_position_weights=weights,
         )
     finally:
         store.close()
+
+
+def test_evidence_contexts_are_ordered_as_the_service_orders_them(
+    acme_index: Path, verifier: Verifier, embedder: Any, evidence: list[SFTExample]
+) -> None:
+    ranked = _ranked_evidence(acme_index, verifier, embedder)
 
     def positions(examples: list[SFTExample]) -> list[int]:
         return [
@@ -230,23 +239,8 @@ def test_evidence_contexts_are_ordered_as_the_service_orders_them(
 def test_evidence_is_placed_where_the_position_weights_say(
     acme_index: Path, verifier: Verifier, embedder: Any
 ) -> None:
-    from retrieval.sentences import EmbeddingSentenceRanker
-
     def build(weights: list[float] | None) -> list[SFTExample]:
-        store = IndexStore(acme_index)
-        try:
-            return build_evidence_examples(
-                store,
-                verifier,
-                24,
-                context_sentences=6,
-                refusal_share=0.3,
-                seed=3,
-                ranker=EmbeddingSentenceRanker(embedder),
-                evidence_position_weights=weights,
-            )
-        finally:
-            store.close()
+        return _ranked_evidence(acme_index, verifier, embedder, weights)
 
     ranked, third_only = build(None), build([0, 0, 1])
     assert [e.question for e in third_only] == [e.question for e in ranked]
@@ -268,6 +262,10 @@ def test_evidence_is_placed_where_the_position_weights_say(
         DatasetConfig(evidence_position_weights=[1.0, float("nan")])
 
 
+def _figures(text: str) -> set[str]:
+    return set(re.findall(r"\d[\d,]*(?:\.\d+)?", text))
+
+
 def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier: Verifier) -> None:
     pairs = perturbed_pairs(evidence, verifier, seed=5)
     kinds = {p.source for p in pairs}
@@ -276,9 +274,20 @@ def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier:
         "perturbed:overrun-quote",
         "perturbed:mislabelled-citation",
         "perturbed:unwarranted-refusal",
+        "perturbed:other-column",
     } <= kinds
     for pair in pairs:
         assert pair.chosen != pair.rejected
+    # Another column of the same row: same citation and quote, the figure a neighbour's.
+    for pair in (p for p in pairs if p.source == "perturbed:other-column"):
+        chosen = DraftAnswer.model_validate_json(pair.chosen)
+        rejected = DraftAnswer.model_validate_json(pair.rejected)
+        assert rejected.claims[0].citations == chosen.claims[0].citations
+        row = pair.context.get(chosen.claims[0].citations[0].sentence_id)
+        assert row is not None and row.kind == "table_row"
+        swapped = _figures(rejected.claims[0].text) - _figures(chosen.claims[0].text)
+        assert swapped and swapped <= _figures(row.text)
+        assert rejected.answer != chosen.answer
 
 
 # ---- reward ---------------------------------------------------------------------------------
@@ -483,11 +492,20 @@ def test_dpo_trains_against_the_sft_model(align_data: Path, sft_run: Path, tmp_p
             init_from=str(sft_run),
             max_length=1536,
             max_eval_examples=0,
+            pair_sources=["perturbed:other-column", "perturbed:changed-figure"],
         )
     )
     _moved(card)
     assert card["start_model"].endswith("merged")
     assert card["eval_metrics"] == {}, "max_eval_examples=0 skips the held-out evaluation"
+    # Aimed at the figure mistakes: only those pairs were trained on.
+    train = ds.load(align_data, "preference")["train"]
+    aimed = [
+        row
+        for row in train
+        if row["source"] in {"perturbed:other-column", "perturbed:changed-figure"}
+    ]
+    assert 0 < card["train_pairs"] == len(aimed) < len(train)
 
 
 def test_grpo_trains_on_the_hybrid_reward(
