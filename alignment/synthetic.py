@@ -405,10 +405,10 @@ def perturbed_pairs(
 ) -> list[PreferencePair]:
     """Hard negatives for the reward model and DPO: each verified answer ≻ a copy of it broken
     in one way the constitution forbids (a changed figure, the same row's figure from another
-    year's column, a paraphrased quote, a quote that
-    runs on into the next sentence, the right quote credited to the neighbouring sentence, a
-    citation of the wrong sentence, a refusal of an answerable question, an answer to an
-    unanswerable one). A perturbation is kept only when the verifier indeed fails it."""
+    year's column, a paraphrased quote, a quote that runs on into the next sentence, the right
+    quote credited to the neighbouring sentence, a citation of the wrong sentence, a refusal of
+    an answerable question, an answer to an unanswerable one). A perturbation is kept only
+    when the verifier indeed fails it."""
     rng = random.Random(seed)
     column_rng = random.Random(f"{seed}:other-column")  # the other kinds draw as before
     pairs: list[PreferencePair] = []
