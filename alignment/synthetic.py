@@ -502,18 +502,18 @@ def _shifted(figure: str, rng: random.Random) -> str:
     return figure[:position] + replacement + figure[position + 1 :]
 
 
-_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
-
-
 def _other_column(draft: DraftAnswer, row: str, rng: random.Random) -> DraftAnswer | None:
     """``draft`` with its first claim's figure from ``row`` (and the same figure in the direct
-    answer) replaced by another figure of that row; None when the claim states none of the
-    row's figures or the row has only one."""
-    figures = list(dict.fromkeys(match.group() for match in _FIGURE.finditer(row)))
+    answer) replaced by another figure of that row, as printed; None when the claim states
+    none of the row's figures or the row has only one."""
+    figures = list(dict.fromkeys(quantity.printed for quantity in quantities(row)))
     claim = draft.claims[0]
-    # The longest match: "1,577" is stated, not the "5" inside it.
     stated = next(
-        (figure for figure in sorted(figures, key=len, reverse=True) if figure in claim.text),
+        (
+            q.printed
+            for q in quantities(claim.text)
+            if q.printed in figures and q.printed in claim.text
+        ),
         None,
     )
     if stated is None:

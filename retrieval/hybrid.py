@@ -185,10 +185,11 @@ class HybridRetriever:
         config = self._config
         filing_ids = self._scope.filing_ids(query, filters)
         wanted = max(top_k, config.candidates)
-        ranked = [
+        primary = [
             (self._dense.search(query, wanted, filing_ids), config.dense_weight),
             (self._lexical.search(query, wanted, filing_ids), config.lexical_weight),
         ]
+        ranked = list(primary)
         statements = named_statements(query) if config.statement_weight else []
         if (config.table_weight and expansion_phrases(query)) or statements:
             pool = self._lexical.search(query, config.table_pool, filing_ids, text_only=True)
@@ -209,7 +210,7 @@ class HybridRetriever:
         fused = reciprocal_rank_fusion(ranked, config.rrf_k)
         if config.page_second_weight or config.first_hit_floor:
             pool = fused[: max(top_k, config.rerank_top, config.page_pool)]
-            firsts = [hits[0] for hits, weight in ranked[:2] if hits and weight]
+            firsts = [hits[0] for hits, weight in primary if hits and weight]
             pages = self._store.pages_of_vectors([hit.vector_id for hit in pool + firsts])
             if config.page_second_weight:
                 pool = boost_pages(pool, pages, config.page_second_weight)

@@ -5,7 +5,6 @@ move, the loss moves), evaluation, the promotion gate and the hand-off to servin
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from tests.test_answer_pipeline import (
 from tests.test_verifier import OverlapJudge
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
+from verifier.numbers import quantities
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim
 
 pytestmark = pytest.mark.slow
@@ -263,7 +263,7 @@ def test_evidence_is_placed_where_the_position_weights_say(
 
 
 def _figures(text: str) -> set[str]:
-    return set(re.findall(r"\d[\d,]*(?:\.\d+)?", text))
+    return {quantity.printed for quantity in quantities(text)}
 
 
 def test_perturbed_pairs_fail_the_verifier(evidence: list[SFTExample], verifier: Verifier) -> None:

@@ -55,6 +55,7 @@ _QUARTER_WORDS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
 class Quantity:
     text: str
     number: float  # as written, without scale or sign
+    printed: str  # the digits as printed: "1,577" in "$1,577 million"
     scale: float  # 1 when none is written
     decimals: int  # digits after the decimal point, as written
     percent: bool
@@ -150,6 +151,7 @@ def quantities(text: str) -> list[Quantity]:
             Quantity(
                 text=match.group().strip(),
                 number=float(raw.replace(",", "")),
+                printed=raw,
                 scale=_SCALES.get(scale_word, 1.0),
                 decimals=decimals,
                 percent=percent,
