@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from verifier.numbers import normalise_text
+from verifier.numbers import aligned_columns, normalise_text
 from verifier.types import INSUFFICIENT_EVIDENCE, DraftAnswer, EvidenceContext, EvidenceSentence
 
 MAX_CLAIMS = 3
@@ -43,8 +43,8 @@ EXAMPLE_USER = (
     "Revenue increased 8% to $2,410 million in 2020, driven by higher volumes. [S2]\n"
     "--- ACME_2020_10K, page 58, Item 8 ---\n"
     "Table: Consolidated Statements of Cash Flows (in millions) | columns: 2020 2019\n"
-    "Depreciation and amortization 95 90 [S3]\n"
-    "Purchases of property, plant and equipment (312) (287) [S4]\n\n"
+    "Depreciation and amortization 95 90 [S3] (2020: 95; 2019: 90)\n"
+    "Purchases of property, plant and equipment (312) (287) [S4] (2020: (312); 2019: (287))\n\n"
     "Question: What were ACME's revenue and capital expenditures in FY2020?"
 )
 EXAMPLE_ASSISTANT = json.dumps(
@@ -123,9 +123,32 @@ def display_text(text: str) -> str:
     return normalise_text(text)
 
 
+def column_figures(sentence: EvidenceSentence) -> str:
+    """A statement row's figures each beside its column's year, "(2021: $59,268; 2020:
+    $55,556)", or "" when the row's figures and the header's years do not line up one to one.
+
+    Given "Total assets $ 59,268 $ 55,556" under "2021 2020", the small generator most often
+    took the other year's figure: matching the n-th figure to the n-th year two lines up is
+    the step it fails. Beside its year, the figure is one token away from the year the
+    question names. The note is outside the quotable text (after the label): quotes stay
+    spans of the filing's own sentence."""
+    if sentence.kind != "table_row":
+        return ""
+    columns = aligned_columns(display_text(sentence.text), sentence.table_header_rows)
+    if not columns:
+        return ""
+    # As printed, sign included: "(203)" is a loss or an outflow, never 203.
+    return (
+        "("
+        + "; ".join(f"{year}: {figure.text.replace('$ ', '$')}" for year, figure in columns)
+        + ")"
+    )
+
+
 def render_context(context: EvidenceContext) -> str:
     """Sentences grouped under their filing and page; a table's title, scale and column
-    headers are shown once above its rows.
+    headers are shown once above its rows, and each row's figures are repeated beside their
+    years (``column_figures``).
 
     Each sentence's label follows its text. A small model finds a label by attending to the
     text it wants and reading what comes next; with labels in front, what comes next is the
@@ -149,7 +172,9 @@ def render_context(context: EvidenceContext) -> str:
                 table_heading = this_table
         else:
             table_heading = None
-        lines.append(f"{display_text(sentence.text)} [{sentence.label}]")
+        by_year = column_figures(sentence)
+        line = f"{display_text(sentence.text)} [{sentence.label}]"
+        lines.append(f"{line} {by_year}" if by_year else line)
     return "\n".join(lines)
 
 

@@ -278,6 +278,41 @@ def test_the_prompt_shows_ids_pages_sections_and_table_headers(data: Path) -> No
     )
 
 
+def test_a_statement_row_shows_each_figure_beside_its_year_outside_the_quotable_text() -> None:
+    from service.generation import build_constraint, render_context
+    from tests.test_verifier import _sentence
+
+    header = (("2023", "2022", "2021"),)
+    lined_up = _sentence(
+        "S1",
+        "Purchases of property, plant and equipment (1,577) (1,373) (1,420)",
+        kind="table_row",
+        table_title="Consolidated Statement of Cash Flows",
+        table_scale="millions",
+        table_header_rows=header,
+    )
+    with_change_column = _sentence(
+        "S2",
+        "Net sales $ 2,410 $ 2,231 8 %",
+        kind="table_row",
+        table_header_rows=(("2023", "2022", "% change"),),
+    )
+    prose = _sentence("S3", "Net sales rose 8% to $2,410 million in 2023.")
+    rendered = render_context(EvidenceContext([lined_up, with_change_column, prose])).splitlines()
+
+    # Signs as printed: a parenthesised outflow stays parenthesised.
+    assert (
+        "Purchases of property, plant and equipment (1,577) (1,373) (1,420) [S1] "
+        "(2023: (1,577); 2022: (1,373); 2021: (1,420))" in rendered
+    )
+    # Three figures under two years and a percentage: no year is guessed for any of them.
+    assert "Net sales $ 2,410 $ 2,231 8 % [S2]" in rendered
+    assert "Net sales rose 8% to $2,410 million in 2023. [S3]" in rendered
+    # The note is the prompt's, not the filing's: no quote may contain it.
+    grammar = build_constraint(EvidenceContext([lined_up])).grammar
+    assert "(1,577) (1,373) (1,420)" in grammar and "2023: " not in grammar
+
+
 def test_an_empty_context_only_allows_a_refusal() -> None:
     from service.generation import build_constraint
 

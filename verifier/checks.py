@@ -806,6 +806,15 @@ _PARAPHRASE = frozenset(
         "figure",
         "respectively",
         "compared",
+        # A company's legal form ("Microsoft Corporation", "PepsiCo, Inc.") names the same
+        # company the filing's metadata calls "Microsoft"; it states no fact.
+        "corporation",
+        "corp",
+        "incorporated",
+        "inc",
+        "plc",
+        "ltd",
+        "llc",
     ]
 )
 
