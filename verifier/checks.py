@@ -794,6 +794,7 @@ _PARAPHRASE = frozenset(
         "quarters",
         "ended",
         "ending",
+        "end",  # "at the end of FY2021": the balance-sheet date, checked by the periods rule
         "during",
         "had",
         "has",
