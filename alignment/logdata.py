@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from alignment.examples import PreferencePair, SFTExample, completion_text, context_load
-from service.answers import AuditRecord, Claim
+from service.answers import AuditRecord, Claim, Round
 from service.log import AnswerQuery, InteractionLog, StoredFeedback
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim, EvidenceContext
 
@@ -122,7 +122,7 @@ def build_from_log(log: InteractionLog) -> LogData:
                         origin=answer.id,
                     )
                 )
-        drafted = [r for r in record.rounds if r.draft is not None]
+        drafted = _generated(record)
         # (a) a revision that verified better than the first draft.
         if len(drafted) >= 2:
             first, last = drafted[0], drafted[-1]
@@ -214,8 +214,14 @@ def _preference_between(
 
 def _generation_of(record: AuditRecord) -> str | None:
     """What the generator wrote for this answer: the last drafted round's raw output."""
-    drafted = [r for r in record.rounds if r.draft is not None]
+    drafted = _generated(record)
     return drafted[-1].raw_generation if drafted else None
+
+
+def _generated(record: AuditRecord) -> list[Round]:
+    """The rounds the generator drafted: a statement lookup's draft is delivered (and taught
+    as a verified answer) but is no generation to prefer or reject."""
+    return [r for r in record.rounds if r.draft is not None and r.drafter is None]
 
 
 def _passed(round_: object) -> int:

@@ -151,6 +151,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Sentences shown to the generator, the most relevant to the question first.",
     )
+    statement_lookup: bool = Field(
+        default=True,
+        description=(
+            "Answer a question that asks for one line item in one fiscal year from the "
+            "retrieved statement row that prints it (verified like any draft); False leaves "
+            "every question to the generator."
+        ),
+    )
     nli_model: str = Field(
         default="trained:minilm-nli",
         description=(

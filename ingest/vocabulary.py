@@ -87,7 +87,7 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
         ),
     ),
     LineItemTerm(
-        r"operating cash flow|cash (?:flow )?from operations|cash from operating",
+        r"operating cash flows?|cash (?:flows? )?from operations|cash (?:flows? )?from operating",
         same_item=("net cash provided by operating activities",),
         statements=(CASH_FLOWS,),
     ),

@@ -60,6 +60,11 @@ class Answer(BaseModel):
     dropped_claims: list[Claim] = Field(default_factory=list)
     constitution_version: str
     model: str
+    drafted_by: str | None = Field(
+        default=None,
+        description="What drafted the delivered claims: the generator (its model version) or "
+        "the statement lookup, which reads a plain line-item question's figure off its row.",
+    )
     versions: Versions
     timings: Timings
     created_at: str
@@ -84,6 +89,11 @@ class Round(BaseModel):
     verify_ms: float
     error: str | None = Field(
         default=None, description="Why this round produced no draft (budget, schema)."
+    )
+    drafter: str | None = Field(
+        default=None,
+        description="What wrote this round's draft when it was not the generator (the "
+        "statement lookup); its messages are the prompt the generator would have been given.",
     )
 
 

@@ -359,8 +359,13 @@ def _print_answer(answer: Any) -> None:
             ]
             typer.echo(f"   - {claim.text!r} ({'; '.join(failed)})")
     timings = answer.timings
+    drafted = (
+        f" · drafted by {answer.drafted_by}"
+        if answer.drafted_by and answer.drafted_by != answer.model
+        else ""
+    )
     typer.echo(
-        f"\nanswer {answer.id} · model {answer.model} · constitution "
+        f"\nanswer {answer.id} · model {answer.model}{drafted} · constitution "
         f"{answer.constitution_version} · retrieve {timings.retrieve_ms:.0f} ms, generate "
         f"{timings.generate_ms:.0f} ms, verify {timings.verify_ms:.0f} ms over "
         f"{timings.rounds} round(s)"
@@ -395,6 +400,7 @@ def answer_json(answer: Any) -> dict[str, Any]:
         "dropped_claims": len(answer.dropped_claims),
         "constitution_version": answer.constitution_version,
         "model": answer.model,
+        "drafted_by": answer.drafted_by,
         "versions": answer.versions.model_dump(),
         "timings": answer.timings.model_dump(),
     }

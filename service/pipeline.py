@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from service.answers import (
 )
 from service.errors import GeneratorOutputError, VerifierUnavailableError
 from service.generation import Generator, build_constraint, build_messages
+from service.lookup import StatementLookup
 from verifier.checks import Verifier, critique
 from verifier.errors import VerifierError
 from verifier.types import (
@@ -112,6 +113,7 @@ class AnswerPipeline:
         verifier: Verifier,
         config: PipelineConfig | None = None,
         sentence_ranker: SentenceRanker | None = None,
+        lookup: StatementLookup | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever
@@ -119,6 +121,7 @@ class AnswerPipeline:
         self.verifier = verifier
         self.config = config or PipelineConfig()
         self.sentence_ranker = sentence_ranker
+        self.lookup = lookup
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -131,6 +134,11 @@ class AnswerPipeline:
         self.generator.warm_up()
 
     def build_context(self, chunks: list[ScoredChunk], question: str = "") -> EvidenceContext:
+        rows = self._citable_rows(chunks, question)
+        return EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
+
+    def _citable_rows(self, chunks: list[ScoredChunk], question: str) -> list[dict[str, Any]]:
+        """The retrieved chunks' citable sentences, best first for the question."""
         wanted: list[str] = []
         seen: set[str] = set()
         for chunk in chunks:
@@ -145,7 +153,26 @@ class AnswerPipeline:
         ]
         if self.sentence_ranker is not None and question:
             rows = [rows[i] for i in self.sentence_ranker.rank(question, rows)]
-        return EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
+        return rows
+
+    def _lookup_draft(
+        self, question: str, rows: list[dict[str, Any]]
+    ) -> tuple[EvidenceContext, DraftAnswer] | None:
+        """The statement lookup's draft and the context it cites, when the question is a
+        plain line-item lookup that a retrieved row settles. The row may rank below the
+        generator's context cut; it is then added at the end, so the generator, the verifier
+        and the log all see the same context."""
+        if self.lookup is None:
+            return None
+        found = self.lookup.find(question, EvidenceContext.from_rows(rows))
+        if found is None:
+            return None
+        shown = rows[: self.config.context_max_sentences]
+        if all(row["id"] != found.sentence.sentence_id for row in shown):
+            shown = [*shown, next(r for r in rows if r["id"] == found.sentence.sentence_id)]
+        context = EvidenceContext.from_rows(shown)
+        sentence = next(s for s in context if s.sentence_id == found.sentence.sentence_id)
+        return context, self.lookup.draft(question, replace(found, sentence=sentence))
 
     def versions(self) -> Versions:
         return Versions(
@@ -168,7 +195,13 @@ class AnswerPipeline:
         created_at = datetime.now(UTC).isoformat(timespec="microseconds")
         chunks = self.retriever.retrieve(question, top_k or self.config.context_chunks, filters)
         retrieve_ms = 1000 * (time.perf_counter() - started)
-        context = self.build_context(chunks, question)
+        rows = self._citable_rows(chunks, question)
+        looked_up = self._lookup_draft(question, rows)
+        context = (
+            looked_up[0]
+            if looked_up
+            else EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
+        )
         timings = Timings(retrieve_ms=retrieve_ms)
         if on_progress is not None:
             on_progress(
@@ -181,9 +214,11 @@ class AnswerPipeline:
                 },
             )
         rounds: list[Round] = []
-        best: tuple[DraftAnswer, VerificationReport] | None = None
+        best: Drafted | None = None
         if context.sentences:
-            best = self._generate_and_verify(question, context, rounds, timings, on_progress)
+            best = self._generate_and_verify(
+                question, context, rounds, timings, on_progress, looked_up[1] if looked_up else None
+            )
         versions = self.versions()
         filter_dump = filters_dump(filters)
         answer = self._deliver(
@@ -216,9 +251,16 @@ class AnswerPipeline:
         rounds: list[Round],
         timings: Timings,
         on_progress: ProgressCallback | None = None,
-    ) -> tuple[DraftAnswer, VerificationReport] | None:
+        lookup_draft: DraftAnswer | None = None,
+    ) -> Drafted | None:
+        """The statement lookup's draft first, when there is one: delivered if it verifies;
+        otherwise the generator drafts and revises as if it had not been tried."""
+        best: Drafted | None = None
+        if lookup_draft is not None and self.lookup is not None:
+            best = self._verify_lookup(question, context, lookup_draft, rounds, timings)
+            if best.report.all_passed and best.report.answer_supported:
+                return best
         constraint = build_constraint(context, self.config.max_claims)
-        best: tuple[DraftAnswer, VerificationReport] | None = None
         critique_text: str | None = None
         previous: str | None = None
         for _ in range(self.config.revision_rounds + 1):
@@ -285,8 +327,8 @@ class AnswerPipeline:
                         "verify_ms": round(verify_ms, 1),
                     },
                 )
-            if best is None or _rank(report) >= _rank(best[1]):
-                best = (draft, report)
+            if best is None or _rank(report) >= _rank(best.report):
+                best = Drafted(draft, report, self.generator.model_version)
             if draft.insufficient_evidence and not draft.claims:
                 break  # the model declined; a critique has nothing to revise
             if report.all_passed and report.answer_supported:
@@ -294,6 +336,38 @@ class AnswerPipeline:
             critique_text = critique(report, self.verifier.constitution)
             previous = generation.text
         return best
+
+    def _verify_lookup(
+        self,
+        question: str,
+        context: EvidenceContext,
+        draft: DraftAnswer,
+        rounds: list[Round],
+        timings: Timings,
+    ) -> Drafted:
+        assert self.lookup is not None
+        verify_started = time.perf_counter()
+        try:
+            report = self.verifier.verify(draft, context, question)
+        except VerifierError as exc:
+            raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
+        verify_ms = 1000 * (time.perf_counter() - verify_started)
+        timings.verify_ms += verify_ms
+        rounds.append(
+            Round(
+                # The prompt the generator would have been given, so that alignment can teach
+                # it the verified lookup.
+                messages=build_messages(question, context, None, None),
+                raw_generation=draft.model_dump_json(),
+                draft=draft.model_dump(),
+                report=[_report_dump(c) for c in report.claims],
+                answer_checks=[_result_dump(r) for r in report.answer_results],
+                generate_ms=0.0,
+                verify_ms=verify_ms,
+                drafter=self.lookup.version,
+            )
+        )
+        return Drafted(draft, report, self.lookup.version)
 
     def reverify(self, record: AuditRecord) -> Answer:
         """The answer a logged record's own generations would get from this pipeline's
@@ -312,14 +386,18 @@ class AnswerPipeline:
             ]
         )
         question = record.answer.question
-        best: tuple[DraftAnswer, VerificationReport] | None = None
+        best: Drafted | None = None
         for logged in record.rounds:
             if logged.draft is None:
                 continue
             draft = DraftAnswer.model_validate(logged.draft)
             report = self.verifier.verify(draft, context, question)
-            if best is None or _rank(report) >= _rank(best[1]):
-                best = (draft, report)
+            drafter = logged.drafter or record.answer.model
+            if logged.drafter is not None and report.all_passed and report.answer_supported:
+                best = Drafted(draft, report, drafter)
+                break  # a verified lookup is delivered without asking the generator
+            if best is None or _rank(report) >= _rank(best.report):
+                best = Drafted(draft, report, drafter)
         versions = record.answer.versions.model_copy(
             update={
                 "constitution": self.verifier.constitution.version_id,
@@ -371,7 +449,7 @@ class AnswerPipeline:
         self,
         question: str,
         context: EvidenceContext,
-        best: tuple[DraftAnswer, VerificationReport] | None,
+        best: Drafted | None,
         versions: Versions,
         timings: Timings,
         created_at: str,
@@ -403,7 +481,8 @@ class AnswerPipeline:
                 claims=[],
                 **common,
             )
-        draft, report = best
+        draft, report = best.draft, best.report
+        common["drafted_by"] = best.drafter
         kept = [self._claim(c, context) for c in report.claims if c.passed]
         dropped = [self._claim(c, context) for c in report.claims if not c.passed]
         if not kept:
@@ -442,6 +521,15 @@ class AnswerPipeline:
             dropped_claims=dropped,
             **common,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Drafted:
+    """A verified draft and what wrote it: the generator's model version or the lookup's."""
+
+    draft: DraftAnswer
+    report: VerificationReport
+    drafter: str
 
 
 def _rank(report: VerificationReport) -> tuple[bool, int]:

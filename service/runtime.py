@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from service.generation import Generator
+from service.lookup import StatementLookup
 from service.pipeline import AnswerPipeline, PipelineConfig
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
@@ -141,6 +142,7 @@ def build_pipeline(
             adapter=promoted_generator(settings).generator_adapter,
         ),
         sentence_ranker=build_sentence_ranker(settings, embedder),
+        lookup=StatementLookup() if settings.statement_lookup else None,
     )
 
 

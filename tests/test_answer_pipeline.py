@@ -18,11 +18,12 @@ from ingest.settings import get_settings
 from ingest.store import IndexStore
 from service.errors import GeneratorOutputError, VerifierUnavailableError
 from service.generation import Generation, OutputConstraint
+from service.lookup import STATEMENT_LOOKUP_VERSION, RowLookup, StatementLookup
 from service.pipeline import AnswerPipeline, PipelineConfig
 from tests.test_verifier import BrokenJudge, OverlapJudge
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
-from verifier.types import EvidenceContext
+from verifier.types import DraftAnswer, EvidenceContext
 
 QUESTION = "What were Acme's net sales in fiscal 2023?"
 
@@ -371,3 +372,72 @@ def test_a_logged_answer_can_be_reverified_under_another_constitution(
     assert same.answer == record.answer.answer and same.id == record.answer.id
     assert again.refused and "lists 1 figures" in (again.refusal_reason or "")
     assert again.versions.constitution != record.answer.versions.constitution
+
+
+# -- the statement lookup --------------------------------------------------------------------
+
+
+def _lookup_pipeline(store: IndexStore, generator: Any) -> AnswerPipeline:
+    pipeline = _pipeline(store, generator)
+    pipeline.lookup = StatementLookup()
+    return pipeline
+
+
+def test_a_line_item_question_is_read_off_its_statement_row_and_verified(data: Path) -> None:
+    generator = ScriptedGenerator(bad_draft)
+    with IndexStore(data) as store:
+        record = _lookup_pipeline(store, generator).answer(
+            "What was Acme's cost of sales in fiscal 2022?"
+        )
+    answer = record.answer
+    assert generator.calls == []  # a verified lookup needs no generation
+    assert not answer.refused and answer.drafted_by == STATEMENT_LOOKUP_VERSION
+    # The 2022 column of "Cost of sales (981) (902) (850)": an expense, so no minus sign.
+    assert answer.answer == "902 million"
+    (claim,) = answer.claims
+    assert "cost of sales was 902 million in fiscal 2022" in claim.text
+    assert set(claim.verdicts.values()) == {"pass"}
+    assert claim.citations[0].quote == "Cost of sales (981) (902) (850)"
+    (round_,) = record.rounds
+    assert round_.drafter == STATEMENT_LOOKUP_VERSION and round_.messages  # the prompt, kept
+    assert record.answer.model == "scripted"  # the generator that would have answered
+
+
+def test_a_computed_metric_is_left_to_the_generator(data: Path) -> None:
+    generator = ScriptedGenerator(good_draft)
+    with IndexStore(data) as store:
+        record = _lookup_pipeline(store, generator).answer(
+            "What was Acme's net sales growth between fiscal 2022 and fiscal 2023?"
+        )
+    assert len(generator.calls) == 1
+    assert all(r.drafter is None for r in record.rounds)
+    assert record.answer.drafted_by == "scripted"
+
+
+def test_a_lookup_that_fails_verification_hands_the_question_to_the_generator(
+    data: Path,
+) -> None:
+    # The lookup reads 2023's net sales off the income statement; a constitution whose words
+    # rule forbids the company's name fails the lookup's claim, and the generator answers.
+    generator = ScriptedGenerator(good_draft)
+    with IndexStore(data) as store:
+        pipeline = _lookup_pipeline(store, generator)
+        question = "What were net sales in fiscal 2023?"
+        context_rows = pipeline._citable_rows(pipeline.retriever.retrieve(question, 12), question)
+        _, drafted = pipeline._lookup_draft(question, context_rows) or (None, None)
+        assert drafted is not None and drafted.answer == "$1,577 million"
+        drafted.claims[0].text += " Sales rose sharply."
+        pipeline.lookup = _FixedLookup(drafted)
+        record = pipeline.answer(question)
+    assert record.rounds[0].drafter == STATEMENT_LOOKUP_VERSION
+    assert record.rounds[0].report[0]["passed"] is False
+    assert len(generator.calls) == 1 and record.answer.drafted_by == "scripted"
+    assert record.answer.answer == "$1,577 million" and not record.answer.refused
+
+
+class _FixedLookup(StatementLookup):
+    def __init__(self, draft: DraftAnswer) -> None:
+        self.fixed = draft
+
+    def draft(self, question: str, lookup: RowLookup) -> DraftAnswer:
+        return self.fixed

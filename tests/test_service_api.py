@@ -84,6 +84,9 @@ def make_service(data: Path, database_url: str, embedder: Any) -> Iterator[Servi
                 "data_dir": data,
                 "database_url": database_url,
                 "rerank_top": 0,
+                # These tests script the generator; the statement lookup would answer the
+                # net sales question first (one test below turns it on).
+                "statement_lookup": False,
                 **settings,
             }
         )
@@ -136,6 +139,7 @@ def test_an_analyst_gets_a_verified_answer_and_its_audit_record(
     assert set(claim["verdicts"].values()) == {"pass"}
     versions = answer["versions"]
     assert versions["model"] == "scripted" and versions["constitution"].startswith("sec-filings")
+    assert answer["drafted_by"] == "scripted"
     assert versions["index"] != "empty" and "judge" in versions
     assert answer["timings"]["queue_ms"] >= 0 and answer["timings"]["total_ms"] > 0
 
@@ -149,6 +153,22 @@ def test_an_analyst_gets_a_verified_answer_and_its_audit_record(
     assert round_["messages"][0]["role"] == "system" and round_["raw_generation"]
     assert round_["report"][0]["passed"] is True
     assert record["feedback"] == []
+
+
+def test_a_line_item_question_is_answered_by_the_statement_lookup(
+    make_service: ServiceFactory,
+) -> None:
+    generator = ScriptedGenerator(good_draft)
+    service = make_service(generator=generator, statement_lookup=True)
+    answer = service.ask(top_k=8).json()
+    assert answer["drafted_by"] == "statement-lookup@1" and not answer["refused"]
+    assert answer["answer"] == "$1,577 million" and generator.calls == []
+    (claim,) = answer["claims"]
+    (citation,) = claim["citations"]
+    # The income statement's row, in the 2023 column, rather than the MD&A's sentence.
+    assert citation["page"] == 4 and citation["quote"] == "Net sales $ 1,577 $ 1,408 $ 1,322"
+    assert set(claim["verdicts"].values()) == {"pass"}
+    assert answer["versions"]["model"] == "scripted"
 
 
 def test_listing_filters_and_pages(make_service: ServiceFactory) -> None:

@@ -226,6 +226,35 @@ def test_a_figure_from_another_years_column_fails() -> None:
     assert right[0]["periods-in-evidence"] == "pass"
 
 
+def test_a_row_figure_must_be_stated_with_its_year() -> None:
+    row = ("S3", "Net sales $ 1,577 $ 1,408 $ 1,322")
+    verifier = Verifier(load_constitution(), OverlapJudge())
+
+    def figure_periods(text: str, question: str = "") -> tuple[str, str]:
+        draft = DraftAnswer(claims=[_claim(text, row)], answer="see claims")
+        result = next(
+            r
+            for r in verifier.verify(draft, CONTEXT, question).claims[0].results
+            if r.rule_id == "figures-have-periods"
+        )
+        return result.verdict.value, result.reason
+
+    copied_cells, reason = figure_periods("Net sales 1,577 1,408", "What were net sales?")
+    assert copied_cells == "fail" and "does not say which year" in reason
+    # The question's single year is the claim's period: its column, and no other.
+    assert figure_periods("Net sales were $1,577 million.", "Net sales in FY2023?")[0] == "pass"
+    other_year, reason = figure_periods("Net sales were $1,408 million.", "Net sales in FY2023?")
+    assert other_year == "fail" and "is the 2022 figure" in reason
+    # A year named in the claim is the period rule's to check, column by column.
+    assert figure_periods("Net sales were $1,408 million in 2022.")[0] == "pass"
+    # Prose ties a figure to its year in its own words.
+    prose = DraftAnswer(
+        claims=[_claim("Operating income was $412 million.", ("S2", "increased to $412 million"))],
+        answer="see claims",
+    )
+    assert verifier.verify(prose, CONTEXT).claims[0].verdicts["figures-have-periods"] == "pass"
+
+
 def test_a_claim_supported_only_by_an_uncited_sentence_fails() -> None:
     judge = OverlapJudge()
     verifier = Verifier(load_constitution(), judge)
@@ -316,7 +345,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.5.2+")
+    assert constitution.version_id.startswith("sec-filings@1.6.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",

@@ -95,6 +95,7 @@ class Verifier:
             "quote_verbatim": self._quote_verbatim,
             "numbers": self._numbers,
             "periods": self._periods,
+            "figure_periods": self._figure_periods,
             "claim_words": self._claim_words,
         }
 
@@ -247,6 +248,52 @@ class Verifier:
         if misplaced:
             return RuleResult(rule.id, Verdict.FAIL, misplaced, span=misplaced)
         return RuleResult(rule.id, Verdict.PASS, "every period appears in the evidence")
+
+    @staticmethod
+    def _figure_periods(
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
+    ) -> RuleResult:
+        """A figure taken from a statement row with several year columns belongs to one of
+        them, and the claim says which: the year it names, else the single year the question
+        asks about. "Total assets 39,589 5,962" copies cells and states nothing an analyst can
+        use; "Net sales were $1,577 million" answering "… in FY2023?" states 2023's figure and
+        must be that column's. Years the claim names are checked column by column by the
+        period rule; quarter columns share their years and are left to it too."""
+        if years_in(claim.text) or quarters_in(claim.text):
+            return RuleResult(rule.id, Verdict.PASS, "the claim names its periods")
+        asked = years_in(question)
+        for quantity in quantities(claim.text):
+            for span in spans:
+                if not span.verbatim:
+                    continue
+                by_year = _column_matches(quantity, span, claim.text)
+                if not by_year or len(by_year) < 2 or not any(by_year.values()):
+                    continue
+                holding = sorted(year for year, matches in by_year.items() if matches)
+                if len(asked) == 1 and next(iter(asked)) in by_year:
+                    year = next(iter(asked))
+                    if by_year[year]:
+                        continue
+                    return RuleResult(
+                        rule.id,
+                        Verdict.FAIL,
+                        f"{quantity.text} is the {holding[0]} figure of the cited row, and the "
+                        f"question asks about {year}",
+                        span=quantity.text,
+                    )
+                years = ", ".join(str(year) for year in sorted(by_year))
+                return RuleResult(
+                    rule.id,
+                    Verdict.FAIL,
+                    f"{quantity.text} is one of the cited row's year columns ({years}), and "
+                    "the claim does not say which year it states",
+                    span=quantity.text,
+                )
+        return RuleResult(rule.id, Verdict.PASS, "no figure of a multi-year row without its year")
 
     def _claim_words(
         self,

@@ -19,6 +19,7 @@ CHECKS = frozenset(
         "entailment",
         "numbers",
         "periods",
+        "figure_periods",
         "answer_grounded",
         "answer_specific",
         "answer_on_topic",

@@ -1,0 +1,139 @@
+"""The statement lookup: which questions it answers, which row and column it reads, how it
+states the figure, and that each of its drafts passes the constitution it is checked under."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.lookup import StatementLookup, row_caption
+from tests.test_verifier import OverlapJudge
+from verifier.checks import Verifier
+from verifier.constitution import load_constitution
+from verifier.types import EvidenceContext, EvidenceSentence
+
+CASH_FLOWS = "Consolidated Statements of Cash Flows"
+BALANCE = "Consolidated Balance Sheets"
+INCOME = "Consolidated Statements of Operations"
+
+
+def _row(
+    label: str,
+    text: str,
+    title: str,
+    years: tuple[str, ...] = ("2022", "2021"),
+    company: str = "Globex Corporation",
+    filing: str = "GLOBEX_2022_10K",
+) -> EvidenceSentence:
+    return EvidenceSentence(
+        label=label,
+        sentence_id=f"s-{label}",
+        filing_id="f1",
+        filing=filing,
+        page=50,
+        section="Item 8",
+        start=0,
+        end=len(text),
+        kind="table_row",
+        text=text,
+        company=company,
+        fiscal_year=2022,
+        form_type="10-K",
+        table_title=title,
+        table_scale="millions",
+        table_header_rows=(("Year ended December 31,", *years),),
+    )
+
+
+CONTEXT = EvidenceContext(
+    [
+        _row(
+            "S1", "Purchases of property, plant and equipment (PP&E)\n(1,749)\n(1,828)", CASH_FLOWS
+        ),
+        _row("S2", "Capital expenditures\n812\n790", "Segment information"),
+        _row("S3", "Total current assets\n$ 16,525\n$ 15,134", BALANCE),
+        _row("S4", "Total current liabilities\n7,866\n6,040", BALANCE),
+        _row("S5", "Net income (loss)\n(473)\n1,204", INCOME),
+        _row("S6", "Cost of revenue\n(9,120)\n(8,870)", INCOME),
+    ]
+)
+
+
+def _answer(question: str, context: EvidenceContext = CONTEXT) -> tuple[str, str] | None:
+    lookup = StatementLookup()
+    found = lookup.find(question, context)
+    if found is None:
+        return None
+    draft = lookup.draft(question, found)
+    report = Verifier(load_constitution(), OverlapJudge()).verify(draft, context, question)
+    # Whatever the lookup drafts must verify under the constitution like a generated draft.
+    assert report.all_passed and report.answer_supported, [c.verdicts for c in report.claims]
+    return draft.answer, draft.claims[0].text
+
+
+def test_the_analyst_term_finds_the_statement_row_the_question_points_to() -> None:
+    answered = _answer("What was Globex's FY2022 capex? Use the cash flow statement.")
+    assert answered is not None
+    direct, claim = answered
+    # The cash flow statement's row, not the segment table's "Capital expenditures"; money
+    # paid out is stated without its bracket sign.
+    assert direct == "1,749 million"
+    assert claim == (
+        "Globex Corporation's purchases of property, plant and equipment was 1,749 million in "
+        "fiscal 2022."
+    )
+
+
+def test_a_caption_the_question_prints_is_read_in_the_asked_years_column() -> None:
+    answered = _answer("How much total current assets did Globex have at the end of FY2021?")
+    assert answered == (
+        "$15,134 million",
+        "Globex Corporation's total current assets was $15,134 million at the end of fiscal 2021.",
+    )
+
+
+def test_a_bracketed_result_is_negative_and_a_bracketed_cost_is_not() -> None:
+    loss = _answer("What was Globex's net income in FY2022?")
+    assert loss is not None and loss[0] == "-473 million"
+    cost = _answer("What was Globex's cost of revenue in FY2022?")
+    assert cost is not None and cost[0] == "9,120 million"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is Globex's FY2022 working capital ratio? Define it as total current assets "
+        "divided by total current liabilities.",
+        "How did Globex's capex change between FY2021 and FY2022?",
+        "What was Globex's capex?",  # no year
+        "What was Globex's operating margin in FY2022?",
+        "What were Globex's FY2022 inventories?",  # no retrieved row prints them
+    ],
+)
+def test_anything_but_one_printed_line_item_in_one_year_is_left_to_the_generator(
+    question: str,
+) -> None:
+    assert StatementLookup().find(question, CONTEXT) is None
+
+
+def test_rows_that_disagree_settle_nothing() -> None:
+    restated = EvidenceContext(
+        [
+            *CONTEXT.sentences,
+            _row(
+                "S7",
+                "Total current assets\n$ 16,610\n$ 15,134",
+                BALANCE,
+                filing="GLOBEX_2023_10K",
+            ),
+        ]
+    )
+    assert StatementLookup().find("Globex's total current assets in FY2022?", restated) is None
+    assert StatementLookup().find("Globex's total current assets in FY2021?", restated)
+
+
+def test_row_caption_drops_notes_and_footnote_marks() -> None:
+    assert row_caption("Purchases of property, plant and equipment (PP&E)\n(1,749)") == (
+        "Purchases of property, plant and equipment"
+    )
+    assert row_caption("Income from operations1 $ 412 $ 335") == "Income from operations"
+    assert row_caption("Total assets") == "Total assets"
