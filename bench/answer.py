@@ -43,6 +43,12 @@ def make_parser() -> argparse.ArgumentParser:
         help="a previous run's JSON: re-verify its logged generations with the current "
         "verifier instead of generating (what a constitution or judge change does)",
     )
+    parser.add_argument(
+        "--no-generator",
+        action="store_true",
+        help="a generator that always declines: what the statement lookup and the metric "
+        "calculator answer by themselves, in seconds",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--out",
@@ -103,7 +109,26 @@ def verifier_part(settings: Any, bench: Path) -> dict[str, Any]:
     }
 
 
-def answers_part(settings: Any, questions: Path, limit: int | None, given: bool) -> dict[str, Any]:
+class DecliningGenerator:
+    """Declines every question, so that only the lookup and the calculator answer."""
+
+    model_version = "declines"
+
+    def warm_up(self) -> None:
+        return None
+
+    def generate(
+        self, messages: Any, constraint: Any, max_new_tokens: int, on_text: Any = None
+    ) -> Any:
+        from service.generation import Generation
+
+        text = '{"claims": [], "answer": "insufficient evidence", "insufficient_evidence": true}'
+        return Generation(text, self.model_version, 0, 0, 0.0)
+
+
+def answers_part(
+    settings: Any, questions: Path, limit: int | None, given: bool, declining: bool = False
+) -> dict[str, Any]:
     from ingest.embedding import embedder_from_settings
     from ingest.store import IndexStore
     from service.answer_eval import (
@@ -126,6 +151,7 @@ def answers_part(settings: Any, questions: Path, limit: int | None, given: bool)
             settings,
             store,
             _retriever(settings, store, "hybrid", settings.rerank_top, embedder),
+            generator=DecliningGenerator() if declining else None,
             embedder=embedder,
         )
         pipeline.warm_up()
@@ -232,7 +258,9 @@ def main(args: argparse.Namespace) -> int:
                 flush=True,
             )
     if not args.skip_answers:
-        answers = answers_part(settings, args.questions, args.limit, args.given_filing)
+        answers = answers_part(
+            settings, args.questions, args.limit, args.given_filing, args.no_generator
+        )
         results["answers"] = answers
         counts, base = answers["counts"], answers["unverified_baseline_counts"]
         total = answers["questions"]
@@ -246,6 +274,12 @@ def main(args: argparse.Namespace) -> int:
             f"{answers['latency_ms']['total_ms']['p50']} ms",
             flush=True,
         )
+        drafters: dict[str, dict[str, int]] = {}
+        for item in answers["per_question"]:
+            by = drafters.setdefault(item.get("drafted_by") or "none", {})
+            by[item["outcome"]] = by.get(item["outcome"], 0) + 1
+        answers["outcomes_by_drafter"] = drafters
+        print(f"outcomes by what drafted the delivered answer: {drafters}")
         stages = {k: v["p50"] for k, v in answers["latency_ms"].items()}
         print(f"per-stage p50 ms: {stages}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

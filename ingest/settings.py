@@ -155,8 +155,9 @@ class Settings(BaseSettings):
         default=True,
         description=(
             "Answer a question that asks for one line item in one fiscal year from the "
-            "retrieved statement row that prints it (verified like any draft); False leaves "
-            "every question to the generator."
+            "retrieved statement row that prints it, and compute a metric the question "
+            "defines from the rows of its inputs (both verified like any draft); False "
+            "leaves every question to the generator."
         ),
     )
     nli_model: str = Field(

@@ -104,6 +104,7 @@ class QuestionOutcome:
     # The same question's first raw generation judged as if delivered without the verifier:
     # the baseline the verifier is measured against, from the same run.
     unverified_outcome: str | None = None
+    drafted_by: str | None = None  # the generator's model, the lookup or the calculator
 
 
 @dataclass
@@ -185,8 +186,14 @@ class AnswerEvaluation:
         else:
             outcome, matched_by = self.judge_answer(question.answer, answer.answer)
         unverified = None
-        if record.rounds and record.rounds[0].draft is not None:
-            raw = record.rounds[0].draft
+        # What a RAG without the verifier would have shown: the generator's first draft, or
+        # the statement lookup's where that answered without the generator.
+        first = next(
+            (r for r in record.rounds if r.drafter is None),
+            record.rounds[0] if record.rounds else None,
+        )
+        if first is not None and first.draft is not None:
+            raw = first.draft
             if raw.get("insufficient_evidence") and not raw.get("claims"):
                 unverified = "refused"
             else:
@@ -209,6 +216,7 @@ class AnswerEvaluation:
             timings=answer.timings.model_dump(),
             answer_id=answer.id,
             unverified_outcome=unverified,
+            drafted_by=None if answer.refused else answer.drafted_by,
         )
 
     def judge_answer(self, gold: str, delivered: str) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ingest.vocabulary import BALANCE, asked_items, named_statements, statement_kinds
+from verifier.arithmetic import formula_in
 from verifier.numbers import Quantity, aligned_columns, normalise_text, row_unit, years_in
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim, EvidenceSentence
 
@@ -24,9 +25,21 @@ STATEMENT_LOOKUP_VERSION = "statement-lookup@1"
 
 # Words that make a question a computation or a comparison, not the reading of one figure.
 _NOT_A_LOOKUP = re.compile(
-    r"%|\b(?:defined?|definition|ratio|average|change[sd]?|margin|growth|grew|grow|turnover|"
+    r"[%+]|\b(?:defined?|definition|ratio|average|change[sd]?|margin|growth|grew|grow|turnover|"
     r"percent(?:age)?|compared?|comparison|increased?|decreased?|trend|per share|cagr|"
-    r"difference|between|sum|total of|combined|less|minus|plus|divided)\b",
+    r"difference|between|sum|total of|combined|less|minus|plus|divided|"
+    # Which row, why, or what kind: a question about the figures, not one figure.
+    r"which|who|why|nature|purpose|explain|describe|drove|driven|drivers?|lowest|highest|"
+    r"largest|smallest|most|least|best|worst)\b",
+    re.IGNORECASE,
+)
+# A plain lookup asks for an amount: "what is / was / were …", "how much …".
+_ASKS_AN_AMOUNT = re.compile(r"\b(?:what (?:is|was|were)|how much)\b", re.IGNORECASE)
+# Arithmetic the asked metric adds to what its definition defines ("EBITDA less capex",
+# "3 year average EBITDA % margin").
+_MORE_THAN_DEFINED = re.compile(
+    r"[%+/*]|\b(?:less|minus|plus|divided|times|average|change|growth|margin|percent(?:age)?|"
+    r"ratio of|difference|sum)\b",
     re.IGNORECASE,
 )
 _SCALE_WORD = {"thousands": "thousand", "millions": "million", "billions": "billion"}
@@ -75,14 +88,27 @@ class StatementLookup:
         """The row and figure that answer ``question``, or None when the question is not a
         plain lookup or the retrieved rows do not settle it (no row for the item, or rows
         that print different figures for the year)."""
-        if _NOT_A_LOOKUP.search(question):
+        if _NOT_A_LOOKUP.search(question) or not _ASKS_AN_AMOUNT.search(question):
             return None
         years = years_in(question)
         if len(years) != 1:
             return None
         year = next(iter(years))
-        items = asked_items(question)
-        asked_question = _comparable(question)
+        return self._rows_for(question, year, sentences, named_statements(question))
+
+    def _rows_for(
+        self,
+        phrase: str,
+        year: int,
+        sentences: Iterable[EvidenceSentence],
+        statements: list[str],
+    ) -> RowLookup | None:
+        """The row that prints the line item ``phrase`` names, with its figure for ``year``:
+        a caption the phrase prints (the longest, so that "cost of sales" is not "sales"),
+        else the caption a filing prints for the one analyst term it uses ("capex"). None
+        unless one figure from one company answers it."""
+        items = asked_items(phrase)
+        asked = _comparable(phrase)
         candidates: list[RowLookup] = []
         for sentence in sentences:
             if sentence.kind != "table_row":
@@ -92,19 +118,16 @@ class StatementLookup:
             caption = row_caption(sentence.text)
             if figure is not None and caption:
                 candidates.append(RowLookup(sentence, caption, year, figure))
-        # The question prints the caption itself ("total current assets", "cost of sales"):
-        # the longest one it prints, so that "cost of sales" is not read as "sales".
         printed = [
             c
             for c in candidates
             if len(_comparable(c.caption).split()) >= 2
-            and re.search(rf"\b{re.escape(_comparable(c.caption))}\b", asked_question)
+            and re.search(rf"\b{re.escape(_comparable(c.caption))}\b", asked)
         ]
         if printed:
             longest = max(len(_comparable(c.caption)) for c in printed)
             found = [c for c in printed if len(_comparable(c.caption)) == longest]
         elif len(items) == 1:
-            # Else the caption a filing prints for the analyst's term ("capex").
             item = items[0]
             found = [
                 c
@@ -115,23 +138,13 @@ class StatementLookup:
             ]
         else:
             return None
-        found = self._on_named_statements(question, found)
+        found = _on_statements(statements, found)
         # One figure from one company: rows that disagree (a restatement, another company's
-        # filing in the retrieved set) leave the question to the generator.
+        # filing in the retrieved set) settle nothing.
         companies = {f.sentence.company or f.sentence.filing.split("_")[0] for f in found}
         if len({f.figure.number for f in found}) != 1 or len(companies) != 1:
             return None
         return found[0]
-
-    @staticmethod
-    def _on_named_statements(question: str, found: list[RowLookup]) -> list[RowLookup]:
-        """Rows of the statements the question points to, when any are among them: capex as
-        the cash flow statement prints it, not a segment table's."""
-        wanted = set(named_statements(question))
-        if not wanted:
-            return found
-        on_statement = [f for f in found if statement_kinds(f.sentence.table_title or "") & wanted]
-        return on_statement or found
 
     def draft(self, question: str, lookup: RowLookup) -> DraftAnswer:
         """One claim restating the row's figure for the year, citing the row's caption and
@@ -157,6 +170,16 @@ class StatementLookup:
         )
 
 
+def _on_statements(statements: list[str], found: list[RowLookup]) -> list[RowLookup]:
+    """Rows of the statements the question points to, when any are among them: capex as the
+    cash flow statement prints it, not a segment table's."""
+    if not statements:
+        return found
+    wanted = set(statements)
+    on_statement = [f for f in found if statement_kinds(f.sentence.table_title or "") & wanted]
+    return on_statement or found
+
+
 def figure_text(lookup: RowLookup) -> str:
     """The row's figure as an analyst states it: its digits as printed, the table's scale in
     words, a dollar sign where the row or its table prints one, and a minus for a bracketed
@@ -170,3 +193,221 @@ def figure_text(lookup: RowLookup) -> str:
     negative = figure.text.lstrip("$ ").startswith(("(", "-", "−"))
     sign = "-" if negative and not _SUBTRACTED.search(_comparable(lookup.caption)) else ""
     return f"{sign}{'$' if dollars else ''}{figure.printed}{scale}"
+
+
+# -- computed metrics -------------------------------------------------------------------------
+
+# "NAME is defined as: DEFINITION" / "Define NAME as DEFINITION" / "NAME = DEFINITION".
+_DEFINITION = re.compile(
+    r"(?:define\s+(?P<named>[^.?]+?)\s+as:?\s*|(?P<before>[A-Za-z][\w &%()-]{2,60}?)\s+"
+    r"(?:is|are)\s+defined\s+as:?\s*|\bdefined\s+as:?\s*)"
+    r"(?P<definition>(?:[^.?]|\.\d)+)",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(
+    r"\(|\)|÷|/|\*|×|\+|(?<=\s)[-–−](?=\s)|\b(?:divided by|multiplied by|times|less|minus|plus)\b",
+    re.IGNORECASE,
+)
+_TOKEN_OPERATOR = {
+    "÷": "÷", "/": "÷", "divided by": "÷", "*": "×", "×": "×", "times": "×",
+    "multiplied by": "×", "+": "+", "plus": "+", "-": "−", "–": "−", "−": "−", "less": "−",
+    "minus": "−",
+}  # fmt: skip
+_AVERAGE = re.compile(
+    r"^average (?:of )?(?P<item>.+?) between (?:fy\s?)?(?P<first>(?:19|20)\d{2}) and "
+    r"(?:fy\s?)?(?P<second>(?:19|20)\d{2})$",
+    re.IGNORECASE,
+)
+# Words of an operand that qualify how a figure is read, not which line item it is.
+_OPERAND_NOISE = re.compile(
+    r"\[[^\]]*\]|\b(?:fy\s?(?:19|20)\d{2}|(?:19|20)\d{2}|unadjusted|reported|the|amount|"
+    r"year[- ]end|annual|company's)\b",
+    re.IGNORECASE,
+)
+_DECIMALS = re.compile(r"\b(one|two|three|1|2|3) decimal places?\b", re.IGNORECASE)
+_PERCENT_ASKED = re.compile(r"%|\bpercent(?:s|age)?\b|\bmargin\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    row: RowLookup
+    own_year: bool  # whether its period differs from the metric's, and is named with it
+
+
+def _definition(question: str) -> tuple[str, str] | None:
+    """(metric name, definition) of a question that defines what it asks for."""
+    match = _DEFINITION.search(question)
+    if match is None:
+        return None
+    name = match.group("named") or match.group("before") or ""
+    if not name:
+        items = [item for item in asked_items(question) if not item.same_item]
+        name = items[0].words if items else ""
+    name = re.sub(r"^(?:the|a|an)\s+|\s+here$", "", name.strip(), flags=re.IGNORECASE)
+    definition = match.group("definition").strip().rstrip(":;,")
+    return (name, definition) if name and definition else None
+
+
+class MetricCalculator:
+    """Computes a metric the question defines ("net working capital as total current assets
+    less total current liabilities") from the retrieved statement rows of its inputs, and
+    drafts one claim stating the calculation in the constitution's form (``verifier.
+    arithmetic``), which the verifier redoes and checks input by input."""
+
+    version = "metric-calculator@1"
+
+    def __init__(self, rows: StatementLookup | None = None) -> None:
+        self.rows = rows or StatementLookup()
+
+    def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
+        if len(re.findall(r"\bdefined?\b", question, re.IGNORECASE)) != 1:
+            return None  # nested definitions (DIO, DSO and DPO of a cash conversion cycle)
+        defined = _definition(question)
+        if defined is None:
+            return None
+        name, definition = defined
+        before_definition = question[: question.find(definition)]
+        asked = re.sub(re.escape(name), " ", before_definition, flags=re.IGNORECASE)
+        if _MORE_THAN_DEFINED.search(asked):
+            return None  # the question asks for more than the definition defines
+        years = years_in(before_definition) or years_in(question)
+        if len(years) != 1:
+            return None
+        year = next(iter(years))
+        statements = named_statements(question)
+        parts: list[str] = []
+        inputs: list[_Input] = []
+        divides = False
+        position = 0
+        pieces: list[tuple[str, bool]] = []  # (text, is an operator or parenthesis)
+        for token in _TOKEN.finditer(definition):
+            pieces.append((definition[position : token.start()], False))
+            pieces.append((token.group(), True))
+            position = token.end()
+        pieces.append((definition[position:], False))
+        for text, is_token in pieces:
+            if is_token:
+                symbol = _TOKEN_OPERATOR.get(text.lower(), text)
+                divides = divides or symbol == "÷"
+                parts.append(symbol)
+                continue
+            operand = " ".join(text.split())
+            if not operand:
+                continue
+            written = self._operand(operand, year, sentences, statements, inputs)
+            if written is None:
+                return None
+            parts.append(written)
+        if not inputs:
+            return None
+        if _PERCENT_ASKED.search(question) and not divides:
+            # A margin or a percentage whose definition only says how its numerator is
+            # computed ("EBITDA % margin … define EBITDA as …"): not what the definition gives.
+            return None
+        percent = divides and bool(_PERCENT_ASKED.search(question))
+        if percent:
+            parts = ["(", *parts, ")", "×", "100"]
+        expression = " ".join(parts).replace("( ", "(").replace(" )", ")")
+        result = self._result(question, expression, inputs, percent, divides)
+        if result is None:
+            return None
+        company = inputs[0].row.sentence.company or inputs[0].row.sentence.filing.split("_")[0]
+        claim = f"{company}'s {name} in fiscal {year} = {expression} = {result}."
+        cited: dict[str, EvidenceSentence] = {}
+        for item in inputs:
+            cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
+        return DraftAnswer(
+            claims=[
+                DraftClaim(
+                    citations=[
+                        DraftCitation(sentence_id=s.label, quote=" ".join(s.text.split()))
+                        for s in cited.values()
+                    ],
+                    text=claim,
+                )
+            ],
+            answer=result,
+        )
+
+    def _operand(
+        self,
+        operand: str,
+        year: int,
+        sentences: list[EvidenceSentence],
+        statements: list[str],
+        inputs: list[_Input],
+    ) -> str | None:
+        """An operand of the definition as the claim writes it: a constant, an average of one
+        item over two years, or one item's figure (for the year it names, else the metric's)."""
+        if re.fullmatch(r"\d+(?:\.\d+)?", operand):
+            return operand
+        if average := _AVERAGE.match(operand):
+            first = self._input(average["item"], int(average["first"]), year, sentences, statements)
+            second = self._input(
+                average["item"], int(average["second"]), year, sentences, statements
+            )
+            if first is None or second is None:
+                return None
+            inputs += [first, second]
+            return f"(({_written(first)} + {_written(second)}) ÷ 2)"
+        named_years = years_in(operand)
+        if len(named_years) > 1:
+            return None
+        found = self._input(operand, next(iter(named_years), year), year, sentences, statements)
+        if found is None:
+            return None
+        inputs.append(found)
+        return _written(found)
+
+    def _input(
+        self,
+        operand: str,
+        year: int,
+        metric_year: int,
+        sentences: list[EvidenceSentence],
+        statements: list[str],
+    ) -> _Input | None:
+        phrase = " ".join(_OPERAND_NOISE.sub(" ", operand).split())
+        if not phrase:
+            return None
+        row = self.rows._rows_for(phrase, year, sentences, statements)
+        return None if row is None else _Input(row, year != metric_year)
+
+    @staticmethod
+    def _result(
+        question: str, expression: str, inputs: list[_Input], percent: bool, divides: bool
+    ) -> str | None:
+        probe = formula_in(f"probe in 2000 = {expression} = 0")
+        value = probe.computed() if probe is not None else None
+        if value is None:
+            return None
+        asked = _DECIMALS.search(question)
+        words = {"one": 1, "two": 2, "three": 3}
+        if asked:
+            decimals = int(words.get(asked.group(1).lower(), asked.group(1)))
+        else:
+            decimals = 1 if percent else 2
+        if percent:
+            return f"{value:.{decimals}f}%"
+        if divides:
+            return f"{value:.{decimals}f}"
+        # An amount: in the inputs' scale, as they print it.
+        scales = {i.row.figure.scale for i in inputs}
+        units = {row_unit(i.row.sentence.text, i.row.sentence.table_scale) for i in inputs}
+        if len(units) != 1 or len(scales) != 1:
+            return None
+        unit = next(iter(units))
+        scale = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}.get(unit or "", 1.0)
+        amount = value / scale
+        dollars = any(_written(i).lstrip("-").startswith("$") for i in inputs)
+        sign = "-" if amount < 0 else ""
+        words_scale = f" {_SCALE_WORD[unit]}" if unit in _SCALE_WORD else ""
+        return f"{sign}{'$' if dollars else ''}{abs(amount):,.0f}{words_scale}"
+
+
+def _written(item: _Input) -> str:
+    """An input as a calculation writes it: its figure, then the line item it is in square
+    brackets, with its own period when it is not the metric's."""
+    row = item.row
+    period = f", fiscal {row.year}" if item.own_year else ""
+    return f"{figure_text(row)} [{row.caption[:1].lower()}{row.caption[1:]}{period}]"

@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from service.answers import (
 )
 from service.errors import GeneratorOutputError, VerifierUnavailableError
 from service.generation import Generator, build_constraint, build_messages
-from service.lookup import StatementLookup
+from service.lookup import MetricCalculator, StatementLookup
 from verifier.checks import Verifier, critique
 from verifier.errors import VerifierError
 from verifier.types import (
@@ -114,6 +114,7 @@ class AnswerPipeline:
         config: PipelineConfig | None = None,
         sentence_ranker: SentenceRanker | None = None,
         lookup: StatementLookup | None = None,
+        calculator: MetricCalculator | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever
@@ -122,6 +123,7 @@ class AnswerPipeline:
         self.config = config or PipelineConfig()
         self.sentence_ranker = sentence_ranker
         self.lookup = lookup
+        self.calculator = calculator
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -157,22 +159,41 @@ class AnswerPipeline:
 
     def _lookup_draft(
         self, question: str, rows: list[dict[str, Any]]
-    ) -> tuple[EvidenceContext, DraftAnswer] | None:
-        """The statement lookup's draft and the context it cites, when the question is a
-        plain line-item lookup that a retrieved row settles. The row may rank below the
-        generator's context cut; it is then added at the end, so the generator, the verifier
-        and the log all see the same context."""
+    ) -> tuple[EvidenceContext, DraftAnswer, str] | None:
+        """The statement lookup's draft (or the metric calculator's), the context it cites
+        and what drafted it, when a retrieved row settles a plain line-item question or the
+        rows of a defined metric's inputs do. Cited rows that rank below the generator's
+        context cut are added at its end, so the generator, the verifier and the log all see
+        one context."""
         if self.lookup is None:
             return None
-        found = self.lookup.find(question, EvidenceContext.from_rows(rows))
-        if found is None:
+        everything = EvidenceContext.from_rows(rows)
+        drafter = self.lookup.version
+        draft: DraftAnswer | None = None
+        if found := self.lookup.find(question, everything):
+            draft = self.lookup.draft(question, found)
+        elif self.calculator is not None:
+            draft = self.calculator.draft(question, list(everything))
+            drafter = self.calculator.version
+        if draft is None:
             return None
+        cited = {
+            sentence.sentence_id
+            for claim in draft.claims
+            for citation in claim.citations
+            if (sentence := everything.get(citation.sentence_id)) is not None
+        }
         shown = rows[: self.config.context_max_sentences]
-        if all(row["id"] != found.sentence.sentence_id for row in shown):
-            shown = [*shown, next(r for r in rows if r["id"] == found.sentence.sentence_id)]
+        shown += [r for r in rows if r["id"] in cited and r not in shown]
         context = EvidenceContext.from_rows(shown)
-        sentence = next(s for s in context if s.sentence_id == found.sentence.sentence_id)
-        return context, self.lookup.draft(question, replace(found, sentence=sentence))
+        # The draft cited the labels of every retrieved sentence; the context's differ.
+        label_of = {s.sentence_id: s.label for s in context}
+        for claim in draft.claims:
+            for citation in claim.citations:
+                sentence = everything.get(citation.sentence_id)
+                if sentence is not None:
+                    citation.sentence_id = label_of[sentence.sentence_id]
+        return context, draft, drafter
 
     def versions(self) -> Versions:
         return Versions(
@@ -217,7 +238,12 @@ class AnswerPipeline:
         best: Drafted | None = None
         if context.sentences:
             best = self._generate_and_verify(
-                question, context, rounds, timings, on_progress, looked_up[1] if looked_up else None
+                question,
+                context,
+                rounds,
+                timings,
+                on_progress,
+                looked_up[1:] if looked_up else None,
             )
         versions = self.versions()
         filter_dump = filters_dump(filters)
@@ -251,13 +277,13 @@ class AnswerPipeline:
         rounds: list[Round],
         timings: Timings,
         on_progress: ProgressCallback | None = None,
-        lookup_draft: DraftAnswer | None = None,
+        lookup_draft: tuple[DraftAnswer, str] | None = None,
     ) -> Drafted | None:
         """The statement lookup's draft first, when there is one: delivered if it verifies;
         otherwise the generator drafts and revises as if it had not been tried."""
         best: Drafted | None = None
-        if lookup_draft is not None and self.lookup is not None:
-            best = self._verify_lookup(question, context, lookup_draft, rounds, timings)
+        if lookup_draft is not None:
+            best = self._verify_lookup(question, context, *lookup_draft, rounds, timings)
             if best.report.all_passed and best.report.answer_supported:
                 return best
         constraint = build_constraint(context, self.config.max_claims)
@@ -342,10 +368,10 @@ class AnswerPipeline:
         question: str,
         context: EvidenceContext,
         draft: DraftAnswer,
+        drafter: str,
         rounds: list[Round],
         timings: Timings,
     ) -> Drafted:
-        assert self.lookup is not None
         verify_started = time.perf_counter()
         try:
             report = self.verifier.verify(draft, context, question)
@@ -364,10 +390,10 @@ class AnswerPipeline:
                 answer_checks=[_result_dump(r) for r in report.answer_results],
                 generate_ms=0.0,
                 verify_ms=verify_ms,
-                drafter=self.lookup.version,
+                drafter=drafter,
             )
         )
-        return Drafted(draft, report, self.lookup.version)
+        return Drafted(draft, report, drafter)
 
     def reverify(self, record: AuditRecord) -> Answer:
         """The answer a logged record's own generations would get from this pipeline's

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from service.generation import Generator
-from service.lookup import StatementLookup
+from service.lookup import MetricCalculator, StatementLookup
 from service.pipeline import AnswerPipeline, PipelineConfig
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
@@ -143,6 +143,7 @@ def build_pipeline(
         ),
         sentence_ranker=build_sentence_ranker(settings, embedder),
         lookup=StatementLookup() if settings.statement_lookup else None,
+        calculator=MetricCalculator() if settings.statement_lookup else None,
     )
 
 

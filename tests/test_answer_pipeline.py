@@ -18,7 +18,12 @@ from ingest.settings import get_settings
 from ingest.store import IndexStore
 from service.errors import GeneratorOutputError, VerifierUnavailableError
 from service.generation import Generation, OutputConstraint
-from service.lookup import STATEMENT_LOOKUP_VERSION, RowLookup, StatementLookup
+from service.lookup import (
+    STATEMENT_LOOKUP_VERSION,
+    MetricCalculator,
+    RowLookup,
+    StatementLookup,
+)
 from service.pipeline import AnswerPipeline, PipelineConfig
 from tests.test_verifier import BrokenJudge, OverlapJudge
 from verifier.checks import Verifier
@@ -380,6 +385,7 @@ def test_a_logged_answer_can_be_reverified_under_another_constitution(
 def _lookup_pipeline(store: IndexStore, generator: Any) -> AnswerPipeline:
     pipeline = _pipeline(store, generator)
     pipeline.lookup = StatementLookup()
+    pipeline.calculator = MetricCalculator()
     return pipeline
 
 
@@ -403,6 +409,31 @@ def test_a_line_item_question_is_read_off_its_statement_row_and_verified(data: P
     assert record.answer.model == "scripted"  # the generator that would have answered
 
 
+def test_a_metric_the_question_defines_is_computed_from_its_rows_and_verified(
+    data: Path,
+) -> None:
+    generator = ScriptedGenerator(bad_draft)
+    with IndexStore(data) as store:
+        record = _lookup_pipeline(store, generator).answer(
+            "What was Acme's FY2023 gross margin? Define gross margin as gross profit divided "
+            "by net sales, in percent to one decimal place."
+        )
+    answer = record.answer
+    assert generator.calls == [] and answer.drafted_by == "metric-calculator@1"
+    assert answer.answer == "37.8%" and not answer.refused
+    (claim,) = answer.claims
+    assert claim.text == (
+        "Acme Widgets Corporation's gross margin in fiscal 2023 = (596 million [gross profit] "
+        "÷ $1,577 million [net sales]) × 100 = 37.8%."
+    )
+    assert {c.quote for c in claim.citations} == {
+        "Gross profit 596 506 472",
+        "Net sales $ 1,577 $ 1,408 $ 1,322",
+    }
+    assert claim.verdicts["arithmetic-checked"] == "pass"
+    assert set(claim.verdicts.values()) == {"pass"}
+
+
 def test_a_computed_metric_is_left_to_the_generator(data: Path) -> None:
     generator = ScriptedGenerator(good_draft)
     with IndexStore(data) as store:
@@ -424,7 +455,7 @@ def test_a_lookup_that_fails_verification_hands_the_question_to_the_generator(
         pipeline = _lookup_pipeline(store, generator)
         question = "What were net sales in fiscal 2023?"
         context_rows = pipeline._citable_rows(pipeline.retriever.retrieve(question, 12), question)
-        _, drafted = pipeline._lookup_draft(question, context_rows) or (None, None)
+        _, drafted, _ = pipeline._lookup_draft(question, context_rows) or (None, None, None)
         assert drafted is not None and drafted.answer == "$1,577 million"
         drafted.claims[0].text += " Sales rose sharply."
         pipeline.lookup = _FixedLookup(drafted)

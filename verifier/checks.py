@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from ingest.vocabulary import asked_items, expansion_phrases, same_item_terms
+from verifier.arithmetic import Formula, formula_in
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
 from verifier.nli import EntailmentJudge, support
@@ -96,6 +97,7 @@ class Verifier:
             "numbers": self._numbers,
             "periods": self._periods,
             "figure_periods": self._figure_periods,
+            "arithmetic": self._arithmetic,
             "claim_words": self._claim_words,
         }
 
@@ -188,7 +190,10 @@ class Verifier:
         context: EvidenceContext,
         question: str,
     ) -> RuleResult:
-        stated = quantities(claim.text)
+        formula = formula_in(claim.text)
+        # A calculation's inputs are quoted figures; its result and constants are checked by
+        # the arithmetic rule.
+        stated = [f.quantity for f in formula.inputs] if formula else quantities(claim.text)
         if not stated:
             return RuleResult(rule.id, Verdict.PASS, "the claim states no figures")
         evidence = [
@@ -244,7 +249,10 @@ class Verifier:
                 f"{', '.join(named)} is not a period of the cited evidence",
                 span=named[0],
             )
-        misplaced = self._wrong_column(claim, valid, claimed_years)
+        # A calculation's inputs are placed in their columns by the entailment check, each with
+        # its own period; nearness to a year in the sentence says nothing there.
+        formula = formula_in(claim.text)
+        misplaced = None if formula else self._wrong_column(claim, valid, claimed_years)
         if misplaced:
             return RuleResult(rule.id, Verdict.FAIL, misplaced, span=misplaced)
         return RuleResult(rule.id, Verdict.PASS, "every period appears in the evidence")
@@ -294,6 +302,56 @@ class Verifier:
                     span=quantity.text,
                 )
         return RuleResult(rule.id, Verdict.PASS, "no figure of a multi-year row without its year")
+
+    @staticmethod
+    def _arithmetic(
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
+    ) -> RuleResult:
+        """A claim that states a calculation states it in the one form verirag can redo
+        (``verifier.arithmetic``), its constants are the question's or those of an average or
+        a percentage (2, 100), and its result is what the arithmetic gives, to the precision
+        the result is stated to."""
+        if "=" not in claim.text:
+            return RuleResult(rule.id, Verdict.PASS, "the claim states no calculation")
+        formula = formula_in(claim.text)
+        if formula is None:
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                "the claim states a calculation verirag cannot redo: write it as 'what, when = "
+                "figure [line item] − figure [line item] = result'",
+                span=claim.text,
+            )
+        given = {q.number for q in quantities(question) if not q.percent} | {2.0, 100.0}
+        foreign = [c.text for c in formula.constants if c.number not in given]
+        if foreign:
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the constant {foreign[0]} comes from neither the question nor an average or "
+                "a percentage",
+                span=foreign[0],
+            )
+        value = formula.computed()
+        if value is None or not formula.checks():
+            shown = (
+                "cannot be computed"
+                if value is None
+                else f"gives {value / formula.result.scale:,.6g}"
+            )
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the calculation {shown}, not {formula.result.text}",
+                span=formula.result.text,
+            )
+        return RuleResult(
+            rule.id, Verdict.PASS, f"{formula.result.text} is what the stated arithmetic gives"
+        )
 
     def _claim_words(
         self,
@@ -418,6 +476,12 @@ class Verifier:
                         rule.id, Verdict.FAIL, "no verbatim cited span to judge against"
                     )
                     continue
+                formula = formula_in(claim.text)
+                if formula is not None:
+                    verdict, reason = formula_inputs_placed(formula, claim, valid)
+                    score = 1.0 if verdict is Verdict.PASS else 0.0
+                    results[(rule.id, index)] = RuleResult(rule.id, verdict, reason, score=score)
+                    continue
                 lookup = statement_row_lookup(claim, spans) if by_structure else None
                 if lookup is not None:
                     verdict, reason = lookup
@@ -473,6 +537,11 @@ class Verifier:
         evidence = [
             v for s in passing for v in evidence_values(s.quote, figure_scale(s.sentence, stated))
         ]
+        # A verified calculation's result is established by its claim, not printed anywhere.
+        for report in reports:
+            formula = formula_in(report.claim.text) if report.passed else None
+            if formula is not None:
+                evidence += evidence_values(formula.result.text, None)
         missing = [
             q.text for q in quantities(draft.answer) if not quantity_supported(q, evidence, True)
         ]
@@ -998,6 +1067,64 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         f"statement-row lookup: {figures} sit in the named years' columns of the cited row "
         f'"{labels}", and the claim adds nothing else'
     )
+
+
+def formula_inputs_placed(
+    formula: Formula, claim: DraftClaim, spans: list[CitedSpan]
+) -> tuple[Verdict, str]:
+    """Whether each input of a calculation is the figure of a cited statement row that its
+    brackets name, in the column of its period: the calculation follows from its citations
+    when its inputs do (the arithmetic rule redoes the rest). A small NLI model cannot read a
+    formula over table rows; this check is exact."""
+    placed = []
+    for formula_input in formula.inputs:
+        year = formula.input_year(formula_input)
+        if year is None:
+            return Verdict.FAIL, (
+                f"{formula_input.quantity.text} [{formula_input.item}] has no period: name it "
+                "in its brackets or name one for the calculation"
+            )
+        row = next(
+            (
+                span
+                for span in spans
+                if span.sentence.kind == "table_row"
+                and _names_caption(formula_input.item, _row_label(span.sentence))
+                and (by_year := _column_matches(formula_input.quantity, span, claim.text))
+                and by_year.get(year)
+                and quantity_supported(
+                    formula_input.quantity,
+                    evidence_values(span.quote, figure_scale(span.sentence, claim.text)),
+                    True,
+                )
+            ),
+            None,
+        )
+        if row is None:
+            return Verdict.FAIL, (
+                f"{formula_input.quantity.text} is not the {year} figure of a cited row that "
+                f"prints {formula_input.item}"
+            )
+        placed.append(f"{formula_input.quantity.text} ({_row_label(row.sentence)}, {year})")
+    return Verdict.PASS, "calculation inputs sit in their named rows' year columns: " + "; ".join(
+        placed
+    )
+
+
+def _names_caption(item: str, label: str) -> bool:
+    """Whether an input's bracketed words name a row's line item: every word of its caption
+    (a note in brackets and a footnote mark aside), or an analyst term for the same item."""
+    caption = re.sub(r"(?<=[a-z])\d+\b", "", re.sub(r"\([^)]*\)", " ", label))
+    caption = normalise_text(caption).lower()
+    caption_words = {w for w in content_words(caption) if len(w) > 1}
+    item_stems = _stems({w for w in content_words(item.lower()) if len(w) > 1})
+    if {w for w in caption_words - _PARAPHRASE if _stem(w) not in item_stems} == set():
+        return True
+    for _, phrase in same_item_terms(item, caption):
+        rest = {w for w in content_words(caption.replace(phrase, " ")) if len(w) > 1}
+        if _stems(rest - _PARAPHRASE) <= item_stems:
+            return True
+    return False
 
 
 def _stems(words: set[str]) -> set[str]:

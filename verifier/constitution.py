@@ -20,6 +20,7 @@ CHECKS = frozenset(
         "numbers",
         "periods",
         "figure_periods",
+        "arithmetic",
         "answer_grounded",
         "answer_specific",
         "answer_on_topic",

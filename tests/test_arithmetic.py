@@ -1,0 +1,171 @@
+"""Calculations in claims: read back, each input placed in its cited row's year column, the
+arithmetic redone, and the direct answer grounded by the verified result."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_lookup import BALANCE, INCOME, _row
+from tests.test_verifier import OverlapJudge
+from verifier.arithmetic import formula_in
+from verifier.checks import Verifier
+from verifier.constitution import load_constitution
+from verifier.types import DraftAnswer, DraftCitation, DraftClaim, EvidenceContext
+
+CONTEXT = EvidenceContext(
+    [
+        _row("S1", "Total current assets\n$ 16,525\n$ 15,134", BALANCE),
+        _row("S2", "Total current liabilities\n7,866\n6,040", BALANCE),
+        _row("S3", "Property and equipment, net\n282\n253", BALANCE),
+        _row("S4", "Net revenues\n$ 6,489\n$ 7,500", INCOME),
+    ]
+)
+QUESTION = (
+    "What is Globex's FY2022 net working capital? Define net working capital as total current "
+    "assets less total current liabilities."
+)
+ROWS = {
+    "S1": "Total current assets $ 16,525 $ 15,134",
+    "S2": "Total current liabilities 7,866 6,040",
+    "S3": "Property and equipment, net 282 253",
+    "S4": "Net revenues $ 6,489 $ 7,500",
+}
+
+
+def _verify(text: str, labels: list[str], answer: str, question: str = QUESTION) -> object:
+    claim = DraftClaim(
+        text=text,
+        citations=[DraftCitation(sentence_id=label, quote=ROWS[label]) for label in labels],
+    )
+    draft = DraftAnswer(claims=[claim], answer=answer)
+    return Verifier(load_constitution(), OverlapJudge()).verify(draft, CONTEXT, question)
+
+
+def _failed(report: object) -> dict[str, str]:
+    claim = report.claims[0]  # type: ignore[attr-defined]
+    return {r.rule_id: r.reason for r in claim.results if r.verdict.value == "fail"}
+
+
+NWC = (
+    "Globex's net working capital in fiscal 2022 = $16,525 million [total current assets] − "
+    "7,866 million [total current liabilities] = $8,659 million."
+)
+
+
+def test_a_calculation_over_cited_rows_is_verified_and_grounds_the_answer() -> None:
+    report = _verify(NWC, ["S1", "S2"], "$8,659 million")
+    assert _failed(report) == {}
+    assert report.answer_supported, report.answer_results  # type: ignore[attr-defined]
+    reasons = {r.rule_id: r.reason for r in report.claims[0].results}  # type: ignore[attr-defined]
+    assert "16,525 million (Total current assets, 2022)" in reasons["entailed-by-citation"]
+
+
+def test_an_average_over_two_years_and_a_ratio_to_two_decimals() -> None:
+    turnover = (
+        "Globex's fixed asset turnover in fiscal 2022 = $6,489 million [net revenues] ÷ "
+        "((282 million [property and equipment, net] + 253 million [property and equipment, "
+        "net, fiscal 2021]) ÷ 2) = 24.26"
+    )
+    question = (
+        "What is Globex's FY2022 fixed asset turnover ratio? Define it as FY2022 revenue / "
+        "(average PP&E between FY2021 and FY2022). Round to two decimal places."
+    )
+    report = _verify(turnover, ["S4", "S3"], "24.26", question)
+    assert _failed(report) == {}
+    assert report.answer_supported, report.answer_results  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "why"),
+    [
+        (NWC.replace("$8,659", "$8,759"), "arithmetic-checked", "gives 8,659"),
+        # 15,134 is 2021's figure of the row, claimed for 2022.
+        (
+            NWC.replace("$16,525 million", "$15,134 million").replace("$8,659", "$7,268"),
+            "entailed-by-citation",
+            "not the 2022 figure",
+        ),
+        # The brackets name another line item than the row the figure comes from.
+        (
+            NWC.replace("[total current assets]", "[total assets]"),
+            "entailed-by-citation",
+            "prints total assets",
+        ),
+        (NWC.replace("= $8,659", "× 3 = $25,977"), "arithmetic-checked", "the constant 3"),
+        (
+            "Globex's net working capital in fiscal 2022 = current assets minus liabilities = "
+            "$8,659 million.",
+            "arithmetic-checked",
+            "cannot redo",
+        ),
+    ],
+)
+def test_a_wrong_calculation_fails_the_rule_that_catches_it(text: str, rule: str, why: str) -> None:
+    failed = _failed(_verify(text, ["S1", "S2"], "$8,659 million"))
+    assert rule in failed and why in failed[rule], failed
+
+
+def test_an_input_of_a_calculation_is_not_the_asked_metric() -> None:
+    plain = "Globex's total current assets were $16,525 million at the end of fiscal 2022."
+    report = _verify(plain, ["S1"], "$16,525 million")
+    assert not report.answer_supported  # type: ignore[attr-defined]
+
+
+def test_formula_reading() -> None:
+    formula = formula_in("x in 2022 = (1,577) [capex] + 2 = -1,575")
+    assert formula is not None and formula.checks() and formula.computed() == -1575.0
+    assert [c.text for c in formula.constants] == ["2"]
+    assert formula_in("Net sales were $1,577 million.") is None
+    assert formula_in("x = 5 million [a] plus 3 = 8 million") is None  # a word operator
+    assert (
+        formula_in("x = 5 [a] ÷ 0 = 1") is not None and not formula_in("x = 5 [a] ÷ 0 = 1").checks()
+    )  # type: ignore[union-attr]
+
+
+def _calculated(question: str) -> DraftAnswer | None:
+    from service.lookup import MetricCalculator
+
+    draft = MetricCalculator().draft(question, list(CONTEXT))
+    if draft is not None:
+        report = Verifier(load_constitution(), OverlapJudge()).verify(draft, CONTEXT, question)
+        # What the calculator drafts must verify like any draft.
+        assert report.all_passed and report.answer_supported, (
+            [c.verdicts for c in report.claims],
+            report.answer_results,
+        )
+    return draft
+
+
+def test_the_calculator_computes_what_the_question_defines_from_the_rows() -> None:
+    draft = _calculated(QUESTION)
+    assert draft is not None and draft.answer == "$8,659 million"
+    assert draft.claims[0].text == (
+        "Globex Corporation's net working capital in fiscal 2022 = $16,525 million [total "
+        "current assets] − 7,866 million [total current liabilities] = $8,659 million."
+    )
+    turnover = _calculated(
+        "What is the FY2022 fixed asset turnover ratio for Globex? Fixed asset turnover ratio is "
+        "defined as: FY2022 revenue / (average PP&E between FY2021 and FY2022). Round your "
+        "answer to two decimal places."
+    )
+    assert turnover is not None and turnover.answer == "24.26"
+    assert "[property and equipment, net, fiscal 2021]" in turnover.claims[0].text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # The definition gives the numerator of a margin, not the margin.
+        "What is Globex's FY2022 EBITDA % margin? Define EBITDA as total current assets + "
+        "total current liabilities.",
+        # The question asks for more than the definition defines.
+        "What is Globex's FY2022 net working capital less capex? Define net working capital "
+        "as total current assets less total current liabilities.",
+        # An input no retrieved row prints.
+        "What is Globex's FY2022 quick ratio? Define it as cash / total current liabilities.",
+        # No definition.
+        "What is Globex's FY2022 current ratio?",
+    ],
+)
+def test_the_calculator_leaves_what_it_cannot_compute_exactly(question: str) -> None:
+    assert _calculated(question) is None
