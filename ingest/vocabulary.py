@@ -50,6 +50,7 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
             "capital expenditures",
             "additions to property and equipment",
             "payments for property and equipment",
+            "capital spending",
         ),
         statements=(CASH_FLOWS,),
     ),

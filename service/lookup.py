@@ -88,13 +88,20 @@ class StatementLookup:
         """The row and figure that answer ``question``, or None when the question is not a
         plain lookup or the retrieved rows do not settle it (no row for the item, or rows
         that print different figures for the year)."""
-        if _NOT_A_LOOKUP.search(question) or not _ASKS_AN_AMOUNT.search(question):
+        if not self.asks_for_a_line_item(question):
             return None
-        years = years_in(question)
-        if len(years) != 1:
-            return None
-        year = next(iter(years))
+        year = next(iter(years_in(question)))
         return self._rows_for(question, year, sentences, named_statements(question))
+
+    @staticmethod
+    def asks_for_a_line_item(question: str) -> bool:
+        """Whether the question has the form of a plain lookup: an amount, in one year, with
+        no computation, comparison or choice among rows."""
+        return (
+            not _NOT_A_LOOKUP.search(question)
+            and bool(_ASKS_AN_AMOUNT.search(question))
+            and len(years_in(question)) == 1
+        )
 
     def _rows_for(
         self,
@@ -138,7 +145,7 @@ class StatementLookup:
             ]
         else:
             return None
-        found = _on_statements(statements, found)
+        found = _own_statements(_on_statements(statements, found))
         # One figure from one company: rows that disagree (a restatement, another company's
         # filing in the retrieved set) settle nothing.
         companies = {f.sentence.company or f.sentence.filing.split("_")[0] for f in found}
@@ -178,6 +185,20 @@ def _on_statements(statements: list[str], found: list[RowLookup]) -> list[RowLoo
     wanted = set(statements)
     on_statement = [f for f in found if statement_kinds(f.sentence.table_title or "") & wanted]
     return on_statement or found
+
+
+def _own_statements(found: list[RowLookup]) -> list[RowLookup]:
+    """When rows disagree, those of the tables titled with the filing's own company: a 10-K
+    also prints an affiliate's statements (MGM's shows CityCenter Holdings' balance sheet)."""
+    if len({f.figure.number for f in found}) <= 1:
+        return found
+    own = [
+        f
+        for f in found
+        if (company := _comparable(f.sentence.company or "").split(" ")[0])
+        and re.search(rf"\b{re.escape(company)}\b", _comparable(f.sentence.table_title or ""))
+    ]
+    return own or found
 
 
 def figure_text(lookup: RowLookup) -> str:
@@ -259,9 +280,16 @@ class MetricCalculator:
     def __init__(self, rows: StatementLookup | None = None) -> None:
         self.rows = rows or StatementLookup()
 
+    @staticmethod
+    def defines_its_metric(question: str) -> bool:
+        """Whether the question defines what it asks for, once (nested definitions, the DIO,
+        DSO and DPO of a cash conversion cycle, are not computed)."""
+        defined = len(re.findall(r"\bdefined?\b", question, re.IGNORECASE)) == 1
+        return defined and _definition(question) is not None
+
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
-        if len(re.findall(r"\bdefined?\b", question, re.IGNORECASE)) != 1:
-            return None  # nested definitions (DIO, DSO and DPO of a cash conversion cycle)
+        if not self.defines_its_metric(question):
+            return None
         defined = _definition(question)
         if defined is None:
             return None

@@ -69,6 +69,9 @@ class PipelineConfig:
     max_claims: int = 3
     revision_rounds: int = 1
     adapter: str | None = None
+    # Chunks searched for a lookup's or a calculation's rows when the context's do not hold
+    # them: a metric's inputs sit on two or three statements, below the first dozen chunks.
+    lookup_chunks: int = 40
 
 
 def filters_dump(filters: QueryFilters | None) -> dict[str, Any] | None:
@@ -157,8 +160,16 @@ class AnswerPipeline:
             rows = [rows[i] for i in self.sentence_ranker.rank(question, rows)]
         return rows
 
+    def _drafts_from_rows(self, question: str) -> bool:
+        lookup = self.lookup is not None and self.lookup.asks_for_a_line_item(question)
+        calculation = self.calculator is not None and self.calculator.defines_its_metric(question)
+        return lookup or calculation
+
     def _lookup_draft(
-        self, question: str, rows: list[dict[str, Any]]
+        self,
+        question: str,
+        rows: list[dict[str, Any]],
+        more_rows: list[dict[str, Any]] | None = None,
     ) -> tuple[EvidenceContext, DraftAnswer, str] | None:
         """The statement lookup's draft (or the metric calculator's), the context it cites
         and what drafted it, when a retrieved row settles a plain line-item question or the
@@ -167,7 +178,9 @@ class AnswerPipeline:
         one context."""
         if self.lookup is None:
             return None
-        everything = EvidenceContext.from_rows(rows)
+        known = {row["id"] for row in rows}
+        searched = rows + [r for r in more_rows or [] if r["id"] not in known]
+        everything = EvidenceContext.from_rows(searched)
         drafter = self.lookup.version
         draft: DraftAnswer | None = None
         if found := self.lookup.find(question, everything):
@@ -184,7 +197,7 @@ class AnswerPipeline:
             if (sentence := everything.get(citation.sentence_id)) is not None
         }
         shown = rows[: self.config.context_max_sentences]
-        shown += [r for r in rows if r["id"] in cited and r not in shown]
+        shown += [r for r in searched if r["id"] in cited and r not in shown]
         context = EvidenceContext.from_rows(shown)
         # The draft cited the labels of every retrieved sentence; the context's differ.
         label_of = {s.sentence_id: s.label for s in context}
@@ -218,6 +231,10 @@ class AnswerPipeline:
         retrieve_ms = 1000 * (time.perf_counter() - started)
         rows = self._citable_rows(chunks, question)
         looked_up = self._lookup_draft(question, rows)
+        if looked_up is None and self._drafts_from_rows(question):
+            deeper = self.retriever.retrieve(question, self.config.lookup_chunks, filters)
+            # Unranked: only the lookup reads these; the context stays the ranked first rows.
+            looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, ""))
         context = (
             looked_up[0]
             if looked_up

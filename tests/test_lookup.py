@@ -134,6 +134,12 @@ def test_rows_that_disagree_settle_nothing() -> None:
     assert StatementLookup().find(question.format(2021), restated)
 
 
+def test_a_row_with_an_empty_cell_is_not_read_column_by_column() -> None:
+    # Three cells under two years: which year the dash stands for cannot be told.
+    dashed = EvidenceContext([_row("S1", "Restructuring charges\n—\n1\n(1)", INCOME)])
+    assert StatementLookup().find("What were restructuring charges in FY2022?", dashed) is None
+
+
 def test_row_caption_drops_notes_and_footnote_marks() -> None:
     assert row_caption("Purchases of property, plant and equipment (PP&E)\n(1,749)") == (
         "Purchases of property, plant and equipment"

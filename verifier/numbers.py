@@ -284,6 +284,9 @@ def header_years(header_rows: tuple[tuple[str, ...], ...]) -> list[int]:
     return years
 
 
+_EMPTY_CELL = re.compile(r"(?:^|\s)[—–-](?=\s|$)")
+
+
 def aligned_columns(
     row_text: str, header_rows: tuple[tuple[str, ...], ...]
 ) -> list[tuple[int, Quantity]] | None:
@@ -292,5 +295,9 @@ def aligned_columns(
     years = header_years(header_rows)
     values = quantities(row_text)
     if not years or len(values) != len(years) or len(set(years)) != len(years):
+        return None
+    if _EMPTY_CELL.search(normalise_text(row_text)):
+        # A dash is a cell with nothing in it ("Restructuring charges — 1 (1)"): the figures
+        # no longer line up with the years one to one, and which column is empty is unknown.
         return None
     return list(zip(years, values, strict=True))
