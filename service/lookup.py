@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 from ingest.vocabulary import BALANCE, asked_items, named_statements, statement_kinds
 from verifier.arithmetic import formula_in
-from verifier.numbers import Quantity, aligned_columns, normalise_text, row_unit, years_in
+from verifier.numbers import (
+    Quantity,
+    aligned_columns,
+    normalise_text,
+    row_unit,
+    scale_factor,
+    years_in,
+)
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim, EvidenceSentence
 
 STATEMENT_LOOKUP_VERSION = "statement-lookup@1"
@@ -91,7 +98,7 @@ class StatementLookup:
         if not self.asks_for_a_line_item(question):
             return None
         year = next(iter(years_in(question)))
-        return self._rows_for(question, year, sentences, named_statements(question))
+        return self.row_for(question, year, sentences, named_statements(question))
 
     @staticmethod
     def asks_for_a_line_item(question: str) -> bool:
@@ -103,7 +110,7 @@ class StatementLookup:
             and len(years_in(question)) == 1
         )
 
-    def _rows_for(
+    def row_for(
         self,
         phrase: str,
         year: int,
@@ -398,7 +405,7 @@ class MetricCalculator:
         phrase = " ".join(_OPERAND_NOISE.sub(" ", operand).split())
         if not phrase:
             return None
-        row = self.rows._rows_for(phrase, year, sentences, statements)
+        row = self.rows.row_for(phrase, year, sentences, statements)
         return None if row is None else _Input(row, year != metric_year)
 
     @staticmethod
@@ -425,8 +432,7 @@ class MetricCalculator:
         if len(units) != 1 or len(scales) != 1:
             return None
         unit = next(iter(units))
-        scale = {"thousands": 1e3, "millions": 1e6, "billions": 1e9}.get(unit or "", 1.0)
-        amount = value / scale
+        amount = value / scale_factor(unit)
         dollars = any(_written(i).lstrip("-").startswith("$") for i in inputs)
         sign = "-" if amount < 0 else ""
         words_scale = f" {_SCALE_WORD[unit]}" if unit in _SCALE_WORD else ""

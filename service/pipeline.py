@@ -197,7 +197,8 @@ class AnswerPipeline:
             if (sentence := everything.get(citation.sentence_id)) is not None
         }
         shown = rows[: self.config.context_max_sentences]
-        shown += [r for r in searched if r["id"] in cited and r not in shown]
+        shown_ids = {row["id"] for row in shown}
+        shown += [r for r in searched if r["id"] in cited and r["id"] not in shown_ids]
         context = EvidenceContext.from_rows(shown)
         # The draft cited the labels of every retrieved sentence; the context's differ.
         label_of = {s.sentence_id: s.label for s in context}
@@ -339,13 +340,7 @@ class AnswerPipeline:
                 )
                 break
             timings.generate_ms += 1000 * generation.seconds
-            verify_started = time.perf_counter()
-            try:
-                report = self.verifier.verify(draft, context, question)
-            except VerifierError as exc:
-                raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
-            verify_ms = 1000 * (time.perf_counter() - verify_started)
-            timings.verify_ms += verify_ms
+            report, verify_ms = self._verify(draft, context, question, timings)
             timings.rounds += 1
             rounds.append(
                 Round(
@@ -380,6 +375,19 @@ class AnswerPipeline:
             previous = generation.text
         return best
 
+    def _verify(
+        self, draft: DraftAnswer, context: EvidenceContext, question: str, timings: Timings
+    ) -> tuple[VerificationReport, float]:
+        """The verifier's report and its milliseconds; fail closed when it cannot run."""
+        started = time.perf_counter()
+        try:
+            report = self.verifier.verify(draft, context, question)
+        except VerifierError as exc:
+            raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
+        verify_ms = 1000 * (time.perf_counter() - started)
+        timings.verify_ms += verify_ms
+        return report, verify_ms
+
     def _verify_lookup(
         self,
         question: str,
@@ -389,13 +397,7 @@ class AnswerPipeline:
         rounds: list[Round],
         timings: Timings,
     ) -> Drafted:
-        verify_started = time.perf_counter()
-        try:
-            report = self.verifier.verify(draft, context, question)
-        except VerifierError as exc:
-            raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
-        verify_ms = 1000 * (time.perf_counter() - verify_started)
-        timings.verify_ms += verify_ms
+        report, verify_ms = self._verify(draft, context, question, timings)
         rounds.append(
             Round(
                 # The prompt the generator would have been given, so that alignment can teach

@@ -226,6 +226,9 @@ def test_ask_end_to_end_with_the_packaged_model(
 ) -> None:
     monkeypatch.setenv("VERIRAG_NLI_MODEL", "trained:tiny-nli")
     monkeypatch.setenv("VERIRAG_MAX_CLAIMS", "1")
+    # The packaged model answers: the statement lookup would read this net-sales question off
+    # the income statement without it.
+    monkeypatch.setenv("VERIRAG_STATEMENT_LOOKUP", "false")
     result = verirag("ask", QUESTION, "--data-dir", data, "--json")
     assert result.exit_code == 0, result.stderr
     answer = json.loads(result.stdout)
@@ -251,6 +254,7 @@ def test_ask_end_to_end_with_the_packaged_model(
     with InteractionLogFor(data) as log:
         record = log.get(answer["id"])
         assert record.rounds and record.rounds[0].raw_generation
+        assert record.rounds[0].drafter is None
 
 
 def test_ask_fails_closed_without_a_judge(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -306,6 +310,9 @@ def test_eval_answers_reports_outcomes_with_every_question_counted(
     monkeypatch.setenv("VERIRAG_NLI_MODEL", "trained:tiny-nli")
     monkeypatch.setenv("VERIRAG_MAX_CLAIMS", "1")
     monkeypatch.setenv("VERIRAG_REVISION_ROUNDS", "0")
+    # The harness is measured on the generator: the statement lookup would answer this
+    # net-sales question without it.
+    monkeypatch.setenv("VERIRAG_STATEMENT_LOOKUP", "false")
     report_file, plot = tmp_path / "answers.json", tmp_path / "answers.png"
     result = verirag(
         "eval",

@@ -269,6 +269,11 @@ def per_unit_amount(text: str) -> bool:
     return bool(_PER_UNIT.search(text)) and not _SHARE_COUNT.search(text)
 
 
+def scale_factor(scale: str | None) -> float:
+    """What a scale word multiplies by: 1e6 for "millions"; 1 for none."""
+    return _SCALES.get((scale or "").lower(), 1.0)
+
+
 def row_unit(row_text: str, table_scale: str | None) -> str | None:
     """The unit of a table row's figures: the table's, except on a per-share row ("Diluted
     earnings per share"), whose figures are printed as they are."""
