@@ -35,9 +35,11 @@ _NOT_A_LOOKUP = re.compile(
     r"[%+]|\b(?:defined?|definition|ratio|average|change[sd]?|margin|growth|grew|grow|turnover|"
     r"percent(?:age)?|compared?|comparison|increased?|decreased?|trend|per share|cagr|"
     r"difference|between|sum|total of|combined|less|minus|plus|divided|"
-    # Which row, why, or what kind: a question about the figures, not one figure.
-    r"which|who|why|nature|purpose|explain|describe|drove|driven|drivers?|lowest|highest|"
-    r"largest|smallest|most|least|best|worst)\b",
+    # Which row, why, or what kind: a question about the figures, not one figure. ("Who" and
+    # "best" are left out: FinanceBench's instructions say "an analyst who can only use …" and
+    # "to the best of your abilities".)
+    r"which|why|nature|purpose|explain|describe|drove|driven|drivers?|lowest|highest|"
+    r"largest|smallest|most|least|worst)\b",
     re.IGNORECASE,
 )
 # A plain lookup asks for an amount: "what is / was / were …", "how much …".
@@ -252,6 +254,12 @@ _OPERAND_NOISE = re.compile(
     r"year[- ]end|annual|company's)\b",
     re.IGNORECASE,
 )
+# "year-over-year change in revenue from FY2016 to FY2017".
+_CHANGE = re.compile(
+    r"(?P<name>(?:year[- ]over[- ]year |yoy )?(?:change|growth) in (?P<item>[^?(,]+?)) from "
+    r"(?:fy\s?)?(?P<first>(?:19|20)\d{2}) to (?:fy\s?)?(?P<second>(?:19|20)\d{2})",
+    re.IGNORECASE,
+)
 _DECIMALS = re.compile(r"\b(one|two|three|1|2|3) decimal places?\b", re.IGNORECASE)
 _PERCENT_ASKED = re.compile(r"%|\bpercent(?:s|age)?\b|\bmargin\b", re.IGNORECASE)
 
@@ -295,8 +303,46 @@ class MetricCalculator:
         return defined and _definition(question) is not None
 
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
-        if not self.defines_its_metric(question):
+        """The calculation's draft, or None when the question defines no metric this can
+        compute, or the retrieved rows lack an input."""
+        if self.defines_its_metric(question):
+            computed = self._defined(question, sentences)
+        elif change := _CHANGE.search(question):
+            computed = self._change(question, change, sentences)
+        else:
             return None
+        if computed is None:
+            return None
+        subject, parts, inputs, divides = computed
+        percent = divides and bool(_PERCENT_ASKED.search(question))
+        if percent:
+            parts = ["(", *parts, ")", "×", "100"]
+        expression = " ".join(parts).replace("( ", "(").replace(" )", ")")
+        result = self._result(question, expression, inputs, percent, divides)
+        if result is None:
+            return None
+        company = inputs[0].row.sentence.company or inputs[0].row.sentence.filing.split("_")[0]
+        cited: dict[str, EvidenceSentence] = {}
+        for item in inputs:
+            cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
+        return DraftAnswer(
+            claims=[
+                DraftClaim(
+                    citations=[
+                        DraftCitation(sentence_id=s.label, quote=" ".join(s.text.split()))
+                        for s in cited.values()
+                    ],
+                    text=f"{company}'s {subject} = {expression} = {result}.",
+                )
+            ],
+            answer=result,
+        )
+
+    def _defined(
+        self, question: str, sentences: list[EvidenceSentence]
+    ) -> tuple[str, list[str], list[_Input], bool] | None:
+        """(what is computed and when, the expression's parts, its inputs, whether it divides)
+        for a metric the question defines."""
         defined = _definition(question)
         if defined is None:
             return None
@@ -339,30 +385,27 @@ class MetricCalculator:
             # A margin or a percentage whose definition only says how its numerator is
             # computed ("EBITDA % margin … define EBITDA as …"): not what the definition gives.
             return None
-        percent = divides and bool(_PERCENT_ASKED.search(question))
-        if percent:
-            parts = ["(", *parts, ")", "×", "100"]
-        expression = " ".join(parts).replace("( ", "(").replace(" )", ")")
-        result = self._result(question, expression, inputs, percent, divides)
-        if result is None:
+        return f"{name} in fiscal {year}", parts, inputs, divides
+
+    def _change(
+        self, question: str, change: re.Match[str], sentences: list[EvidenceSentence]
+    ) -> tuple[str, list[str], list[_Input], bool] | None:
+        """The change in one item between two years: in percent of the first year's figure
+        when the question asks for a percentage, else the difference."""
+        first, second = int(change["first"]), int(change["second"])
+        if years_in(question) != {first, second}:
             return None
-        company = inputs[0].row.sentence.company or inputs[0].row.sentence.filing.split("_")[0]
-        claim = f"{company}'s {name} in fiscal {year} = {expression} = {result}."
-        cited: dict[str, EvidenceSentence] = {}
-        for item in inputs:
-            cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
-        return DraftAnswer(
-            claims=[
-                DraftClaim(
-                    citations=[
-                        DraftCitation(sentence_id=s.label, quote=" ".join(s.text.split()))
-                        for s in cited.values()
-                    ],
-                    text=claim,
-                )
-            ],
-            answer=result,
-        )
+        statements = named_statements(question)
+        before = self._input(change["item"], first, second, sentences, statements)
+        after = self._input(change["item"], second, first, sentences, statements)
+        if before is None or after is None:
+            return None
+        inputs = [after, before]
+        subject = f"{change['name']} from fiscal {first} to fiscal {second}"
+        if _PERCENT_ASKED.search(question):
+            parts = ["(", _written(after), "−", _written(before), ")", "÷", _written(before)]
+            return subject, parts, inputs, True
+        return subject, [_written(after), "−", _written(before)], inputs, False
 
     def _operand(
         self,

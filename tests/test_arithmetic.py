@@ -152,6 +152,21 @@ def test_the_calculator_computes_what_the_question_defines_from_the_rows() -> No
     assert "[property and equipment, net, fiscal 2021]" in turnover.claims[0].text
 
 
+def test_the_calculator_computes_a_year_over_year_change_between_two_columns() -> None:
+    draft = _calculated(
+        "What is Globex's year-over-year change in net revenues from FY2021 to FY2022 (in "
+        "units of percents and round to one decimal place)?"
+    )
+    assert draft is not None and draft.answer == "-13.5%"
+    assert draft.claims[0].text == (
+        "Globex Corporation's year-over-year change in net revenues from fiscal 2021 to fiscal "
+        "2022 = (($6,489 million [net revenues, fiscal 2022] − $7,500 million [net revenues, "
+        "fiscal 2021]) ÷ $7,500 million [net revenues, fiscal 2021]) × 100 = -13.5%."
+    )
+    amount = _calculated("What was the change in net revenues from FY2021 to FY2022 for Globex?")
+    assert amount is not None and amount.answer == "-$1,011 million"
+
+
 @pytest.mark.parametrize(
     "question",
     [

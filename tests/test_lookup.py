@@ -83,6 +83,14 @@ def test_the_analyst_term_finds_the_statement_row_the_question_points_to() -> No
     )
 
 
+def test_an_instruction_framing_the_question_does_not_stop_a_lookup() -> None:
+    answered = _answer(
+        "What is the FY2022 capital expenditure amount for Globex? Answer as an analyst who "
+        "can only use the statement of cash flows, to the best of your abilities."
+    )
+    assert answered is not None and answered[0] == "1,749 million"
+
+
 def test_a_caption_the_question_prints_is_read_in_the_asked_years_column() -> None:
     answered = _answer("How much total current assets did Globex have at the end of FY2021?")
     assert answered == (
