@@ -57,7 +57,7 @@ _SCALE_WORD = {"thousands": "thousand", "millions": "million", "billions": "bill
 # expenditures of $1,577 million"). A bracketed result (a net loss) is negative.
 _SUBTRACTED = re.compile(
     r"\b(?:costs?|expenses?|purchases?|payments?|additions?|repurchases?|acquisitions?|"
-    r"expenditures?|paid|used|depreciation|amortization|provision)\b"
+    r"expenditures?|spending|paid|used|depreciation|amortization|provision)\b"
 )
 
 
@@ -284,6 +284,37 @@ def _definition(question: str) -> tuple[str, str] | None:
     return (name, definition) if name and definition else None
 
 
+# "what is American Water Works's FY2021 operating income + depreciation and amortization
+# (unadjusted EBITDA) in USD millions?"
+_WHAT_IS = re.compile(r"\bwhat (?:is|was|were) (?:the )?(?P<asked>[^?]+)\?", re.IGNORECASE)
+_ASKED_OPERATOR = re.compile(r"[+÷/*×]|\s[-–−]\s|\b(?:less|minus|plus|divided by|times)\b", re.I)
+
+
+def _asked_arithmetic(question: str) -> tuple[str, str, int] | None:
+    """(expression, its name, its year) when the question itself asks for arithmetic over
+    line items in one year; the name is the one it gives in brackets, else its own words."""
+    match = _WHAT_IS.search(question)
+    if match is None:
+        return None
+    asked = match["asked"]
+    years = years_in(asked)
+    if len(years) != 1 or not _ASKED_OPERATOR.search(asked):
+        return None
+    named = re.search(r"\(([A-Za-z][A-Za-z &-]+)\)", asked)
+    asked = re.sub(r"\((?:in )?[^)]*\)", " ", asked)
+    asked = re.sub(
+        r"\bin (?:usd|us\$|\$)\s*(?:millions|billions|thousands)\b", " ", asked, flags=re.I
+    )
+    asked = re.sub(r"^.*?'s\s+", "", asked)  # the company's
+    asked = re.sub(r"\b(?:fy\s?|fiscal (?:year )?)?(?:19|20)\d{2}\b", " ", asked, flags=re.I)
+    asked = re.sub(r"\s+(?:for|of|at)\s+[A-Z][\w&.,' -]*$", "", asked.strip())
+    expression = " ".join(asked.split())
+    if not expression or not _ASKED_OPERATOR.search(expression):
+        return None
+    name = named.group(1).strip() if named else expression
+    return expression, name, next(iter(years))
+
+
 class MetricCalculator:
     """Computes a metric the question defines ("net working capital as total current assets
     less total current liabilities") from the retrieved statement rows of its inputs, and
@@ -305,7 +336,9 @@ class MetricCalculator:
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
         """The calculation's draft, or None when the question defines no metric this can
         compute, or the retrieved rows lack an input."""
-        if self.defines_its_metric(question):
+        if asked := _asked_arithmetic(question):
+            computed = self._asked(question, asked, sentences)
+        elif self.defines_its_metric(question):
             computed = self._defined(question, sentences)
         elif change := _CHANGE.search(question):
             computed = self._change(question, change, sentences)
@@ -355,37 +388,66 @@ class MetricCalculator:
         if len(years) != 1:
             return None
         year = next(iter(years))
-        statements = named_statements(question)
+        parsed = self._parse(definition, year, sentences, named_statements(question))
+        if parsed is None:
+            return None
+        parts, inputs, divides = parsed
+        if _PERCENT_ASKED.search(question) and not divides:
+            # A margin or a percentage whose definition only says how its numerator is
+            # computed ("EBITDA % margin … define EBITDA as …"): not what the definition gives.
+            return None
+        return f"{name} in fiscal {year}", parts, inputs, divides
+
+    def _asked(
+        self, question: str, asked: tuple[str, str, int], sentences: list[EvidenceSentence]
+    ) -> tuple[str, list[str], list[_Input], bool] | None:
+        """A question that asks for arithmetic itself ("unadjusted operating income +
+        depreciation and amortization", "EBITDA less capex"), with the names it defines
+        replaced by their definitions."""
+        expression, name, year = asked
+        defined = _definition(question) if self.defines_its_metric(question) else None
+        if defined is not None:
+            term, definition = defined
+            expression = re.sub(
+                rf"\b{re.escape(term)}\b", f"({definition})", expression, flags=re.IGNORECASE
+            )
+        parsed = self._parse(expression, year, sentences, named_statements(question))
+        if parsed is None:
+            return None
+        parts, inputs, divides = parsed
+        if _PERCENT_ASKED.search(question) and not divides:
+            return None
+        return f"{name} in fiscal {year}", parts, inputs, divides
+
+    def _parse(
+        self, text: str, year: int, sentences: list[EvidenceSentence], statements: list[str]
+    ) -> tuple[list[str], list[_Input], bool] | None:
+        """The expression's parts as the claim writes them, its inputs, and whether it
+        divides; None when an operand is no row the retrieved sentences print."""
         parts: list[str] = []
         inputs: list[_Input] = []
         divides = False
         position = 0
         pieces: list[tuple[str, bool]] = []  # (text, is an operator or parenthesis)
-        for token in _TOKEN.finditer(definition):
-            pieces.append((definition[position : token.start()], False))
+        for token in _TOKEN.finditer(text):
+            pieces.append((text[position : token.start()], False))
             pieces.append((token.group(), True))
             position = token.end()
-        pieces.append((definition[position:], False))
-        for text, is_token in pieces:
+        pieces.append((text[position:], False))
+        for piece, is_token in pieces:
             if is_token:
-                symbol = _TOKEN_OPERATOR.get(text.lower(), text)
+                symbol = _TOKEN_OPERATOR.get(piece.lower(), piece)
                 divides = divides or symbol == "÷"
                 parts.append(symbol)
                 continue
-            operand = " ".join(text.split())
+            operand = " ".join(piece.split())
             if not operand:
                 continue
             written = self._operand(operand, year, sentences, statements, inputs)
             if written is None:
                 return None
             parts.append(written)
-        if not inputs:
-            return None
-        if _PERCENT_ASKED.search(question) and not divides:
-            # A margin or a percentage whose definition only says how its numerator is
-            # computed ("EBITDA % margin … define EBITDA as …"): not what the definition gives.
-            return None
-        return f"{name} in fiscal {year}", parts, inputs, divides
+        return (parts, inputs, divides) if inputs else None
 
     def _change(
         self, question: str, change: re.Match[str], sentences: list[EvidenceSentence]

@@ -167,6 +167,21 @@ def test_the_calculator_computes_a_year_over_year_change_between_two_columns() -
     assert amount is not None and amount.answer == "-$1,011 million"
 
 
+def test_a_question_that_asks_for_arithmetic_itself_is_computed() -> None:
+    # "Net working capital" is defined; the question asks for it less something else.
+    draft = _calculated(
+        "What is Globex's FY2022 net working capital less property and equipment, net? Define "
+        "net working capital as total current assets less total current liabilities."
+    )
+    assert draft is not None and draft.answer == "$8,377 million"
+    inline = _calculated(
+        "Using the balance sheet, what is Globex's FY2022 total current assets - total "
+        "current liabilities (working capital) in USD millions?"
+    )
+    assert inline is not None and inline.answer == "$8,659 million"
+    assert inline.claims[0].text.startswith("Globex Corporation's working capital in fiscal 2022")
+
+
 @pytest.mark.parametrize(
     "question",
     [
