@@ -21,7 +21,9 @@ from verifier.arithmetic import formula_in
 from verifier.numbers import (
     Quantity,
     aligned_columns,
+    is_subtracted_item,
     normalise_text,
+    printed_negative,
     row_unit,
     scale_factor,
     years_in,
@@ -52,13 +54,6 @@ _MORE_THAN_DEFINED = re.compile(
     re.IGNORECASE,
 )
 _SCALE_WORD = {"thousands": "thousand", "millions": "million", "billions": "billion"}
-# A cost, an expense or money paid out is printed in brackets because it is subtracted; the
-# amount is the figure without its sign ("cost of sales of $981 million", "capital
-# expenditures of $1,577 million"). A bracketed result (a net loss) is negative.
-_SUBTRACTED = re.compile(
-    r"\b(?:costs?|expenses?|purchases?|payments?|additions?|repurchases?|acquisitions?|"
-    r"expenditures?|spending|paid|used|depreciation|amortization|provision)\b"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +215,7 @@ def figure_text(lookup: RowLookup) -> str:
     scale = f" {_SCALE_WORD[unit]}" if unit in _SCALE_WORD else ""
     headers = f"{sentence.table_title or ''} {sentence.table_header}".lower()
     dollars = "$" in sentence.text or "$" in headers or "dollar" in headers
-    negative = figure.text.lstrip("$ ").startswith(("(", "-", "−"))
-    sign = "-" if negative and not _SUBTRACTED.search(_comparable(lookup.caption)) else ""
+    sign = "-" if printed_negative(figure) and not is_subtracted_item(lookup.caption) else ""
     return f"{sign}{'$' if dollars else ''}{figure.printed}{scale}"
 
 

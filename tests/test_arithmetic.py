@@ -105,6 +105,30 @@ def test_a_wrong_calculation_fails_the_rule_that_catches_it(text: str, rule: str
     assert rule in failed and why in failed[rule], failed
 
 
+def test_a_sign_the_statement_does_not_print_fails() -> None:
+    loss = EvidenceContext([_row("S1", "Net income (loss)\n(473)\n1,204", INCOME)])
+
+    def entailed(calculation: str) -> str:
+        claim = DraftClaim(
+            text=f"Globex's net income (loss) {calculation}",
+            citations=[DraftCitation(sentence_id="S1", quote="Net income (loss) (473) 1,204")],
+        )
+        report = Verifier(load_constitution(), OverlapJudge()).verify(
+            DraftAnswer(claims=[claim], answer="x"), loss, ""
+        )
+        return report.claims[0].verdicts["entailed-by-citation"]
+
+    # The net loss as printed verifies; used as a profit, it would cook the arithmetic.
+    assert (
+        entailed("in fiscal 2022 = -473 million [net income (loss)] × 2 = -946 million") == "pass"
+    )
+    assert entailed("in fiscal 2022 = 473 million [net income (loss)] × 2 = 946 million") == "fail"
+    # 1,204 is printed positive: made negative, it fails.
+    assert entailed("in fiscal 2021 = -1,204 million [net income (loss)] × 2 = -2,408 million") == (
+        "fail"
+    )
+
+
 def test_an_input_of_a_calculation_is_not_the_asked_metric() -> None:
     plain = "Globex's total current assets were $16,525 million at the end of fiscal 2022."
     report = _verify(plain, ["S1"], "$16,525 million")

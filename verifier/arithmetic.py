@@ -41,6 +41,7 @@ class FormulaInput:
     quantity: Quantity
     item: str  # the bracketed words, without the period
     year: int | None  # the input's own period, when the brackets name one
+    negative: bool = False  # written with a minus sign before it, or in brackets
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,32 +120,36 @@ def _parse_expression(
     tokens: list[str] = []
     inputs: list[FormulaInput] = []
     constants: list[Quantity] = []
-    pending: list[Quantity] = []  # the last figure, until its brackets say what it is
+    # The last figure and whether it is negative, until its brackets say what it is.
+    pending: list[tuple[Quantity, bool]] = []
     cursor = 0
     for figure in quantities(text):
         start = text.find(figure.text, cursor)
         if start < 0 or not _read_between(text[cursor:start], tokens, inputs, pending):
             return None
-        constants.extend(pending)
+        constants.extend(quantity for quantity, _ in pending)
         pending.clear()
         if figure.text.startswith("(") and not figure.text.endswith(")"):
             tokens.append("(")  # a group's parenthesis, read into the figure
-        # A bracketed figure is negative; a minus sign before one is read as an operator.
-        negative = figure.text.startswith("(") and figure.text.endswith(")")
+        # A bracketed figure is negative; so is one after a minus sign that follows an
+        # operator, a parenthesis or nothing (the minus sign stays an operator token).
+        bracketed = figure.text.startswith("(") and figure.text.endswith(")")
+        unary = bool(tokens) and tokens[-1] == "-" and (len(tokens) == 1 or tokens[-2] in "+-*/(")
+        negative = bracketed or unary
         value = figure.number * (1.0 if figure.percent else figure.scale)
-        tokens.append(f"({'-' if negative else ''}{value!r})")
+        tokens.append(f"({'-' if bracketed else ''}{value!r})")
         if figure.text.endswith(")") and not figure.text.startswith("("):
             tokens.append(")")  # a group's closing parenthesis, read into the figure
-        pending.append(figure)
+        pending.append((figure, negative != (bracketed and unary)))
         cursor = start + len(figure.text)
     if not _read_between(text[cursor:], tokens, inputs, pending):
         return None
-    constants.extend(pending)
+    constants.extend(quantity for quantity, _ in pending)
     return inputs, constants, " ".join(tokens)
 
 
 def _read_between(
-    gap: str, tokens: list[str], inputs: list[FormulaInput], pending: list[Quantity]
+    gap: str, tokens: list[str], inputs: list[FormulaInput], pending: list[tuple[Quantity, bool]]
 ) -> bool:
     """Operators, parentheses and the brackets naming the preceding figure, between two
     figures; False at anything else (a word outside brackets)."""
@@ -158,7 +163,8 @@ def _read_between(
             item, year = _bracketed(gap[position + 1 : end])
             if not item:
                 return False
-            inputs.append(FormulaInput(pending.pop(), item, year))
+            quantity, negative = pending.pop()
+            inputs.append(FormulaInput(quantity, item, year, negative))
             position = end + 1
         elif char in _OPERATORS or char in "()":
             tokens.append(_OPERATORS.get(char, char))

@@ -23,10 +23,12 @@ from verifier.numbers import (
     aligned_columns,
     evidence_values,
     header_years,
+    is_subtracted_item,
     is_verbatim_span,
     normalise_text,
     per_unit_amount,
     periods,
+    printed_negative,
     quantities,
     quantity_supported,
     quarters_in,
@@ -1105,7 +1107,27 @@ def formula_inputs_placed(
                 f"{formula_input.quantity.text} is not the {year} figure of a cited row that "
                 f"prints {formula_input.item}"
             )
-        placed.append(f"{formula_input.quantity.text} ({_row_label(row.sentence)}, {year})")
+        label = _row_label(row.sentence)
+        columns = aligned_columns(normalise_text(row.sentence.text), row.sentence.table_header_rows)
+        printed = dict(columns or []).get(year)
+        # A sign the statement does not print would cook the arithmetic; a bracketed cost or
+        # payment may be used as the amount it is.
+        if printed is not None and formula_input.negative and not printed_negative(printed):
+            return Verdict.FAIL, (
+                f"{formula_input.quantity.text} is positive in the cited row {label!r}, and the "
+                "calculation makes it negative"
+            )
+        if (
+            printed is not None
+            and printed_negative(printed)
+            and not formula_input.negative
+            and not is_subtracted_item(label)
+        ):
+            return Verdict.FAIL, (
+                f"{formula_input.quantity.text} is negative in the cited row {label!r} "
+                f"({printed.text}), and the calculation makes it positive"
+            )
+        placed.append(f"{formula_input.quantity.text} ({label}, {year})")
     return Verdict.PASS, "calculation inputs sit in their named rows' year columns: " + "; ".join(
         placed
     )

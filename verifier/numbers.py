@@ -269,6 +269,28 @@ def per_unit_amount(text: str) -> bool:
     return bool(_PER_UNIT.search(text)) and not _SHARE_COUNT.search(text)
 
 
+# A cost, an expense or money paid out is printed in brackets because it is subtracted; its
+# amount is the figure without its sign ("cost of sales of $981 million", "capital
+# expenditures of $1,577 million"). A bracketed result (a net loss) is negative.
+_SUBTRACTED_ITEM = re.compile(
+    r"\b(?:costs?|expenses?|purchases?|payments?|additions?|repurchases?|acquisitions?|"
+    r"expenditures?|spending|paid|used|depreciation|amortization|provision)\b",
+    re.IGNORECASE,
+)
+
+
+def is_subtracted_item(caption: str) -> bool:
+    """Whether a statement row's bracketed figure is an amount subtracted (a cost, money paid
+    out), stated without its sign, rather than a negative result."""
+    return bool(_SUBTRACTED_ITEM.search(caption))
+
+
+def printed_negative(figure: Quantity) -> bool:
+    """Whether a statement prints the figure as negative: in brackets."""
+    text = figure.text.lstrip("$ ")
+    return text.startswith("(") and text.endswith(")")
+
+
 def scale_factor(scale: str | None) -> float:
     """What a scale word multiplies by: 1e6 for "millions"; 1 for none."""
     return _SCALES.get((scale or "").lower(), 1.0)
