@@ -24,6 +24,7 @@ from alignment.synthetic import build_evidence_examples, perturbed_pairs
 from ingest.settings import get_settings
 from ingest.store import IndexStore
 from service.log import FeedbackRecord, InteractionLog
+from service.lookup import STATEMENT_LOOKUP_VERSION, RowLookup, StatementLookup
 from service.pipeline import AnswerPipeline, PipelineConfig
 from service.runtime import build_retriever
 from tests.test_answer_pipeline import (
@@ -139,6 +140,40 @@ def test_datasets_from_a_real_pipelines_log(
     assert sum(len(sft[side]) for side in ("train", "eval")) == sum(
         written["counts"]["sft"].values()
     )
+
+
+def test_a_verified_lookup_is_taught_but_never_a_side_of_a_preference_pair(
+    acme_index: Path, overlap_verifier: Verifier, tmp_path: Path
+) -> None:
+    log = InteractionLog.open(f"sqlite:///{tmp_path / 'service.sqlite'}")
+    delivered = _pipeline(acme_index, overlap_verifier, bad_draft)
+    delivered.lookup = StatementLookup()
+    looked_up = delivered.answer("What was Acme's cost of sales in fiscal 2022?")
+    assert looked_up.answer.drafted_by == STATEMENT_LOOKUP_VERSION
+    # A lookup draft that fails verification, then the generator's bad draft and its revision.
+    fails = _pipeline(acme_index, overlap_verifier, bad_draft, good_draft)
+    fails.lookup = FailingLookup()
+    revised = fails.answer(QUESTION)
+    assert [r.drafter for r in revised.rounds] == [STATEMENT_LOOKUP_VERSION, None, None]
+    for record in (looked_up, revised):
+        log.append(record, user_id="analyst-1")
+    built = build_from_log(log)
+    taught = next(e for e in built.sft if e.origin == looked_up.answer.id)
+    assert "902 million" in taught.completion
+    assert taught.prompt == looked_up.rounds[0].messages  # what the generator would have seen
+    (revision,) = [p for p in built.pairs if p.source == "revision"]
+    assert "1,900" in revision.rejected and "statement" not in revision.rejected.lower()
+    assert revision.chosen == revised.rounds[2].raw_generation
+
+
+class FailingLookup(StatementLookup):
+    """Reads the right row, and drafts a figure it does not print."""
+
+    def draft(self, question: str, lookup: RowLookup) -> DraftAnswer:
+        draft = super().draft(question, lookup)
+        draft.claims[0].text = draft.claims[0].text.replace("1,577", "1,677")
+        draft.answer = "$1,677 million"
+        return draft
 
 
 def test_review_verdicts() -> None:
