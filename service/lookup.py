@@ -24,6 +24,7 @@ from verifier.numbers import (
     is_subtracted_item,
     normalise_text,
     printed_negative,
+    quantities,
     row_unit,
     scale_factor,
     years_in,
@@ -177,7 +178,7 @@ class StatementLookup:
                     text=claim,
                 )
             ],
-            answer=figure,
+            answer=in_asked_unit(question, figure),
         )
 
 
@@ -203,6 +204,28 @@ def _own_statements(found: list[RowLookup]) -> list[RowLookup]:
         and re.search(rf"\b{re.escape(company)}\b", _comparable(f.sentence.table_title or ""))
     ]
     return own or found
+
+
+# "Answer in USD millions", "(in USD billions)".
+_ASKED_UNIT = re.compile(r"\bin (?:usd |us\$ ?|\$ ?)?(thousands|millions|billions)\b", re.I)
+
+
+def in_asked_unit(question: str, amount: str) -> str:
+    """A direct answer in the unit the question asks for ("Answer in USD millions": $302,578
+    thousand is $302.6 million), to a tenth of a million or a hundredth of a billion; as
+    stated when the question asks for none, or for the unit it is in."""
+    asked = _ASKED_UNIT.search(question)
+    figures = quantities(amount)
+    if asked is None or len(figures) != 1 or figures[0].percent or figures[0].scale == 1.0:
+        return amount
+    unit = asked.group(1).lower()
+    figure = figures[0]
+    if scale_factor(unit) == figure.scale:
+        return amount
+    value = figure.value / scale_factor(unit)
+    decimals = 2 if unit == "billions" else 1
+    sign = "-" if amount.lstrip().startswith("-") else ""
+    return f"{sign}{'$' if figure.currency else ''}{value:,.{decimals}f} {_SCALE_WORD[unit]}"
 
 
 def figure_text(lookup: RowLookup) -> str:
@@ -362,7 +385,7 @@ class MetricCalculator:
                     text=f"{company}'s {subject} = {expression} = {result}.",
                 )
             ],
-            answer=result,
+            answer=in_asked_unit(question, result),
         )
 
     def _defined(

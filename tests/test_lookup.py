@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.lookup import StatementLookup, row_caption
+from service.lookup import StatementLookup, in_asked_unit, row_caption
 from tests.test_verifier import OverlapJudge
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
@@ -97,6 +97,16 @@ def test_a_caption_the_question_prints_is_read_in_the_asked_years_column() -> No
         "$15,134 million",
         "Globex Corporation's total current assets was $15,134 million at the end of fiscal 2021.",
     )
+
+
+def test_the_direct_answer_is_given_in_the_unit_the_question_asks_for() -> None:
+    billions = _answer("What was Globex's FY2022 capex? Answer in USD billions.")
+    assert billions is not None and billions[0] == "1.75 billion"
+    assert "1,749 million" in billions[1]  # the claim keeps the figure as printed
+    assert in_asked_unit("Answer in USD millions.", "$302,578 thousand") == "$302.6 million"
+    assert in_asked_unit("Answer in USD millions.", "-$1,011 million") == "-$1,011 million"
+    assert in_asked_unit("What was it?", "$302,578 thousand") == "$302,578 thousand"
+    assert in_asked_unit("Answer in USD millions.", "24.26") == "24.26"
 
 
 def test_a_bracketed_result_is_negative_and_a_bracketed_cost_is_not() -> None:
