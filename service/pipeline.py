@@ -302,6 +302,7 @@ class AnswerPipeline:
         best: Drafted | None = None
         if lookup_draft is not None:
             best = self._verify_lookup(question, context, *lookup_draft, rounds, timings)
+            self._report_round(on_progress, rounds, best.report, 0.0, best.drafter)
             if best.report.all_passed and best.report.answer_supported:
                 return best
         constraint = build_constraint(context, self.config.max_claims)
@@ -353,18 +354,9 @@ class AnswerPipeline:
                     verify_ms=verify_ms,
                 )
             )
-            if on_progress is not None:
-                on_progress(
-                    "round",
-                    {
-                        "round": len(rounds),
-                        "claims": len(report.claims),
-                        "verified": len(report.passed_claims),
-                        "answer_supported": report.answer_supported,
-                        "generate_ms": round(1000 * generation.seconds, 1),
-                        "verify_ms": round(verify_ms, 1),
-                    },
-                )
+            self._report_round(
+                on_progress, rounds, report, 1000 * generation.seconds, self.generator.model_version
+            )
             if best is None or _rank(report) >= _rank(best.report):
                 best = Drafted(draft, report, self.generator.model_version)
             if draft.insufficient_evidence and not draft.claims:
@@ -374,6 +366,29 @@ class AnswerPipeline:
             critique_text = critique(report, self.verifier.constitution)
             previous = generation.text
         return best
+
+    @staticmethod
+    def _report_round(
+        on_progress: ProgressCallback | None,
+        rounds: list[Round],
+        report: VerificationReport,
+        generate_ms: float,
+        drafter: str,
+    ) -> None:
+        if on_progress is None:
+            return
+        on_progress(
+            "round",
+            {
+                "round": len(rounds),
+                "drafted_by": drafter,
+                "claims": len(report.claims),
+                "verified": len(report.passed_claims),
+                "answer_supported": report.answer_supported,
+                "generate_ms": round(generate_ms, 1),
+                "verify_ms": round(rounds[-1].verify_ms, 1),
+            },
+        )
 
     def _verify(
         self, draft: DraftAnswer, context: EvidenceContext, question: str, timings: Timings
