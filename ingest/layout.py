@@ -29,6 +29,11 @@ _SCALE = re.compile(
     re.IGNORECASE,
 )
 _BARE_SCALE = re.compile(r"^\(?\s*(thousands|millions|billions)\b", re.IGNORECASE)
+_MONTH_DAY = re.compile(
+    r"^(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december)\s+\d{1,2},?$",
+    re.IGNORECASE,
+)
 _PERIOD_HEADER = re.compile(
     r"(year|years|months|weeks|quarter|quarters|fiscal|ended|ending|as of|at\s+\w+\s+\d|"
     r"december|january|february|march|april|may|june|july|august|september|october|november|"
@@ -159,6 +164,40 @@ def group_rows(lines: list[Line]) -> list[Row]:
     return rows
 
 
+def _is_column_header_piece(cells: list[str]) -> bool:
+    """One cell of a wrapped column header on a row of its own: a year, or a date's month and
+    day ("December 2,")."""
+    return len(cells) == 1 and bool(_YEAR.match(cells[0]) or _MONTH_DAY.match(cells[0]))
+
+
+def _on_one_line(first: BBox, second: BBox) -> bool:
+    overlap = min(first[3], second[3]) - max(first[1], second[1])
+    height = max(min(first[3] - first[1], second[3] - second[1]), 1e-6)
+    return overlap / height > 0.5
+
+
+def header_cells(rows: list[Row]) -> list[list[str]]:
+    """A table's column headers as rows of cells, read line by line across the page, left to
+    right: a wrapped header that PyMuPDF emits column by column ("December 2," "2016"
+    "November 27," "2015") reads "December 2, | November 27," then "2016 | 2015"."""
+    bands: list[list[Line]] = []
+    for line in sorted(
+        (line for row in rows for line in row.lines if line.text.strip()),
+        key=lambda line: (line.bbox[1], line.bbox[0]),
+    ):
+        band = next(
+            (b for b in bands if _on_one_line(union_bbox(x.bbox for x in b), line.bbox)), None
+        )
+        if band is None:
+            bands.append([line])
+        else:
+            band.append(line)
+    return [
+        _merge_split_cells([line.text.strip() for line in sorted(band, key=lambda x: x.bbox[0])])
+        for band in bands
+    ]
+
+
 def _is_data_row(cells: list[str]) -> bool:
     if not cells:
         return False
@@ -233,11 +272,18 @@ def find_table_regions(rows: list[Row], min_data_rows: int = 3) -> list[tuple[in
             index = max(end, index + 1)
             continue
         # Walk up through caption and header rows; the topmost header row starts the table.
+        # A wrapped column header can come out column by column ("December 2," "2016"
+        # "November 27," "2015"), one row per cell: such pieces do not use up the lookback.
         header_start = data_start = index
         cursor = index - 1
-        while cursor >= taken_until and index - cursor <= _HEADER_LOOKBACK_ROWS:
+        looked = 0
+        while cursor >= taken_until:
             cells = rows[cursor].cells
-            if _is_header_row(cells) or _is_years_only_row(cells):
+            if not _is_column_header_piece(cells):
+                looked += 1
+            if looked > _HEADER_LOOKBACK_ROWS:
+                break
+            if _is_header_row(cells) or _is_years_only_row(cells) or _is_column_header_piece(cells):
                 if header_start == index:
                     data_start = cursor + 1  # the lowest header row ends the headers
                 header_start = cursor

@@ -15,6 +15,7 @@ from ingest.layout import (
     apply_filing_scale,
     find_table_regions,
     group_rows,
+    header_cells,
     scale_above,
     table_title,
     union_bbox,
@@ -24,7 +25,7 @@ from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Tab
 
 PARSER_NAME = "pymupdf"
 # Bump when page text, sentence or table output changes: it is part of every id's provenance.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 # Below this many characters of text in the whole file, the PDF is a scan without a text layer.
 _MIN_TEXT_CHARS = 200
@@ -104,7 +105,7 @@ def _build_tables(
         title = table_title(rows, header_start)
         scale = scale_above(rows, header_start, data_start, floor=previous_end)
         previous_end = end
-        headers = [row.cells for row in header_rows]
+        headers = header_cells(header_rows)
         if not headers and carried is not None:
             # A statement continued below a page break or a sub-total block: its columns
             # are the ones above, and "in millions" still holds.

@@ -8,6 +8,7 @@ from ingest.layout import (
     apply_filing_scale,
     find_table_regions,
     group_rows,
+    header_cells,
     is_numeric_cell,
     scale_above,
     table_scale,
@@ -52,6 +53,31 @@ def test_statement_rows_become_one_table_with_headers_and_scale() -> None:
     ]
     assert find_table_regions(rows) == [(0, 1, 5)]
     assert table_scale([" ".join(rows[0].cells)]) == "millions"
+
+
+def test_a_wrapped_column_header_emitted_column_by_column_reads_across_the_page() -> None:
+    # Adobe's income statement: each column's "December 2," / "2016" come out one after the
+    # other, each on a row of its own, above a "Revenue:" caption.
+    header = [
+        Line(text, (300.0 + 90 * column, y, 360.0 + 90 * column, y + 9), block=0)
+        for column, (date, year) in enumerate(
+            [("December 2,", "2016"), ("November 27,", "2015"), ("November 28,", "2014")]
+        )
+        for text, y in ((date, 20.0), (year, 32.0))
+    ]
+    body = [["Revenue:"], *(cells for cells in _BODY)]
+    lines = [
+        Line("Years Ended", (300.0, 8.0, 360.0, 17.0), block=0),
+        *header,
+        *(line for i, cells in enumerate(body) for line in _row_lines(50.0 + 14 * i, cells)),
+    ]
+    rows = group_rows(lines)
+    assert len(rows) == 8 + len(_BODY)  # one row per header cell, as PyMuPDF gives them
+    ((header_start, data_start, _),) = find_table_regions(rows)
+    assert header_cells(rows[header_start:data_start])[-2:] == [
+        ["December 2,", "November 27,", "November 28,"],
+        ["2016", "2015", "2014"],
+    ]
 
 
 def test_prose_is_not_a_table() -> None:
