@@ -350,6 +350,15 @@ class MetricCalculator:
         defined = len(re.findall(r"\bdefined?\b", question, re.IGNORECASE)) == 1
         return defined and _definition(question) is not None
 
+    def computes(self, question: str) -> bool:
+        """Whether the question asks for something of a form this calculates: a metric it
+        defines, arithmetic it states, or a change between two years."""
+        return bool(
+            self.defines_its_metric(question)
+            or _asked_arithmetic(question)
+            or _CHANGE.search(question)
+        )
+
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
         """The calculation's draft, or None when the question defines no metric this can
         compute, or the retrieved rows lack an input."""

@@ -162,7 +162,7 @@ class AnswerPipeline:
 
     def _drafts_from_rows(self, question: str) -> bool:
         lookup = self.lookup is not None and self.lookup.asks_for_a_line_item(question)
-        calculation = self.calculator is not None and self.calculator.defines_its_metric(question)
+        calculation = self.calculator is not None and self.calculator.computes(question)
         return lookup or calculation
 
     def _lookup_draft(
@@ -233,7 +233,9 @@ class AnswerPipeline:
         rows = self._citable_rows(chunks, question)
         looked_up = self._lookup_draft(question, rows)
         if looked_up is None and self._drafts_from_rows(question):
+            deeper_started = time.perf_counter()
             deeper = self.retriever.retrieve(question, self.config.lookup_chunks, filters)
+            retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
             # Unranked: only the lookup reads these; the context stays the ranked first rows.
             looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, ""))
         context = (
