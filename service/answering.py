@@ -216,20 +216,22 @@ class AnswerService:
                 self._running += 1
             # The worker's log lines carry the id of the request they serve.
             token = request_id_var.set(request.request_id)
+            outcome: AuditRecord | BaseException
             try:
-                record = self._answer_one(request)
+                outcome = self._answer_one(request)
             except BaseException as exc:  # handed to the waiting request, never lost
                 if isinstance(exc, GeneratorUnavailableError):
                     self.mark_generator_down(exc)
-                self._resolve(request, exc)
-            else:
-                self._resolve(request, record)
+                outcome = exc
             finally:
                 request_id_var.reset(token)
+                # The gauges change before the client hears back, so a metrics scrape right
+                # after an answer sees the worker free again.
                 with self._lock:
                     self._running -= 1
                     waiting, running = self._waiting, self._running
                 self._observer.queue_depth(waiting, running)
+            self._resolve(request, outcome)
 
     def _answer_one(self, request: _Request) -> AuditRecord:
         started = time.perf_counter()
