@@ -413,16 +413,7 @@ class MetricCalculator:
         years = years_in(before_definition) or years_in(question)
         if len(years) != 1:
             return None
-        year = next(iter(years))
-        parsed = self._parse(definition, year, sentences, named_statements(question))
-        if parsed is None:
-            return None
-        parts, inputs, divides = parsed
-        if _PERCENT_ASKED.search(question) and not divides:
-            # A margin or a percentage whose definition only says how its numerator is
-            # computed ("EBITDA % margin … define EBITDA as …"): not what the definition gives.
-            return None
-        return f"{name} in fiscal {year}", parts, inputs, divides
+        return self._computed(question, name, definition, next(iter(years)), sentences)
 
     def _asked(
         self, question: str, asked: tuple[str, str, int], sentences: list[EvidenceSentence]
@@ -437,11 +428,23 @@ class MetricCalculator:
             expression = re.sub(
                 rf"\b{re.escape(term)}\b", f"({definition})", expression, flags=re.IGNORECASE
             )
+        return self._computed(question, name, expression, year, sentences)
+
+    def _computed(
+        self,
+        question: str,
+        name: str,
+        expression: str,
+        year: int,
+        sentences: list[EvidenceSentence],
+    ) -> tuple[str, list[str], list[_Input], bool] | None:
         parsed = self._parse(expression, year, sentences, named_statements(question))
         if parsed is None:
             return None
         parts, inputs, divides = parsed
         if _PERCENT_ASKED.search(question) and not divides:
+            # A margin or a percentage whose expression only gives its numerator ("EBITDA %
+            # margin … define EBITDA as …"): not what the expression computes.
             return None
         return f"{name} in fiscal {year}", parts, inputs, divides
 
