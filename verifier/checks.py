@@ -1039,17 +1039,9 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         # note in brackets and a footnote mark aside: "operations1"), or an analyst term for
         # the same item plus the caption's remaining qualifiers ("net sales, Americas" is not
         # "net sales").
-        caption = re.sub(r"(?<=[a-z])\d+\b", "", re.sub(r"\([^)]*\)", " ", label))
-        caption = normalise_text(caption).lower()
-        caption_words = {word for word in content_words(caption) if len(word) > 1}
-        unnamed = {w for w in caption_words - _PARAPHRASE if _stem(w) not in claim_stems}
-        if unnamed:
-            for term, phrase in same_item_terms(claim.text, caption):
-                rest = {w for w in content_words(caption.replace(phrase, " ")) if len(w) > 1}
-                if _stems(rest - _PARAPHRASE) <= claim_stems:
-                    named |= content_words(term)
-                    unnamed = set()
-                    break
+        caption = _caption_of(label)
+        unnamed, term_words = _unnamed_caption_words(claim.text, claim_stems, caption)
+        named |= term_words
         if unnamed:
             return Verdict.FAIL, (
                 f'the cited row is "{label}", and the claim does not name that line item '
@@ -1134,19 +1126,34 @@ def formula_inputs_placed(
 
 
 def _names_caption(item: str, label: str) -> bool:
-    """Whether an input's bracketed words name a row's line item: every word of its caption
-    (a note in brackets and a footnote mark aside), or an analyst term for the same item."""
-    caption = re.sub(r"(?<=[a-z])\d+\b", "", re.sub(r"\([^)]*\)", " ", label))
-    caption = normalise_text(caption).lower()
-    caption_words = {w for w in content_words(caption) if len(w) > 1}
+    """Whether an input's bracketed words name a row's line item."""
     item_stems = _stems({w for w in content_words(item.lower()) if len(w) > 1})
-    if {w for w in caption_words - _PARAPHRASE if _stem(w) not in item_stems} == set():
-        return True
-    for _, phrase in same_item_terms(item, caption):
-        rest = {w for w in content_words(caption.replace(phrase, " ")) if len(w) > 1}
-        if _stems(rest - _PARAPHRASE) <= item_stems:
-            return True
-    return False
+    unnamed, _ = _unnamed_caption_words(item, item_stems, _caption_of(label))
+    return not unnamed
+
+
+def _caption_of(label: str) -> str:
+    """A row's caption without an abbreviation or note in brackets or a footnote mark
+    ("operations1"), lower-cased."""
+    caption = re.sub(r"(?<=[a-z])\d+\b", "", re.sub(r"\([^)]*\)", " ", label))
+    return normalise_text(caption).lower()
+
+
+def _unnamed_caption_words(
+    text: str, text_stems: set[str], caption: str
+) -> tuple[set[str], set[str]]:
+    """(the caption's words ``text`` leaves unnamed, the analyst term's words that name the
+    item instead). Text names a row's line item with every word of its caption, or with an
+    analyst term for the same item plus the caption's remaining qualifiers ("net sales,
+    Americas" is not "net sales")."""
+    caption_words = {word for word in content_words(caption) if len(word) > 1}
+    unnamed = {w for w in caption_words - _PARAPHRASE if _stem(w) not in text_stems}
+    if unnamed:
+        for term, phrase in same_item_terms(text, caption):
+            rest = {w for w in content_words(caption.replace(phrase, " ")) if len(w) > 1}
+            if _stems(rest - _PARAPHRASE) <= text_stems:
+                return set(), content_words(term)
+    return unnamed, set()
 
 
 def _stems(words: set[str]) -> set[str]:
