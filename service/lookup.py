@@ -167,19 +167,13 @@ class StatementLookup:
         is_balance = BALANCE in statement_kinds(sentence.table_title or "")
         when = f"at the end of fiscal {lookup.year}" if is_balance else f"in fiscal {lookup.year}"
         claim = f"{company}'s {lookup.caption[:1].lower()}{lookup.caption[1:]} was {figure} {when}."
-        return DraftAnswer(
-            claims=[
-                DraftClaim(
-                    citations=[
-                        DraftCitation(
-                            sentence_id=sentence.label, quote=" ".join(sentence.text.split())
-                        )
-                    ],
-                    text=claim,
-                )
-            ],
-            answer=in_asked_unit(question, figure),
-        )
+        return _one_claim_answer(claim, [sentence], in_asked_unit(question, figure))
+
+
+def _one_claim_answer(claim: str, rows: list[EvidenceSentence], answer: str) -> DraftAnswer:
+    """A draft of one claim quoting each cited statement row whole."""
+    citations = [DraftCitation(sentence_id=s.label, quote=" ".join(s.text.split())) for s in rows]
+    return DraftAnswer(claims=[DraftClaim(citations=citations, text=claim)], answer=answer)
 
 
 def _on_statements(statements: list[str], found: list[RowLookup]) -> list[RowLookup]:
@@ -319,9 +313,7 @@ def _asked_arithmetic(question: str) -> tuple[str, str, int] | None:
         return None
     named = re.search(r"\(([A-Za-z][A-Za-z &-]+)\)", asked)
     asked = re.sub(r"\((?:in )?[^)]*\)", " ", asked)
-    asked = re.sub(
-        r"\bin (?:usd|us\$|\$)\s*(?:millions|billions|thousands)\b", " ", asked, flags=re.I
-    )
+    asked = _ASKED_UNIT.sub(" ", asked)
     asked = re.sub(r"^.*?'s\s+", "", asked)  # the company's
     asked = re.sub(r"\b(?:fy\s?|fiscal (?:year )?)?(?:19|20)\d{2}\b", " ", asked, flags=re.I)
     asked = re.sub(r"\s+(?:for|of|at)\s+[A-Z][\w&.,' -]*$", "", asked.strip())
@@ -384,18 +376,8 @@ class MetricCalculator:
         cited: dict[str, EvidenceSentence] = {}
         for item in inputs:
             cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
-        return DraftAnswer(
-            claims=[
-                DraftClaim(
-                    citations=[
-                        DraftCitation(sentence_id=s.label, quote=" ".join(s.text.split()))
-                        for s in cited.values()
-                    ],
-                    text=f"{company}'s {subject} = {expression} = {result}.",
-                )
-            ],
-            answer=in_asked_unit(question, result),
-        )
+        claim = f"{company}'s {subject} = {expression} = {result}."
+        return _one_claim_answer(claim, list(cited.values()), in_asked_unit(question, result))
 
     def _defined(
         self, question: str, sentences: list[EvidenceSentence]
