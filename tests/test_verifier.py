@@ -309,6 +309,35 @@ def test_a_true_well_cited_answer_to_another_question_is_not_delivered() -> None
     assert _answer_rule(on_topic, "answer-on-topic") == "pass" and on_topic.answer_supported
 
 
+def test_one_word_in_common_with_a_many_topic_question_is_not_on_topic() -> None:
+    # A true sentence that shares only "operations" with a question about the three kinds of
+    # cash flow: the Nike FY2023 answer a packaged generator once got delivered.
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    divestiture = _sentence(
+        "S6", "The Company agreed to sell its operations in Brazil to a third-party distributor."
+    )
+    context = EvidenceContext([*CONTEXT.sentences, divestiture])
+    claim = _claim(
+        "The Company agreed to sell its operations in Brazil.",
+        ("S6", "The Company agreed to sell its operations in Brazil"),
+    )
+    draft = DraftAnswer(claims=[claim], answer="It agreed to sell its operations in Brazil")
+    question = (
+        "Among operations, investing, and financing activities, which brought in the most "
+        "cash flow for Acme in FY2023?"
+    )
+    report = verifier.verify(draft, context, question=question)
+    assert report.claims[0].passed
+    assert _answer_rule(report, "answer-on-topic") == "fail"
+    assert "only operation" in next(
+        r.reason for r in report.answer_results if r.rule_id == "answer-on-topic"
+    )
+    asked_about_brazil = verifier.verify(
+        draft, context, question="What did Acme agree to do with its Brazil operations?"
+    )
+    assert _answer_rule(asked_about_brazil, "answer-on-topic") == "pass"
+
+
 def test_an_answer_in_the_filings_caption_for_the_asked_term_is_on_topic() -> None:
     verifier = Verifier(load_constitution(), RefusingJudge())
     claim = _claim(
@@ -345,7 +374,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.7.1+")
+    assert constitution.version_id.startswith("sec-filings@1.8.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",

@@ -622,18 +622,27 @@ def answer_on_topic(
     if not asked:
         return RuleResult(rule.id, Verdict.PASS, "the question names no topic beyond its filing")
     wanted = asked | _topic_stems(" ".join(expansion_phrases(question)))
-    delivered = [draft.answer, *(r.claim.text for r in reports if r.passed)]
+    claims = [draft.answer, *(r.claim.text for r in reports if r.passed)]
+    delivered = list(claims)
     for span in passing:
         delivered += [span.quote, span.sentence.table_title or "", span.sentence.table_header]
+    captions = claims + [_row_label(s.sentence) for s in passing if s.sentence.kind == "table_row"]
+    named = [item.words for item in asked_items(question) if any(map(item.named_in, captions))]
+    if named:
+        return RuleResult(rule.id, Verdict.PASS, f"the answer names {', '.join(named)}")
     shared = wanted & _topic_stems(" ".join(delivered))
-    if shared:
+    # One shared word is a coincidence as often as a topic ("operations" of a divestiture
+    # against a question about operating, investing and financing cash flows).
+    needed = min(int(rule.options.get("min_shared_topics", 1)), len(asked))
+    if len(shared) >= needed:
         return RuleResult(
             rule.id, Verdict.PASS, f"the answer speaks to {', '.join(sorted(shared)[:4])}"
         )
+    found = f"only {', '.join(sorted(shared))}" if shared else "no topic"
     return RuleResult(
         rule.id,
         Verdict.FAIL,
-        "the answer shares no topic with the question (asked about "
+        f"the answer shares {found} with the question (asked about "
         f"{', '.join(sorted(asked)[:6])}): true, perhaps, but not an answer",
         span=draft.answer,
     )
