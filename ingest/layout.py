@@ -127,7 +127,8 @@ def is_numeric_cell(text: str) -> bool:
 
 
 def _merge_split_cells(cells: list[str]) -> list[str]:
-    """Join a lone "$" with the number after it and a lone ")" or "%" with the one before."""
+    """Join a lone "$" with the number after it and a lone ")" or "%" with the one before. A
+    "$" that PyMuPDF ends a cell with ("3,991  $") opens the next column's figure."""
     merged: list[str] = []
     pending_prefix = ""
     for cell in cells:
@@ -137,11 +138,18 @@ def _merge_split_cells(cells: list[str]) -> list[str]:
         if cell in {")", "%", ")%", "%)"} and merged:
             merged[-1] += cell
             continue
+        carried = _TRAILING_CURRENCY.match(cell)
+        if carried:
+            cell = carried.group("cell")
         merged.append(f"{pending_prefix} {cell}".strip() if pending_prefix else cell)
-        pending_prefix = ""
+        pending_prefix = carried.group("currency") if carried else ""
     if pending_prefix:
         merged.append(pending_prefix)
     return merged
+
+
+# A figure, then the next column's currency sign on the same line: "3,991  $", "(660) $".
+_TRAILING_CURRENCY = re.compile(r"^(?P<cell>.*?[\d)%—–-])\s+(?P<currency>[\$€£])$")
 
 
 def _same_row(row: Row, line: Line) -> bool:

@@ -61,7 +61,9 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
     ),
     LineItemTerm(
         r"revenues?|top line|sales",
-        same_item=("net sales", "total revenues", "net revenues"),
+        # In the order an analyst's "revenue" prefers them when a filing prints several
+        # (Walmart's "Net sales" and "Total revenues", which adds membership income).
+        same_item=("total revenues", "net revenues", "net sales"),
         statements=(INCOME,),
     ),
     LineItemTerm(
@@ -209,6 +211,16 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
         related=("consolidated statements of cash flows",),
         statements=(CASH_FLOWS,),
         item=False,
+    ),
+)
+
+# Metrics analysts compute the same way from any filing, in the words a question defines a
+# metric in ("Define unadjusted EBITDA as …"); used when the question does not define them.
+# Company-adjusted figures ("adjusted EBITDA") are each company's own and are not here.
+STANDARD_DEFINITIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"(?:unadjusted\s+)?ebitda", re.IGNORECASE),
+        "operating income + depreciation and amortization from the cash flow statement",
     ),
 )
 

@@ -16,7 +16,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ingest.vocabulary import BALANCE, asked_items, named_statements, statement_kinds
+from ingest.vocabulary import (
+    BALANCE,
+    STANDARD_DEFINITIONS,
+    AskedItem,
+    asked_items,
+    named_statements,
+    statement_kinds,
+)
 from verifier.arithmetic import formula_in
 from verifier.numbers import (
     Quantity,
@@ -114,10 +121,12 @@ class StatementLookup:
         year: int,
         sentences: Iterable[EvidenceSentence],
         statements: list[str],
+        only_on_statements: bool = False,
     ) -> RowLookup | None:
         """The row that prints the line item ``phrase`` names, with its figure for ``year``:
         a caption the phrase prints (the longest, so that "cost of sales" is not "sales"),
-        else the caption a filing prints for the one analyst term it uses ("capex"). None
+        else the caption a filing prints for the one analyst term it uses ("capex"); a row of
+        one of ``statements`` when there is one (and only then, ``only_on_statements``). None
         unless one figure from one company answers it."""
         items = asked_items(phrase)
         asked = _comparable(phrase)
@@ -141,16 +150,15 @@ class StatementLookup:
             found = [c for c in printed if len(_comparable(c.caption)) == longest]
         elif len(items) == 1:
             item = items[0]
-            found = [
-                c
-                for c in candidates
-                if (comparable := _comparable(c.caption)) in item.same_item
-                or comparable.removeprefix("total ") in item.same_item
-                or item.pattern.fullmatch(comparable)
-            ]
+            found = [c for c in candidates if _caption_rank(item, c.caption) is not None]
         else:
             return None
-        found = _own_statements(_on_statements(statements, found))
+        found = _own_statements(_on_statements(statements, found, only_on_statements))
+        if not printed and len({f.figure.number for f in found}) > 1:
+            # Rows for one analyst term that disagree ("Net sales" and "Total revenues" for
+            # "revenue"): the caption the term names first.
+            best = min(_caption_rank(items[0], f.caption) or 0 for f in found)
+            found = [f for f in found if _caption_rank(items[0], f.caption) == best]
         # One figure from one company: rows that disagree (a restatement, another company's
         # filing in the retrieved set) settle nothing.
         companies = {f.sentence.company or f.sentence.filing.split("_")[0] for f in found}
@@ -176,14 +184,37 @@ def _one_claim_answer(claim: str, rows: list[EvidenceSentence], answer: str) -> 
     return DraftAnswer(claims=[DraftClaim(citations=citations, text=claim)], answer=answer)
 
 
-def _on_statements(statements: list[str], found: list[RowLookup]) -> list[RowLookup]:
-    """Rows of the statements the question points to, when any are among them: capex as the
-    cash flow statement prints it, not a segment table's."""
+def _caption_rank(item: AskedItem, caption: str) -> int | None:
+    """Where a row's caption stands among the captions a filing prints for ``item`` (0 the
+    first named), or None when it prints another item. "Depreciation and amortization of
+    property, equipment and intangibles" is depreciation and amortization; "Amortization of
+    content assets" is not."""
+    comparable = _comparable(caption)
+    printed = _singular(comparable)
+    for rank, phrase in enumerate(map(_singular, item.same_item)):
+        if printed.removeprefix("total ") == phrase or printed == phrase:
+            return rank
+        if printed.startswith(f"{phrase} of "):
+            return rank
+    return len(item.same_item) if item.pattern.fullmatch(comparable) else None
+
+
+def _singular(caption: str) -> str:
+    """A caption with each word's plural "s" dropped: AMD prints "Net revenue", Adobe "Total
+    revenue", Activision "Net revenues"."""
+    return " ".join(word.removesuffix("s") for word in caption.split())
+
+
+def _on_statements(
+    statements: list[str], found: list[RowLookup], only: bool = False
+) -> list[RowLookup]:
+    """Rows of the statements the question points to, when any are among them (``only``: or
+    none): capex as the cash flow statement prints it, not a segment table's."""
     if not statements:
         return found
     wanted = set(statements)
     on_statement = [f for f in found if statement_kinds(f.sentence.table_title or "") & wanted]
-    return on_statement or found
+    return on_statement if on_statement or only else found
 
 
 def _own_statements(found: list[RowLookup]) -> list[RowLookup]:
@@ -271,6 +302,30 @@ _CHANGE = re.compile(
     r"(?:fy\s?)?(?P<first>(?:19|20)\d{2}) to (?:fy\s?)?(?P<second>(?:19|20)\d{2})",
     re.IGNORECASE,
 )
+# "change in inventory between FY2019 and FY2020", an operand of a definition.
+_CHANGE_BETWEEN = re.compile(
+    r"^change in (?P<item>.+?) between (?:fy\s?)?(?P<first>(?:19|20)\d{2}) and "
+    r"(?:fy\s?)?(?P<second>(?:19|20)\d{2})$",
+    re.IGNORECASE,
+)
+# "depreciation and amortization from the cash flow statement": which statement prints it.
+_STATEMENT_HINT = re.compile(
+    r"\b(?:from|in|on|per|of) (?:the )?(?:consolidated )?(?:cash flows? statements?|statements? of "
+    r"cash flows?|income statements?|statements? of (?:income|operations|earnings)|"
+    r"p&l(?: statements?)?|balance sheets?)\b",
+    re.IGNORECASE,
+)
+# "FY2018 - FY2020 3 year average of capex as a % of revenue".
+_SPAN_AVERAGE = re.compile(
+    r"^(?:fy\s?)?(?P<first>(?:19|20)\d{2})\s*(?:-|–|to|through)\s*(?:fy\s?)?"
+    r"(?P<last>(?:19|20)\d{2})\s+(?P<count>\d+|two|three|four|five)[- ]year average "
+    r"(?:of )?(?P<metric>.+)$",
+    re.IGNORECASE,
+)
+_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5}
+# "capex as a % of revenue"; "unadjusted EBITDA % margin" (a margin is of revenue).
+_SHARE_OF = re.compile(r"^(?P<part>.+?) as an? (?:%|percent(?:age)?) of (?P<whole>.+)$", re.I)
+_PERCENT_MARGIN = re.compile(r"^(?P<of>.+?)\s*(?:%|percent(?:age)?)\s*margin$", re.IGNORECASE)
 _DECIMALS = re.compile(r"\b(one|two|three|1|2|3) decimal places?\b", re.IGNORECASE)
 _PERCENT_ASKED = re.compile(r"%|\bpercent(?:s|age)?\b|\bmargin\b", re.IGNORECASE)
 
@@ -278,21 +333,119 @@ _PERCENT_ASKED = re.compile(r"%|\bpercent(?:s|age)?\b|\bmargin\b", re.IGNORECASE
 @dataclass(frozen=True, slots=True)
 class _Input:
     row: RowLookup
-    own_year: bool  # whether its period differs from the metric's, and is named with it
+    own_year: bool  # whether its period is not the one the claim's subject names
 
 
-def _definition(question: str) -> tuple[str, str] | None:
-    """(metric name, definition) of a question that defines what it asks for."""
-    match = _DEFINITION.search(question)
+@dataclass(frozen=True, slots=True)
+class _Defined:
+    name: str
+    definition: str  # as the question words it
+    start: int  # where the definition begins in the question
+
+
+def _definitions(question: str) -> list[_Defined]:
+    """Every metric the question defines, in order: a cash conversion cycle defined as
+    DIO + DSO − DPO, then each of those."""
+    found: list[_Defined] = []
+    for match in _DEFINITION.finditer(question):
+        name = match.group("named") or match.group("before") or ""
+        if not name and not found:
+            items = [item for item in asked_items(question) if not item.same_item]
+            name = items[0].words if items else ""
+        name = re.sub(r"^(?:the|a|an)\s+|\s+here$", "", name.strip(), flags=re.IGNORECASE)
+        definition = match.group("definition").strip().rstrip(":;,")
+        if name and definition:
+            found.append(_Defined(name, definition, match.start("definition")))
+    return found
+
+
+def _expanded(expression: str, definitions: list[_Defined]) -> str | None:
+    """The expression with every name the question defines replaced by its definition, in
+    brackets, until none is left; None when the definitions never bottom out."""
+    for _ in range(len(definitions) + 1):
+        replaced = expression
+        for defined in definitions:
+            name = re.compile(rf"(?<![\w&]){re.escape(defined.name)}(?![\w&])", re.IGNORECASE)
+            replaced = name.sub(f"({defined.definition})".replace("\\", r"\\"), replaced)
+        if replaced == expression:
+            return expression
+        expression = replaced
+    return None
+
+
+def _definition(question: str) -> tuple[str, str, int] | None:
+    """(metric name, its definition with the names it uses defined in turn, where the
+    definition starts) of a question that defines what it asks for."""
+    definitions = _definitions(question)
+    if not definitions:
+        return None
+    first = definitions[0]
+    expanded = _expanded(first.definition, definitions[1:])
+    return None if expanded is None else (first.name, expanded, first.start)
+
+
+def _resolved(name: str, definitions: list[_Defined]) -> str | None:
+    """What a metric's name stands for: the question's definition, else the standard one
+    (unadjusted EBITDA), else the name itself, a line item."""
+    name = " ".join(name.split())
+    bare = _STATEMENT_HINT.sub(" ", name).strip()
+    if not any(d.name.lower() in name.lower() for d in definitions):
+        for pattern, definition in STANDARD_DEFINITIONS:
+            if pattern.fullmatch(bare):
+                return definition
+    return _expanded(name, definitions)
+
+
+def _asides(text: str) -> str:
+    """Remarks in brackets dropped, except the statement one names ("(D&A from cash flow
+    statement)" → "from the cash flow statement"), which says where the figure is read."""
+
+    def aside(match: re.Match[str]) -> str:
+        hint = _STATEMENT_HINT.search(match.group(1))
+        return f" {hint.group()} " if hint else " "
+
+    return re.sub(r"\(([^()]*)\)", aside, text)
+
+
+def _asked_metric(question: str) -> tuple[str, str, list[int]] | None:
+    """(the metric as the claim names it, its expression in the words definitions use, the
+    years it is computed for) for a question asking for a share ("capex as a % of revenue"),
+    a margin ("EBITDA % margin"), or a several-year average of a metric; None otherwise."""
+    match = _WHAT_IS.search(question)
     if match is None:
         return None
-    name = match.group("named") or match.group("before") or ""
-    if not name:
-        items = [item for item in asked_items(question) if not item.same_item]
-        name = items[0].words if items else ""
-    name = re.sub(r"^(?:the|a|an)\s+|\s+here$", "", name.strip(), flags=re.IGNORECASE)
-    definition = match.group("definition").strip().rstrip(":;,")
-    return (name, definition) if name and definition else None
+    asked = _asides(_ASKED_UNIT.sub(" ", match["asked"]))
+    asked = re.sub(r"^.*?'s\s+", "", asked)  # the company's
+    asked = re.sub(r"\s+(?:for|of|at)\s+[A-Z][\w&.,' -]*$", "", asked.strip())
+    asked = " ".join(asked.split())
+    definitions = _definitions(question)
+    if span := _SPAN_AVERAGE.match(asked):
+        first, last = int(span["first"]), int(span["last"])
+        count = _COUNT_WORDS.get(span["count"].lower()) or int(span["count"])
+        if last - first + 1 != count:
+            return None
+        years, metric = list(range(first, last + 1)), span["metric"]
+        subject = f"{count} year average of {_STATEMENT_HINT.sub(' ', metric)}"
+    else:
+        years = sorted(years_in(asked))
+        if len(years) != 1:
+            return None
+        metric = re.sub(r"\b(?:fy\s?|fiscal (?:year )?)?(?:19|20)\d{2}\b", " ", asked, flags=re.I)
+        subject = _STATEMENT_HINT.sub(" ", metric)
+    metric = " ".join(metric.split())
+    if share := _SHARE_OF.match(metric):
+        part, whole = _resolved(share["part"], definitions), _resolved(share["whole"], definitions)
+        expression = None if part is None or whole is None else f"({part}) ÷ ({whole})"
+    elif margin := _PERCENT_MARGIN.match(metric):
+        of = _resolved(margin["of"], definitions)
+        expression = None if of is None else f"({of}) ÷ (revenue)"
+    elif len(years) > 1:
+        expression = _resolved(metric, definitions)
+    else:
+        return None  # one year of a metric: a definition's, or a plain lookup
+    if expression is None:
+        return None
+    return " ".join(subject.split()), expression, years
 
 
 # "what is American Water Works's FY2021 operating income + depreciation and amortization
@@ -337,17 +490,19 @@ class MetricCalculator:
 
     @staticmethod
     def defines_its_metric(question: str) -> bool:
-        """Whether the question defines what it asks for, once (nested definitions, the DIO,
-        DSO and DPO of a cash conversion cycle, are not computed)."""
-        defined = len(re.findall(r"\bdefined?\b", question, re.IGNORECASE)) == 1
-        return defined and _definition(question) is not None
+        """Whether the question defines what it asks for, and every metric that definition
+        names (the DIO, DSO and DPO of a cash conversion cycle) in turn."""
+        defined = len(re.findall(r"\bdefined?\b", question, re.IGNORECASE))
+        return defined == len(_definitions(question)) and _definition(question) is not None
 
     def computes(self, question: str) -> bool:
         """Whether the question asks for something of a form this calculates: a metric it
-        defines, arithmetic it states, or a change between two years."""
+        defines, arithmetic it states, a share, a margin or a several-year average, or a
+        change between two years."""
         return bool(
             self.defines_its_metric(question)
             or _asked_arithmetic(question)
+            or _asked_metric(question)
             or _CHANGE.search(question)
         )
 
@@ -356,6 +511,8 @@ class MetricCalculator:
         compute, or the retrieved rows lack an input."""
         if asked := _asked_arithmetic(question):
             computed = self._asked(question, asked, sentences)
+        elif metric := _asked_metric(question):
+            computed = self._metric(question, metric, sentences)
         elif self.defines_its_metric(question):
             computed = self._defined(question, sentences)
         elif change := _CHANGE.search(question):
@@ -387,8 +544,8 @@ class MetricCalculator:
         defined = _definition(question)
         if defined is None:
             return None
-        name, definition = defined
-        before_definition = question[: question.find(definition)]
+        name, definition, start = defined
+        before_definition = question[:start]
         asked = re.sub(re.escape(name), " ", before_definition, flags=re.IGNORECASE)
         if _MORE_THAN_DEFINED.search(asked):
             return None  # the question asks for more than the definition defines
@@ -406,11 +563,32 @@ class MetricCalculator:
         expression, name, year = asked
         defined = _definition(question) if self.defines_its_metric(question) else None
         if defined is not None:
-            term, definition = defined
+            term, definition, _ = defined
             expression = re.sub(
                 rf"\b{re.escape(term)}\b", f"({definition})", expression, flags=re.IGNORECASE
             )
         return self._computed(question, name, expression, year, sentences)
+
+    def _metric(
+        self, question: str, metric: tuple[str, str, list[int]], sentences: list[EvidenceSentence]
+    ) -> tuple[str, list[str], list[_Input], bool] | None:
+        """A share, a margin or a several-year average: the metric's expression for each year,
+        averaged over the years when there are several, each input named with its year."""
+        subject, expression, years = metric
+        if len(years) == 1:
+            return self._computed(question, subject, expression, years[0], sentences)
+        statements = named_statements(question)
+        parts, inputs, divides = ["("], [], False
+        for year in years:
+            parsed = self._parse(expression, year, sentences, statements, subject_year=None)
+            if parsed is None:
+                return None
+            year_parts, year_inputs, year_divides = parsed
+            parts += [*(["+"] if year != years[0] else []), "(", *year_parts, ")"]
+            inputs += year_inputs
+            divides = divides or year_divides
+        parts += [")", "÷", str(len(years))]
+        return f"{subject} from fiscal {years[0]} to fiscal {years[-1]}", parts, inputs, divides
 
     def _computed(
         self,
@@ -420,7 +598,7 @@ class MetricCalculator:
         year: int,
         sentences: list[EvidenceSentence],
     ) -> tuple[str, list[str], list[_Input], bool] | None:
-        parsed = self._parse(expression, year, sentences, named_statements(question))
+        parsed = self._parse(expression, year, sentences, named_statements(question), year)
         if parsed is None:
             return None
         parts, inputs, divides = parsed
@@ -431,10 +609,17 @@ class MetricCalculator:
         return f"{name} in fiscal {year}", parts, inputs, divides
 
     def _parse(
-        self, text: str, year: int, sentences: list[EvidenceSentence], statements: list[str]
+        self,
+        text: str,
+        year: int,
+        sentences: list[EvidenceSentence],
+        statements: list[str],
+        subject_year: int | None,
     ) -> tuple[list[str], list[_Input], bool] | None:
         """The expression's parts as the claim writes them, its inputs, and whether it
-        divides; None when an operand is no row the retrieved sentences print."""
+        divides; None when an operand is no row the retrieved sentences print. Operands are
+        read for ``year`` unless they name their own; an input is written with its year unless
+        it is ``subject_year``, the one the claim's subject names."""
         parts: list[str] = []
         inputs: list[_Input] = []
         divides = False
@@ -454,7 +639,7 @@ class MetricCalculator:
             operand = " ".join(piece.split())
             if not operand:
                 continue
-            written = self._operand(operand, year, sentences, statements, inputs)
+            written = self._operand(operand, year, sentences, statements, inputs, subject_year)
             if written is None:
                 return None
             parts.append(written)
@@ -469,8 +654,8 @@ class MetricCalculator:
         if years_in(question) != {first, second}:
             return None
         statements = named_statements(question)
-        before = self._input(change["item"], first, second, sentences, statements)
-        after = self._input(change["item"], second, first, sentences, statements)
+        before = self._input(change["item"], first, None, sentences, statements)
+        after = self._input(change["item"], second, None, sentences, statements)
         if before is None or after is None:
             return None
         inputs = [after, before]
@@ -487,24 +672,40 @@ class MetricCalculator:
         sentences: list[EvidenceSentence],
         statements: list[str],
         inputs: list[_Input],
+        subject_year: int | None,
     ) -> str | None:
         """An operand of the definition as the claim writes it: a constant, an average of one
-        item over two years, or one item's figure (for the year it names, else the metric's)."""
+        item over two years or its change between them, or one item's figure (for the year it
+        names, else the metric's), read off the statement the operand names if it names one."""
         if re.fullmatch(r"\d+(?:\.\d+)?", operand):
             return operand
-        if average := _AVERAGE.match(operand):
-            first = self._input(average["item"], int(average["first"]), year, sentences, statements)
-            second = self._input(
-                average["item"], int(average["second"]), year, sentences, statements
+        strict = False
+        if hint := _STATEMENT_HINT.search(operand):
+            # "D&A from the cash flow statement": that statement's row or none (a deferred-tax
+            # note prints a "Depreciation and amortization" row too).
+            statements, strict = named_statements(hint.group()) or statements, True
+            operand = " ".join((operand[: hint.start()] + operand[hint.end() :]).split())
+        over_two_years = _AVERAGE.match(operand) or _CHANGE_BETWEEN.match(operand)
+        if over_two_years:
+            item = over_two_years["item"]
+            first, second = (
+                self._input(
+                    item, int(over_two_years[which]), subject_year, sentences, statements, strict
+                )
+                for which in ("first", "second")
             )
             if first is None or second is None:
                 return None
             inputs += [first, second]
+            if over_two_years.re is _CHANGE_BETWEEN:
+                return f"({_written(second)} − {_written(first)})"
             return f"(({_written(first)} + {_written(second)}) ÷ 2)"
         named_years = years_in(operand)
         if len(named_years) > 1:
             return None
-        found = self._input(operand, next(iter(named_years), year), year, sentences, statements)
+        found = self._input(
+            operand, next(iter(named_years), year), subject_year, sentences, statements, strict
+        )
         if found is None:
             return None
         inputs.append(found)
@@ -514,15 +715,16 @@ class MetricCalculator:
         self,
         operand: str,
         year: int,
-        metric_year: int,
+        subject_year: int | None,
         sentences: list[EvidenceSentence],
         statements: list[str],
+        only_on_statements: bool = False,
     ) -> _Input | None:
         phrase = " ".join(_OPERAND_NOISE.sub(" ", operand).split())
         if not phrase:
             return None
-        row = self.rows.row_for(phrase, year, sentences, statements)
-        return None if row is None else _Input(row, year != metric_year)
+        row = self.rows.row_for(phrase, year, sentences, statements, only_on_statements)
+        return None if row is None else _Input(row, year != subject_year)
 
     @staticmethod
     def _result(

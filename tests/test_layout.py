@@ -55,6 +55,23 @@ def test_statement_rows_become_one_table_with_headers_and_scale() -> None:
     assert table_scale([" ".join(rows[0].cells)]) == "millions"
 
 
+def test_a_currency_sign_ending_a_cell_opens_the_next_columns_figure() -> None:
+    # AMD's income statement: PyMuPDF ends each figure's line with the next column's "$", so
+    # "Net revenue" read as a column header and "Net loss" as prose.
+    rows_text = [
+        ["(In millions)", "2015", "2014", "2013"],
+        ["Net revenue", "$", "3,991  $", "5,506  $", "5,299"],
+        ["Cost of sales", "2,911", "3,667", "3,321"],
+        ["Operating income (loss)", "(481)", "(155)", "103"],
+        ["Net loss", "$", "(660) $", "(403) $", "(83)"],
+    ]
+    lines = [line for i, cells in enumerate(rows_text) for line in _row_lines(20.0 * i, cells)]
+    rows = group_rows(lines)
+    assert rows[1].cells == ["Net revenue", "$ 3,991", "$ 5,506", "$ 5,299"]
+    assert rows[4].cells == ["Net loss", "$ (660)", "$ (403)", "$ (83)"]
+    assert find_table_regions(rows) == [(0, 1, 5)]
+
+
 def test_a_wrapped_column_header_emitted_column_by_column_reads_across_the_page() -> None:
     # Adobe's income statement: each column's "December 2," / "2016" come out one after the
     # other, each on a row of its own, above a "Revenue:" caption.
