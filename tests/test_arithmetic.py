@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_lookup import BALANCE, INCOME, _row
+from tests.test_lookup import BALANCE, CASH_FLOWS, INCOME, _row
 from tests.test_verifier import OverlapJudge
 from verifier.arithmetic import formula_in
 from verifier.checks import Verifier
@@ -146,12 +146,12 @@ def test_formula_reading() -> None:
     )  # type: ignore[union-attr]
 
 
-def _calculated(question: str) -> DraftAnswer | None:
+def _calculated(question: str, context: EvidenceContext = CONTEXT) -> DraftAnswer | None:
     from service.lookup import MetricCalculator
 
-    draft = MetricCalculator().draft(question, list(CONTEXT))
+    draft = MetricCalculator().draft(question, list(context))
     if draft is not None:
-        report = Verifier(load_constitution(), OverlapJudge()).verify(draft, CONTEXT, question)
+        report = Verifier(load_constitution(), OverlapJudge()).verify(draft, context, question)
         # What the calculator drafts must verify like any draft.
         assert report.all_passed and report.answer_supported, (
             [c.verdicts for c in report.claims],
@@ -206,12 +206,98 @@ def test_a_question_that_asks_for_arithmetic_itself_is_computed() -> None:
     assert inline.claims[0].text.startswith("Globex Corporation's working capital in fiscal 2022")
 
 
+_THREE_YEARS = ("2022", "2021", "2020")
+STATEMENTS = EvidenceContext(
+    [
+        _row("R1", "Net sales\n$ 6,000\n$ 5,500\n$ 5,000", INCOME, _THREE_YEARS),
+        _row("R2", "Total revenues\n$ 6,400\n$ 5,800\n$ 5,200", INCOME, _THREE_YEARS),
+        _row("R3", "Cost of sales\n3,600\n3,300\n3,000", INCOME, _THREE_YEARS),
+        _row("R4", "Operating income\n640\n522\n416", INCOME, _THREE_YEARS),
+        _row("R5", "Depreciation and amortization\n128\n116\n104", CASH_FLOWS, _THREE_YEARS),
+        _row("R6", "Capital expenditures\n(320)\n(290)\n(312)", CASH_FLOWS, _THREE_YEARS),
+        _row("R7", "Inventories\n900\n820", BALANCE),
+        _row("R8", "Accounts receivable\n450\n410", BALANCE),
+        _row("R9", "Accounts payable\n700\n660", BALANCE),
+        # A deferred-tax note prints a row of the same caption, and another figure.
+        _row("R10", "Depreciation and amortization\n(43)\n(12)", "Deferred tax liabilities"),
+    ]
+)
+
+
+def test_a_margin_is_of_revenue_with_each_input_from_the_statement_its_definition_names() -> None:
+    draft = _calculated(
+        "What is the FY2022 unadjusted EBITDA % margin for Globex? Define unadjusted EBITDA as "
+        "unadjusted operating income + depreciation and amortization from the cash flow "
+        "statement. Answer in units of percents and round to one decimal place.",
+        STATEMENTS,
+    )
+    # (640 + 128) ÷ 6,400: the cash flow statement's D&A, not the tax note's; "revenue" is
+    # total revenues where a filing prints net sales as well.
+    assert draft is not None and draft.answer == "12.0%"
+    assert "128 million [depreciation and amortization]" in draft.claims[0].text
+    assert "[total revenues]" in draft.claims[0].text
+    # Undefined, EBITDA is operating income plus D&A from the cash flow statement.
+    standard = _calculated(
+        "What is Globex's FY2021 unadjusted EBITDA % margin? Round to one decimal place.",
+        STATEMENTS,
+    )
+    assert standard is not None and standard.answer == "11.0%"  # (522 + 116) ÷ 5,800
+    asides = _calculated(
+        "What is the FY2020 depreciation and amortization (D&A from cash flow statement) % "
+        "margin for Globex?",
+        STATEMENTS,
+    )
+    assert asides is not None and asides.answer == "2.0%"  # 104 ÷ 5,200
+    without_revenue = EvidenceContext([r for r in STATEMENTS if r.label not in {"R1", "R2"}])
+    assert _calculated("What is Globex's FY2022 EBITDA % margin?", without_revenue) is None
+
+
+def test_a_several_year_average_of_a_share_names_every_inputs_year() -> None:
+    draft = _calculated(
+        "What is the FY2020 - FY2022 3 year average of capex as a % of revenue for Globex? "
+        "Answer in units of percents and round to one decimal place.",
+        STATEMENTS,
+    )
+    # (312 ÷ 5,200 + 290 ÷ 5,800 + 320 ÷ 6,400) ÷ 3 = (6% + 5% + 5%) ÷ 3
+    assert draft is not None and draft.answer == "5.3%"
+    claim = draft.claims[0].text
+    assert claim.startswith(
+        "Globex Corporation's 3 year average of capex as a % of revenue from fiscal 2020 to "
+        "fiscal 2022 = "
+    )
+    assert "[capital expenditures, fiscal 2020]" in claim and "÷ 3) × 100 = 5.3%" in claim
+    # The span and the count disagree: not computed.
+    assert (
+        _calculated(
+            "What is the FY2020 - FY2022 2 year average of capex as a % of revenue for Globex?",
+            STATEMENTS,
+        )
+        is None
+    )
+
+
+def test_nested_definitions_and_a_change_between_two_years_are_computed() -> None:
+    draft = _calculated(
+        "What is the FY2022 cash conversion cycle (CCC) for Globex? CCC is defined as: DIO + "
+        "DSO - DPO. DIO is defined as: 365 * (average inventory between FY2021 and FY2022) / "
+        "(FY2022 COGS). DSO is defined as: 365 * (average accounts receivable between FY2021 "
+        "and FY2022) / (FY2022 Revenue). DPO is defined as: 365 * (average accounts payable "
+        "between FY2021 and FY2022) / (FY2022 COGS + change in inventory between FY2021 and "
+        "FY2022). Round your answer to two decimal places.",
+        STATEMENTS,
+    )
+    dio = 365 * (900 + 820) / 2 / 3600
+    dso = 365 * (450 + 410) / 2 / 6400
+    dpo = 365 * (700 + 660) / 2 / (3600 + (900 - 820))
+    assert draft is not None and draft.answer == f"{dio + dso - dpo:.2f}"
+    assert "(900 million [inventories] − 820 million [inventories, fiscal 2021])" in (
+        draft.claims[0].text
+    )
+
+
 @pytest.mark.parametrize(
     "question",
     [
-        # The definition gives the numerator of a margin, not the margin.
-        "What is Globex's FY2022 EBITDA % margin? Define EBITDA as total current assets + "
-        "total current liabilities.",
         # The question asks for more than the definition defines.
         "What is Globex's FY2022 net working capital less capex? Define net working capital "
         "as total current assets less total current liabilities.",
