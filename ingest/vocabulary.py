@@ -78,7 +78,12 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
     ),
     LineItemTerm(
         r"pp&?n?e|fixed assets?|property,? plant",
-        same_item=("property, plant and equipment, net", "property and equipment, net"),
+        # A balance sheet may print the net figure without saying so (Pfizer).
+        same_item=(
+            "property, plant and equipment, net",
+            "property and equipment, net",
+            "property, plant and equipment",
+        ),
         statements=(BALANCE,),
     ),
     LineItemTerm(

@@ -24,7 +24,7 @@ from ingest.vocabulary import (
     named_statements,
     statement_kinds,
 )
-from verifier.arithmetic import formula_in
+from verifier.arithmetic import formula_in, settled_polarity
 from verifier.numbers import (
     Quantity,
     aligned_columns,
@@ -326,6 +326,24 @@ _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5}
 # "capex as a % of revenue"; "unadjusted EBITDA % margin" (a margin is of revenue).
 _SHARE_OF = re.compile(r"^(?P<part>.+?) as an? (?:%|percent(?:age)?) of (?P<whole>.+)$", re.I)
 _PERCENT_MARGIN = re.compile(r"^(?P<of>.+?)\s*(?:%|percent(?:age)?)\s*margin$", re.IGNORECASE)
+# "Did Pfizer grow its PPNE between FY20 and FY21?", "Has Globex's net revenue decreased from
+# FY2021 to FY2022?": whether one item moved up (or down) between two years.
+_MOVED = (
+    r"(?:grow|grew|grown|increased?|rise|rose|risen|decreased?|declined?|fall|fell|fallen|"
+    r"dropped|drop|shr[iu]nk|reduced?)"
+)
+_MOVED_ITEM = (
+    re.compile(
+        rf"\b(?:did|has|have|had)\s+[^?]+?\s+{_MOVED}\s+(?:its|their)\s+(?P<item>[^?]+?)\s+"
+        r"(?:between|from)\b",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        rf"\b(?:did|has|have|had)\s+[^?]*?'s?\s+(?P<item>[^?]+?)\s+{_MOVED}\s+"
+        r"(?:between|from)\b",
+        re.IGNORECASE,
+    ),
+)
 _DECIMALS = re.compile(r"\b(one|two|three|1|2|3) decimal places?\b", re.IGNORECASE)
 _PERCENT_ASKED = re.compile(r"%|\bpercent(?:s|age)?\b|\bmargin\b", re.IGNORECASE)
 
@@ -405,6 +423,16 @@ def _asides(text: str) -> str:
         return f" {hint.group()} " if hint else " "
 
     return re.sub(r"\(([^()]*)\)", aside, text)
+
+
+def _moved_item(question: str) -> str | None:
+    """The item a yes/no question asks about whether it rose (or fell) between two years."""
+    if len(years_in(question)) != 2:
+        return None
+    for form in _MOVED_ITEM:
+        if match := form.search(question):
+            return " ".join(match["item"].split())
+    return None
 
 
 def _asked_metric(question: str) -> tuple[str, str, list[int]] | None:
@@ -504,11 +532,13 @@ class MetricCalculator:
             or _asked_arithmetic(question)
             or _asked_metric(question)
             or _CHANGE.search(question)
+            or _moved_item(question)
         )
 
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
         """The calculation's draft, or None when the question defines no metric this can
         compute, or the retrieved rows lack an input."""
+        moved = None
         if asked := _asked_arithmetic(question):
             computed = self._asked(question, asked, sentences)
         elif metric := _asked_metric(question):
@@ -516,7 +546,10 @@ class MetricCalculator:
         elif self.defines_its_metric(question):
             computed = self._defined(question, sentences)
         elif change := _CHANGE.search(question):
-            computed = self._change(question, change, sentences)
+            item, first, second = change["item"], int(change["first"]), int(change["second"])
+            computed = self._change(question, change["name"], item, (first, second), sentences)
+        elif moved := _moved_item(question):
+            computed = self._change(question, f"change in {moved}", moved, None, sentences)
         else:
             return None
         if computed is None:
@@ -534,7 +567,14 @@ class MetricCalculator:
         for item in inputs:
             cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
         claim = f"{company}'s {subject} = {expression} = {result}."
-        return _one_claim_answer(claim, list(cited.values()), in_asked_unit(question, result))
+        answer = in_asked_unit(question, result)
+        if moved:
+            # Yes or no, by the sign of the change, as the verifier settles it.
+            polarity = settled_polarity(question, [f for f in [formula_in(claim)] if f])
+            if polarity is None:
+                return None
+            answer = f"{polarity.capitalize()}: a change of {answer}"
+        return _one_claim_answer(claim, list(cited.values()), answer)
 
     def _defined(
         self, question: str, sentences: list[EvidenceSentence]
@@ -646,20 +686,33 @@ class MetricCalculator:
         return (parts, inputs, divides) if inputs else None
 
     def _change(
-        self, question: str, change: re.Match[str], sentences: list[EvidenceSentence]
+        self,
+        question: str,
+        name: str,
+        item: str,
+        years: tuple[int, int] | None,
+        sentences: list[EvidenceSentence],
     ) -> tuple[str, list[str], list[_Input], bool] | None:
-        """The change in one item between two years: in percent of the first year's figure
-        when the question asks for a percentage, else the difference."""
-        first, second = int(change["first"]), int(change["second"])
-        if years_in(question) != {first, second}:
+        """The change in one item between two years (the question's two, earlier first, when
+        ``years`` is None): in percent of the first year's figure when the question asks for
+        a percentage, else the difference."""
+        asked = years_in(question)
+        if years is None and len(asked) == 2:
+            years = (min(asked), max(asked))
+        if years is None or asked != set(years):
             return None
+        first, second = years
         statements = named_statements(question)
-        before = self._input(change["item"], first, None, sentences, statements)
-        after = self._input(change["item"], second, None, sentences, statements)
+        hint = _STATEMENT_HINT.search(item)
+        if hint:  # "its debt on the balance sheet"
+            statements = named_statements(hint.group()) or statements
+            item = item[: hint.start()] + item[hint.end() :]
+        before = self._input(item, first, None, sentences, statements, bool(hint))
+        after = self._input(item, second, None, sentences, statements, bool(hint))
         if before is None or after is None:
             return None
         inputs = [after, before]
-        subject = f"{change['name']} from fiscal {first} to fiscal {second}"
+        subject = f"{' '.join(name.split())} from fiscal {first} to fiscal {second}"
         if _PERCENT_ASKED.search(question):
             parts = ["(", _written(after), "−", _written(before), ")", "÷", _written(before)]
             return subject, parts, inputs, True

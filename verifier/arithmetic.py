@@ -198,3 +198,39 @@ def _evaluate(node: ast.expr) -> float:
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return _BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right))
     raise ValueError(f"not arithmetic: {ast.dump(node)}")
+
+
+# Which way a yes/no question asks an item to have moved: "Did Pfizer grow its PP&E …?",
+# "Has Verizon's debt decreased …?".
+_UP = re.compile(r"\b(?:grow|grew|grown|increas\w*|rise|rose|risen|improv\w*)\b", re.IGNORECASE)
+_DOWN = re.compile(
+    r"\b(?:decreas\w*|declin\w*|fall|fell|fallen|drop\w*|shr[iu]nk\w*|reduc\w*)\b", re.IGNORECASE
+)
+_CHANGE_SUBJECT = re.compile(r"\bchange in\b", re.IGNORECASE)
+
+
+def settled_polarity(question: str, formulas: list[Formula]) -> str | None:
+    """ "yes" or "no" to a question asking whether one item rose (or fell) between two years,
+    settled by a verified calculation of that change: its subject is a change between the
+    question's two years, it is the later year's figure less the earlier's, and its result's
+    sign says which way the item moved. None when the question asks no such thing or no
+    calculation settles it: a polarity is never read off words."""
+    up, down = bool(_UP.search(question)), bool(_DOWN.search(question))
+    years = years_in(question)
+    if up == down or len(years) != 2:
+        return None
+    earlier, later = sorted(years)
+    for formula in formulas:
+        if not _CHANGE_SUBJECT.search(formula.subject) or formula.years != years:
+            continue
+        if len(formula.inputs) != 2 or not re.fullmatch(r"\(\S+\) - \(\S+\)", formula.expression):
+            continue
+        first, second = (formula.input_year(item) for item in formula.inputs)
+        if (first, second) != (later, earlier) or not formula.checks():
+            continue
+        value = formula.computed()
+        if value is None:
+            continue
+        moved_up, moved_down = value > 0, value < 0
+        return "yes" if (moved_up and up) or (moved_down and down) else "no"
+    return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from ingest.vocabulary import asked_items, expansion_phrases, same_item_terms
-from verifier.arithmetic import Formula, formula_in
+from verifier.arithmetic import Formula, formula_in, settled_polarity
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
 from verifier.nli import EntailmentJudge, support
@@ -376,8 +376,10 @@ class Verifier:
             sources += [sentence.text, sentence.table_title or "", sentence.table_header]
             sources += [sentence.company or "", sentence.filing.replace("_", " ")]
         allowed = {_stem(w) for w in content_words(" ".join(sources))}
+        # A calculation may name what its arithmetic does, which the arithmetic rule checks.
+        paraphrase = _PARAPHRASE | (_CALCULATION_WORDS if formula_in(claim.text) else set())
         extra = sorted(
-            {w for w in content_words(claim.text) - _PARAPHRASE if _stem(w) not in allowed}
+            {w for w in content_words(claim.text) - paraphrase if _stem(w) not in allowed}
         )
         limit = int(rule.options.get("max_unsupported_words", 0))
         if len(extra) > limit:
@@ -540,10 +542,9 @@ class Verifier:
             v for s in passing for v in evidence_values(s.quote, figure_scale(s.sentence, stated))
         ]
         # A verified calculation's result is established by its claim, not printed anywhere.
-        for report in reports:
-            formula = formula_in(report.claim.text) if report.passed else None
-            if formula is not None:
-                evidence += evidence_values(formula.result.text, None)
+        verified = [f for r in reports if r.passed and (f := formula_in(r.claim.text))]
+        for formula in verified:
+            evidence += evidence_values(formula.result.text, None)
         missing = [
             q.text for q in quantities(draft.answer) if not quantity_supported(q, evidence, True)
         ]
@@ -553,11 +554,15 @@ class Verifier:
         missing += [str(y) for y in sorted(years_in(draft.answer) - years)]
         # Every content word must come from the verified claims or their quotes, so a name no
         # claim mentions is not delivered as fact. Polarity ("yes", "no") is never carried by
-        # word overlap: "has no commercial paper" does not answer "did it pay a dividend?".
+        # word overlap: "has no commercial paper" does not answer "did it pay a dividend?"...
         words = content_words(draft.answer)
         grounded = " ".join(
             [r.claim.text for r in reports if r.passed] + [s.quote for s in passing]
         )
+        # ... unless a verified calculation of the change the question asks about settles it.
+        settled = settled_polarity(question, verified) if question else None
+        if settled is not None and words & _POLARITY == {settled}:
+            words -= _POLARITY
         missing += sorted((words - content_words(grounded)) | (words & _POLARITY))
         if not words and not quantities(draft.answer):
             missing.append("(an empty answer)")
@@ -899,6 +904,7 @@ _ANSWER_STOPWORDS = frozenset(
 _POLARITY = frozenset({"yes", "no"})
 # Words a faithful restatement may add to its evidence: reporting verbs and connectives, never
 # a direction ("increased"), an amount or a name.
+_CALCULATION_WORDS = frozenset({"change", "average"})
 _PARAPHRASE = frozenset(
     [
         "reported",
