@@ -374,16 +374,17 @@ def apply_filing_scale(pages: list[ParsedPage]) -> str | None:
 
 
 def table_title(rows: list[Row], header_start: int) -> str | None:
-    """The short caption lines just above the headers, top to bottom.
-
-    ("Consolidated Balance Sheets — Verizon Communications Inc. and Subsidiaries")
-    """
+    """The short caption lines just above the headers, top to bottom, up to three: a statement
+    is often titled by its name, its company and its period, one line each ("Consolidated
+    Statement of Cash Flows — PepsiCo, Inc. and Subsidiaries — Fiscal years ended …"), and the
+    name is what says which statement a row is on."""
     captions: list[str] = []
-    for candidate in reversed(rows[max(0, header_start - 3) : header_start]):
+    for candidate in reversed(rows[max(0, header_start - _TITLE_LINES) : header_start]):
         cells = candidate.cells
         if len(cells) != 1 or not 3 <= len(cells[0]) <= 120 or is_numeric_cell(cells[0]):
             break
         captions.insert(0, cells[0])
-        if len(captions) == 2:
-            break
     return " — ".join(captions) or None
+
+
+_TITLE_LINES = 3

@@ -164,8 +164,10 @@ class Catalog:
         """The filings a search should be restricted to; None means search everything.
 
         Company is a hard filter. Year, quarter and form narrow within the company's filings
-        only as far as some filing matches them, since a question's years also name the
-        comparative periods a later filing reports ("FY2021 vs FY2022" is in the 2022 10-K).
+        only as far as some filing matches them. A question's years also name the comparative
+        periods a later filing reports ("FY2021 vs FY2022" is in the 2022 10-K, a three-year
+        average to FY2020 in the 2020 one), so of several named years the latest one some
+        filing reports for is the one searched.
         """
         if filters.filings:
             return [e.filing for e in self.entries if e.filing.name in filters.filings]
@@ -176,6 +178,11 @@ class Catalog:
             narrowed = [f for f in chosen if narrow(f)]
             if narrowed:
                 chosen = narrowed
+        named = [
+            f.metadata.fiscal_year for f in chosen if f.metadata.fiscal_year in filters.fiscal_years
+        ]
+        if len(filters.fiscal_years) > 1 and named:
+            chosen = [f for f in chosen if f.metadata.fiscal_year == max(y for y in named if y)]
         return chosen
 
 

@@ -12,6 +12,7 @@ citation entails the claim alone, or the claim is no longer entailed without it.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -71,6 +72,36 @@ def figures_match(gold: str, delivered: str) -> bool | None:
                     if abs(scaled - target) <= RELATIVE_TOLERANCE * max(target, 1e-9):
                         return True
     return False
+
+
+def match_answer(
+    gold: str, delivered: str, text_similarity: Callable[[str, str], float]
+) -> tuple[str, str]:
+    """("correct" | "incorrect", how it was decided) for a delivered direct answer. A yes/no
+    question is answered by its polarity, which embeddings barely see ("Yes, it grew" and
+    "No, it did not grow" sit close), and by the figures too where the gold states them;
+    otherwise by figures, and answers without figures by embedding similarity."""
+    polarity = (opening_polarity(gold), opening_polarity(delivered))
+    if None not in polarity:
+        if polarity[0] != polarity[1]:
+            return "incorrect", "polarity"
+        if figures_match(gold, delivered) is False:
+            return "incorrect", "polarity+figures"
+        return "correct", "polarity"
+    by_figures = figures_match(gold, delivered)
+    if by_figures is not None:
+        return ("correct" if by_figures else "incorrect"), "figures"
+    similar = text_similarity(gold, delivered) >= TEXT_MATCH_COSINE
+    return ("correct" if similar else "incorrect"), "embedding-cosine"
+
+
+_OPENING_POLARITY = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+
+
+def opening_polarity(answer: str) -> str | None:
+    """ "yes" or "no" when an answer opens with one."""
+    match = _OPENING_POLARITY.match(answer)
+    return match.group(1).lower() if match else None
 
 
 def embedding_similarity(embedder: Any) -> Callable[[str, str], float]:
@@ -220,11 +251,7 @@ class AnswerEvaluation:
         )
 
     def judge_answer(self, gold: str, delivered: str) -> tuple[str, str]:
-        by_figures = figures_match(gold, delivered)
-        if by_figures is not None:
-            return ("correct" if by_figures else "incorrect"), "figures"
-        similar = self.text_similarity(gold, delivered) >= TEXT_MATCH_COSINE
-        return ("correct" if similar else "incorrect"), "embedding-cosine"
+        return match_answer(gold, delivered, self.text_similarity)
 
     def run(
         self,

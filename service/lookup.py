@@ -573,7 +573,12 @@ class MetricCalculator:
             polarity = settled_polarity(question, [f for f in [formula_in(claim)] if f])
             if polarity is None:
                 return None
-            answer = f"{polarity.capitalize()}: a change of {answer}"
+            after, before = inputs
+            caption = f"{after.row.caption[:1].lower()}{after.row.caption[1:]}"
+            answer = (
+                f"{polarity.capitalize()}: the change in {caption} from fiscal "
+                f"{before.row.year} to fiscal {after.row.year} was {answer}"
+            )
         return _one_claim_answer(claim, list(cited.values()), answer)
 
     def _defined(

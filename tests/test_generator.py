@@ -337,3 +337,21 @@ def test_eval_answers_reports_outcomes_with_every_question_counted(
         assert outcome["verbatim_quotes"] == outcome["quotes"]
     assert report["latency_ms"]["generate_ms"]["p50"] > 0
     assert plot.stat().st_size > 1000
+
+
+def test_a_yes_no_answer_is_matched_by_its_polarity_then_its_figures() -> None:
+    from service.answer_eval import match_answer
+
+    def close(first: str, second: str) -> float:
+        return 0.9  # embeddings put "yes it grew" and "no it did not" close together
+
+    gold = "Yes, change in PPNE was positive year over year"
+    grew = "Yes: the change in property, plant and equipment was $1,137 million"
+    assert match_answer(gold, grew, close) == ("correct", "polarity")
+    assert match_answer(gold, "No: the change was -$1,137 million", close)[0] == "incorrect"
+    with_figures = "No. Verizon's debt decreased by $229 million."
+    assert match_answer(with_figures, "No: a change of -$229 million", close)[0] == "correct"
+    assert match_answer(with_figures, "No: a change of -$1,229 million", close)[0] == "incorrect"
+    # Without a polarity on both sides, figures then similarity decide as before.
+    assert match_answer("$1,577 million", "1,577 million", close) == ("correct", "figures")
+    assert match_answer("Customer deposits", "Customer deposits", close)[0] == "correct"

@@ -12,6 +12,7 @@ from ingest.layout import (
     is_numeric_cell,
     scale_above,
     table_scale,
+    table_title,
 )
 from ingest.types import ParsedPage, Table
 
@@ -70,6 +71,23 @@ def test_a_currency_sign_ending_a_cell_opens_the_next_columns_figure() -> None:
     assert rows[1].cells == ["Net revenue", "$ 3,991", "$ 5,506", "$ 5,299"]
     assert rows[4].cells == ["Net loss", "$ (660)", "$ (403)", "$ (83)"]
     assert find_table_regions(rows) == [(0, 1, 5)]
+
+
+def test_a_statements_name_company_and_period_lines_all_title_its_table() -> None:
+    # PepsiCo's cash flow statement: with two lines only, the title lost the statement's name.
+    rows_text = [
+        ["Table of Contents — continued from the previous page, as the footer says."],
+        ["Consolidated Statement of Cash Flows"],
+        ["PepsiCo, Inc. and Subsidiaries"],
+        ["Fiscal years ended December 31, 2022, December 25, 2021 and December 26, 2020"],
+        ["(in millions)", "2022", "2021", "2020"],
+        ["Depreciation and amortization", "2,763", "2,710", "2,548"],
+    ]
+    lines = [line for i, cells in enumerate(rows_text) for line in _row_lines(20.0 * i, cells)]
+    assert table_title(group_rows(lines), 4) == (
+        "Consolidated Statement of Cash Flows — PepsiCo, Inc. and Subsidiaries — Fiscal years "
+        "ended December 31, 2022, December 25, 2021 and December 26, 2020"
+    )
 
 
 def test_a_wrapped_column_header_emitted_column_by_column_reads_across_the_page() -> None:
