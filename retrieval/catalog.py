@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from ingest.store import IndexStore, StoredFiling
 from ingest.types import FormType
@@ -50,6 +51,13 @@ _QUARTER = re.compile(
 )
 _QUARTER_YEAR = re.compile(r"\bq[1-4]((?:19|20)\d{2})\b", re.IGNORECASE)
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4}
+_DAY = re.compile(
+    r"\b((?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2},?\s+"
+    r"(?:19|20)\d{2})\b",
+    re.IGNORECASE,
+)
+# A current report (8-K) is due within four business days of the event it reports.
+_EVENT_REPORT_DAYS = timedelta(days=6)
 _FORM_WORDS = {
     FormType.FORM_10K: re.compile(r"\b10-?k\b|\bannual report\b", re.IGNORECASE),
     FormType.FORM_10Q: re.compile(r"\b10-?q\b|\bquarterly report\b", re.IGNORECASE),
@@ -88,11 +96,17 @@ class QueryFilters:
     quarter: int | None = None
     form: FormType | None = None
     filings: frozenset[str] = frozenset()  # filing names given explicitly
+    dates: frozenset[date] = frozenset()  # days the question names ("May 3, 2023")
 
     @property
     def empty(self) -> bool:
         return not (
-            self.companies or self.fiscal_years or self.quarter or self.form or self.filings
+            self.companies
+            or self.fiscal_years
+            or self.quarter
+            or self.form
+            or self.filings
+            or self.dates
         )
 
 
@@ -158,6 +172,7 @@ class Catalog:
             fiscal_years=frozenset(years),
             quarter=quarter,
             form=form,
+            dates=frozenset(d for text in _DAY.findall(question) if (d := _parse_day(text))),
         )
 
     def select(self, filters: QueryFilters) -> list[StoredFiling] | None:
@@ -174,7 +189,8 @@ class Catalog:
         if not filters.companies:
             return None
         chosen = [e.filing for e in self.entries if e.company_key in filters.companies]
-        for narrow in (_by_years(filters), _by_quarter(filters), _by_form(filters)):
+        narrowing = (_by_years(filters), _by_quarter(filters), _by_form(filters), _by_day(filters))
+        for narrow in narrowing:
             narrowed = [f for f in chosen if narrow(f)]
             if narrowed:
                 chosen = narrowed
@@ -191,6 +207,38 @@ FilingTest = Callable[[StoredFiling], bool]
 
 def _by_years(filters: QueryFilters) -> FilingTest:
     return lambda f: not filters.fiscal_years or f.metadata.fiscal_year in filters.fiscal_years
+
+
+def _by_day(filters: QueryFilters) -> FilingTest:
+    """A filing made on a day the question names, or in the days after it in which a current
+    report of that day's event is due ("At the AGM held on May 3, 2023" → the 8-K filed May 5),
+    or reporting on a period that ends that day."""
+
+    def reports(filing: StoredFiling) -> bool:
+        filed = _iso_day(filing.metadata.filed)
+        period_end = _iso_day(filing.metadata.period_end)
+        return any(
+            (filed is not None and day <= filed <= day + _EVENT_REPORT_DAYS) or period_end == day
+            for day in filters.dates
+        )
+
+    return lambda f: not filters.dates or reports(f)
+
+
+def _parse_day(text: str) -> date | None:
+    cleaned = re.sub(r"[.,]", " ", text).split()
+    month, day, year = cleaned[0][:3].title(), cleaned[1], cleaned[2]
+    try:
+        return datetime.strptime(f"{month} {day} {year}", "%b %d %Y").date()
+    except ValueError:
+        return None
+
+
+def _iso_day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 def _by_quarter(filters: QueryFilters) -> FilingTest:

@@ -83,6 +83,7 @@ def filters_dump(filters: QueryFilters | None) -> dict[str, Any] | None:
         "quarter": filters.quarter,
         "form": filters.form.value if filters.form else None,
         "filings": sorted(filters.filings),
+        "dates": [day.isoformat() for day in sorted(filters.dates)],
     }
 
 

@@ -76,3 +76,22 @@ def test_financebench_questions_keep_their_filing(shared: Path) -> None:
         kept += selected is None or question["doc_name"] in {f.name for f in selected}
     # a question naming no company searches everything, which also keeps its filing
     assert kept / len(questions) >= 0.95, kept
+
+
+def test_a_day_the_question_names_picks_the_current_report_of_that_days_event() -> None:
+    def meta(name: str, filed: str) -> FilingMetadata:
+        return merge(from_file_name(Path(name + ".pdf")), FilingMetadata(name=name, filed=filed))
+
+    filings = {
+        "PEPSICO_2023_8K_dated-2023-05-05": "2023-05-05",
+        "PEPSICO_2023_8K_dated-2023-05-30": "2023-05-30",
+        "PEPSICO_2023Q1_EARNINGS": "2023-04-25",
+    }
+    catalog = Catalog([_filing(n, meta(n, filed)) for n, filed in filings.items()])
+    question = "At the PepsiCo AGM held on May 3, 2023, what was the outcome of the vote?"
+    parsed = catalog.parse(question)
+    assert {day.isoformat() for day in parsed.dates} == {"2023-05-03"}
+    assert [f.name for f in catalog.select(parsed) or []] == ["PEPSICO_2023_8K_dated-2023-05-05"]
+    # A day no filing reports narrows nothing.
+    later = catalog.select(catalog.parse("What did PepsiCo say on December 1, 2023?")) or []
+    assert len(later) == 3
