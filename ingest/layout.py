@@ -238,8 +238,19 @@ def _is_header_row(cells: list[str]) -> bool:
 
 
 def _is_label_row(cells: list[str]) -> bool:
-    """A caption line inside a statement ("Current assets"), not a prose sentence."""
-    return len(cells) == 1 and len(cells[0]) <= 90 and not cells[0].rstrip().endswith(".")
+    """A caption line inside a statement ("Current assets"), not a prose sentence. One that
+    introduces the rows below it may run long: "Adjustments to reconcile consolidated net
+    income to net cash provided by operating activities:"."""
+    if len(cells) != 1:
+        return False
+    caption = cells[0].rstrip()
+    if _LEAD_IN.search(caption):
+        return False  # "… is as follows:" opens the next table
+    limit = _MAX_TABLE_LABEL_CHARS if caption.endswith(":") else 90
+    return len(caption) <= limit and not caption.endswith(".")
+
+
+_LEAD_IN = re.compile(r"\b(?:as follows|the following|following table)\b", re.IGNORECASE)
 
 
 def _is_years_only_row(cells: list[str]) -> bool:

@@ -25,7 +25,7 @@ from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Tab
 
 PARSER_NAME = "pymupdf"
 # Bump when page text, sentence or table output changes: it is part of every id's provenance.
-PARSER_VERSION = "6"
+PARSER_VERSION = "7"
 
 # Below this many characters of text in the whole file, the PDF is a scan without a text layer.
 _MIN_TEXT_CHARS = 200

@@ -90,6 +90,40 @@ def test_a_statements_name_company_and_period_lines_all_title_its_table() -> Non
     )
 
 
+def test_a_long_caption_introducing_rows_keeps_the_statement_one_table() -> None:
+    # Walmart's cash flow statement: the reconciliation caption runs past a label's length,
+    # and the statement's headers and first row were cut off from the rows below it.
+    rows_text = [
+        ["(Amounts in millions)", "2020", "2019", "2018"],
+        ["Cash flows from operating activities:"],
+        ["Consolidated net income", "$", "15,201", "$", "7,179", "$", "10,523"],
+        [
+            "Adjustments to reconcile consolidated net income to net cash provided by operating "
+            "activities:"
+        ],
+        ["Depreciation and amortization", "10,987", "10,678", "10,529"],
+        ["Deferred income taxes", "320", "(499)", "(304)"],
+        ["Other operating activities", "1,981", "1,734", "1,210"],
+    ]
+    lines = [line for i, cells in enumerate(rows_text) for line in _row_lines(20.0 * i, cells)]
+    assert find_table_regions(group_rows(lines)) == [(0, 1, 7)]
+    # A lead-in sentence, however short, opens the next table rather than continuing one.
+    lead_in = "A reconciliation of the statutory tax rate to our annual tax rate is as follows:"
+    rows_text = [
+        ["2022", "2021", "2020"],
+        ["U.S. Federal", "1,137", "702", "715"],
+        ["Foreign", "1,027", "955", "932"],
+        ["State", "246", "44", "110"],
+        [lead_in],
+        ["2022", "2021", "2020"],
+        ["U.S. Federal statutory tax rate", "21.0 %", "21.0 %", "21.0 %"],
+        ["Other, net", "(0.6)", "(0.5)", "(0.5)"],
+        ["Annual tax rate", "16.1 %", "21.8 %", "20.9 %"],
+    ]
+    lines = [line for i, cells in enumerate(rows_text) for line in _row_lines(20.0 * i, cells)]
+    assert find_table_regions(group_rows(lines)) == [(0, 1, 4), (5, 6, 9)]
+
+
 def test_a_wrapped_column_header_emitted_column_by_column_reads_across_the_page() -> None:
     # Adobe's income statement: each column's "December 2," / "2016" come out one after the
     # other, each on a row of its own, above a "Revenue:" caption.
