@@ -606,12 +606,11 @@ class MetricCalculator:
         depreciation and amortization", "EBITDA less capex"), with the names it defines
         replaced by their definitions."""
         expression, name, year = asked
-        defined = _definition(question) if self.defines_its_metric(question) else None
-        if defined is not None:
-            term, definition, _ = defined
-            expression = re.sub(
-                rf"\b{re.escape(term)}\b", f"({definition})", expression, flags=re.IGNORECASE
-            )
+        if self.defines_its_metric(question):
+            expanded = _expanded(expression, _definitions(question))
+            if expanded is None:
+                return None
+            expression = expanded
         return self._computed(question, name, expression, year, sentences)
 
     def _metric(
