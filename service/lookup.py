@@ -85,6 +85,15 @@ def row_caption(text: str) -> str:
     return " ".join(label.split()).strip(" :$,.-")
 
 
+def in_a_sentence(caption: str) -> str:
+    """A caption as a sentence writes it: capitalised words lowered, acronyms kept
+    ("Operating Profit" → "operating profit", "PP&E" and "U.S." as printed)."""
+    return " ".join(
+        word.lower() if word[:1].isupper() and word[1:] == word[1:].lower() else word
+        for word in caption.split()
+    )
+
+
 def _comparable(caption: str) -> str:
     lowered = caption.lower().replace("&", " and ").replace(" - ", ", ").replace(" — ", ", ")
     return " ".join(re.sub(r"[^a-z0-9, ]", " ", lowered).split())
@@ -174,7 +183,7 @@ class StatementLookup:
         company = sentence.company or sentence.filing.split("_")[0]
         is_balance = BALANCE in statement_kinds(sentence.table_title or "")
         when = f"at the end of fiscal {lookup.year}" if is_balance else f"in fiscal {lookup.year}"
-        claim = f"{company}'s {lookup.caption[:1].lower()}{lookup.caption[1:]} was {figure} {when}."
+        claim = f"{company}'s {in_a_sentence(lookup.caption)} was {figure} {when}."
         return _one_claim_answer(claim, [sentence], in_asked_unit(question, figure))
 
 
@@ -574,10 +583,10 @@ class MetricCalculator:
             if polarity is None:
                 return None
             after, before = inputs
-            caption = f"{after.row.caption[:1].lower()}{after.row.caption[1:]}"
+            item = in_a_sentence(after.row.caption)
             answer = (
-                f"{polarity.capitalize()}: the change in {caption} from fiscal "
-                f"{before.row.year} to fiscal {after.row.year} was {answer}"
+                f"{polarity.capitalize()}: the change in {item} from fiscal {before.row.year} "
+                f"to fiscal {after.row.year} was {answer}"
             )
         return _one_claim_answer(claim, list(cited.values()), answer)
 
@@ -819,4 +828,4 @@ def _written(item: _Input) -> str:
     brackets, with its own period when it is not the metric's."""
     row = item.row
     period = f", fiscal {row.year}" if item.own_year else ""
-    return f"{figure_text(row)} [{row.caption[:1].lower()}{row.caption[1:]}{period}]"
+    return f"{figure_text(row)} [{in_a_sentence(row.caption)}{period}]"
