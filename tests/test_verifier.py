@@ -338,6 +338,37 @@ def test_one_word_in_common_with_a_many_topic_question_is_not_on_topic() -> None
     assert _answer_rule(asked_about_brazil, "answer-on-topic") == "pass"
 
 
+def test_a_claim_about_another_year_does_not_answer_a_one_year_question() -> None:
+    # 3M FY2022: a true sentence explaining 2021's margins (against 2020) was delivered for
+    # "What drove operating margin change as of FY2022?".
+    verifier = Verifier(load_constitution(), OverlapJudge())
+    earlier = _sentence(
+        "S7",
+        "Operating income margins increased due to sales growth and COVID impacts recognized "
+        "on certain assets in 2020.",
+    )
+    context = EvidenceContext([*CONTEXT.sentences, earlier])
+    claim = _claim(
+        "Operating income margins increased due to sales growth.",
+        (
+            "S7",
+            "Operating income margins increased due to sales growth and COVID impacts "
+            "recognized on certain assets in 2020",
+        ),
+    )
+    draft = DraftAnswer(claims=[claim], answer="Sales growth")
+    question = "What drove operating margin change as of FY2022 for Acme?"
+    report = verifier.verify(draft, context, question=question)
+    verdicts = report.claims[0].verdicts
+    assert verdicts["claim-in-asked-period"] == "fail", verdicts
+    assert "about 2020; the question asks about 2022" in _reason(report, "claim-in-asked-period")
+    # The same sentence answers a question about 2021 (2020 is the year before it), and a
+    # question naming no single year.
+    for question in ("What drove operating margin change in FY2021?", "What drove margins?"):
+        verdicts = verifier.verify(draft, context, question=question).claims[0].verdicts
+        assert verdicts["claim-in-asked-period"] == "pass", (question, verdicts)
+
+
 def test_an_answer_in_the_filings_caption_for_the_asked_term_is_on_topic() -> None:
     verifier = Verifier(load_constitution(), RefusingJudge())
     claim = _claim(
@@ -374,7 +405,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.9.0+")
+    assert constitution.version_id.startswith("sec-filings@1.10.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",

@@ -101,6 +101,7 @@ class Verifier:
             "figure_periods": self._figure_periods,
             "arithmetic": self._arithmetic,
             "claim_words": self._claim_words,
+            "asked_period": self._asked_period,
         }
 
     def warm_up(self) -> None:
@@ -258,6 +259,41 @@ class Verifier:
         if misplaced:
             return RuleResult(rule.id, Verdict.FAIL, misplaced, span=misplaced)
         return RuleResult(rule.id, Verdict.PASS, "every period appears in the evidence")
+
+    @staticmethod
+    def _asked_period(
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
+    ) -> RuleResult:
+        """When the question asks about one fiscal year, a claim about other years does not
+        answer it. The claim's period is the years it names, else those its cited prose
+        names; one of them must lie within ``years_around`` of the asked year (a filing
+        compares a year with the one before). "Margins increased … COVID impacts recognized
+        on certain assets in 2020" does not explain FY2022's operating margin."""
+        asked = years_in(question) if question else set()
+        if len(asked) != 1:
+            return RuleResult(rule.id, Verdict.PASS, "the question asks about no single year")
+        year = next(iter(asked))
+        named = years_in(claim.text)
+        if not named:
+            for span in spans:
+                if span.verbatim and span.sentence.kind != "table_row":
+                    named |= years_in(span.quote)
+        if not named:
+            return RuleResult(rule.id, Verdict.PASS, "the claim and its prose name no year")
+        around = int(rule.options.get("years_around", 1))
+        if any(abs(named_year - year) <= around for named_year in named):
+            return RuleResult(rule.id, Verdict.PASS, f"the claim speaks of {year} or next to it")
+        years = ", ".join(str(y) for y in sorted(named))
+        return RuleResult(
+            rule.id,
+            Verdict.FAIL,
+            f"the claim is about {years}; the question asks about {year}",
+            span=years.split(", ")[0],
+        )
 
     @staticmethod
     def _figure_periods(

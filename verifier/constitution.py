@@ -26,6 +26,7 @@ CHECKS = frozenset(
         "answer_on_topic",
         "answer_item",
         "claim_words",
+        "asked_period",
     }
 )
 DEFAULT_CONSTITUTION = Path(__file__).parent / "constitutions" / "sec-filings-v1.toml"
