@@ -194,11 +194,14 @@ class Catalog:
             narrowed = [f for f in chosen if narrow(f)]
             if narrowed:
                 chosen = narrowed
-        named = [
-            f.metadata.fiscal_year for f in chosen if f.metadata.fiscal_year in filters.fiscal_years
+        reported = [
+            year
+            for f in chosen
+            if (year := f.metadata.fiscal_year) is not None and year in filters.fiscal_years
         ]
-        if len(filters.fiscal_years) > 1 and named:
-            chosen = [f for f in chosen if f.metadata.fiscal_year == max(y for y in named if y)]
+        if len(filters.fiscal_years) > 1 and reported:
+            latest = max(reported)
+            chosen = [f for f in chosen if f.metadata.fiscal_year == latest]
         return chosen
 
 
