@@ -202,10 +202,38 @@ class Catalog:
         if len(filters.fiscal_years) > 1 and reported:
             latest = max(reported)
             chosen = [f for f in chosen if f.metadata.fiscal_year == latest]
+        if not (filters.fiscal_years or filters.quarter or filters.dates):
+            chosen = _current(chosen)
         return chosen
 
 
+def _current(filings: list[StoredFiling]) -> list[StoredFiling]:
+    """Of a company's filings, those of its latest year of reporting: a question that names
+    no period asks about the present ("Is Boeing's business subject to cyclicality?" is the
+    2022 10-K's to answer, not the 2018 one's), and the latest annual report with what was
+    filed after it is what an analyst reads for that. Filings whose date is unknown stay."""
+    dated = {id(f): day for f in filings if (day := _as_of(f)) is not None}
+    if len(dated) < 2:
+        return filings
+    since = max(dated.values()) - _CURRENT_SPAN
+    return [f for f in filings if dated.get(id(f), since) >= since]
+
+
+def _as_of(filing: StoredFiling) -> date | None:
+    """The day a filing speaks as of: its period's end, else its filing day, else the end of
+    its fiscal quarter or year taken as calendar months (fiscal years that end elsewhere are
+    off by months, which a year's window absorbs)."""
+    meta = filing.metadata
+    known = _iso_day(meta.period_end) or _iso_day(meta.filed)
+    if known is not None or meta.fiscal_year is None:
+        return known
+    quarter = re.fullmatch(r"Q([1-4])", meta.fiscal_period or "")
+    month = 3 * int(quarter.group(1)) if quarter else 12
+    return date(meta.fiscal_year, month, 28)
+
+
 FilingTest = Callable[[StoredFiling], bool]
+_CURRENT_SPAN = timedelta(days=366)
 
 
 def _by_years(filters: QueryFilters) -> FilingTest:

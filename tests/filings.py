@@ -87,10 +87,10 @@ def _lines(page: pymupdf.Page, lines: list[str], top: float = 72.0) -> float:
     return y
 
 
-def _table(page: pymupdf.Page, top: float) -> float:
+def _table(page: pymupdf.Page, top: float, rows: list[list[str]] | None = None) -> float:
     columns = [380.0, 450.0, 520.0]  # right edges of the number columns
     y = top
-    for row in [INCOME_STATEMENT_HEADER, *INCOME_STATEMENT_ROWS]:
+    for row in rows or [INCOME_STATEMENT_HEADER, *INCOME_STATEMENT_ROWS]:
         page.insert_text((LEFT, y), row[0], fontsize=FONT_SIZE)
         for cell, right in zip(row[1:], columns, strict=True):
             width = pymupdf.get_text_length(cell, fontsize=FONT_SIZE)
@@ -127,6 +127,64 @@ def write_10k(
     two_columns.insert_textbox(pymupdf.Rect(LEFT, 100, 290, 400), LEFT_COLUMN, fontsize=FONT_SIZE)
     two_columns.insert_textbox(pymupdf.Rect(320, 100, 550, 400), RIGHT_COLUMN, fontsize=FONT_SIZE)
     _lines(document.new_page(), ["Item 15. Exhibits", "Exhibit 31.1 Certification of CEO."])
+    document.save(path)
+    document.close()
+    return path
+
+
+CASH_FLOW_CAPTION = [
+    "Consolidated Statements of Cash Flows",
+    "(in millions)",
+]
+CASH_FLOW_ROWS = [
+    ["Net income", "$ 301", "$ 244", "$ 219"],
+    ["Depreciation and amortization", "88", "81", "77"],
+    ["Net cash provided by operating activities", "402", "351", "318"],
+    ["Purchases of property, plant and equipment", "(96)", "(90)", "(84)"],
+    ["Net cash used in investing activities", "(120)", "(101)", "(95)"],
+]
+SEGMENT_CAPTION = ["Widgets Segment Selected Income Statement Data", "(in millions)"]
+SEGMENT_ROWS = [
+    ["Segment net sales", "$ 901", "$ 850", "$ 790"],
+    ["Segment operating income", "250", "210", "198"],
+    ["Segment depreciation and amortization", "40", "38", "35"],
+]
+# MD&A prose that says every word of an EBITDA question, the way real MD&A does, and two
+# pages that open by naming a statement in a sentence: none of them is a statement.
+EBITDA_MDNA = [
+    "Item 7. Management's Discussion and Analysis",
+    "Operating income, depreciation and amortization and capital expenditures are discussed",
+    "below. Operating income rose to $412 million. Depreciation and amortization was $88",
+    "million, and capital expenditures were $96 million, as the cash flow statement shows.",
+    "Management uses operating income plus depreciation and amortization less capital",
+    "expenditures to judge cash generation. Capital expenditures went to new plants.",
+]
+NOTE_NAMING_STATEMENTS = [
+    "Note 4. Property, plant and equipment, as presented in the Consolidated Balance Sheets.",
+    "Depreciation and amortization of property, plant and equipment is recorded on a",
+    "straight-line basis. Capital expenditures are shown in the statement of cash flows.",
+]
+
+
+def write_statements_10k(path: Path) -> Path:
+    """A 10-K whose income statement and cash flow statement are separate pages (2 and 3),
+    with a segment's income statement data (page 4), a note naming statements in prose
+    (page 5) and MD&A prose full of the same words (page 1)."""
+    document = pymupdf.open()
+    cover = list(COVER)
+    cover[6] = "Duo Instruments Corporation"
+    _lines(document.new_page(), cover)
+    _lines(document.new_page(), EBITDA_MDNA)
+    pages = [
+        (INCOME_STATEMENT_CAPTION, INCOME_STATEMENT_ROWS),
+        (CASH_FLOW_CAPTION, CASH_FLOW_ROWS),
+        (SEGMENT_CAPTION, SEGMENT_ROWS),
+    ]
+    for caption, rows in pages:
+        page = document.new_page()
+        y = _lines(page, caption)
+        _table(page, y + 4, [INCOME_STATEMENT_HEADER, *rows])
+    _lines(document.new_page(), NOTE_NAMING_STATEMENTS)
     document.save(path)
     document.close()
     return path

@@ -95,3 +95,26 @@ def test_a_day_the_question_names_picks_the_current_report_of_that_days_event() 
     # A day no filing reports narrows nothing.
     later = catalog.select(catalog.parse("What did PepsiCo say on December 1, 2023?")) or []
     assert len(later) == 3
+
+
+def test_a_question_naming_no_period_searches_the_latest_year_of_filings() -> None:
+    def meta(name: str, **kw: object) -> FilingMetadata:
+        return merge(from_file_name(Path(name + ".pdf")), FilingMetadata(name=name, **kw))
+
+    catalog = Catalog(
+        [
+            _filing("BOEING_2018_10K", meta("BOEING_2018_10K", period_end="2018-12-31")),
+            _filing("BOEING_2022_10K", meta("BOEING_2022_10K", period_end="2022-12-31")),
+            # A quarter after the annual report: both speak for the present.
+            _filing("BOEING_2023Q1_10Q", meta("BOEING_2023Q1_10Q")),
+            _filing("BOEING_NOTES", meta("BOEING_NOTES", company="Boeing")),  # date unknown
+        ]
+    )
+    pick = lambda q: sorted(f.name for f in catalog.select(catalog.parse(q)) or [])  # noqa: E731
+    assert pick("Is Boeing's business subject to cyclicality?") == [
+        "BOEING_2022_10K",
+        "BOEING_2023Q1_10Q",
+        "BOEING_NOTES",
+    ]
+    # A named period still reaches back.
+    assert pick("Was Boeing's business cyclical in FY2018?") == ["BOEING_2018_10K"]

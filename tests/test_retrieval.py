@@ -329,3 +329,53 @@ def test_statement_pages_are_told_by_their_titles() -> None:
     assert named_statements("What is the FY2018 capital expenditure amount for 3M?") == [CASH_FLOWS]
     assert named_statements("Using the balance sheet, what is the FY2021 inventory?") == [BALANCE]
     assert named_statements("Is Boeing's business subject to cyclicality?") == []
+    # A breakdown is not in the group's statements, unless the question names one.
+    segments = "Which of JPM's business segments had the lowest net revenue in 2021 Q1?"
+    assert named_statements(segments) == []
+    assert named_statements("Per the income statement, which segment grew?") == [INCOME]
+
+
+def test_a_page_is_a_statement_when_a_title_line_says_so() -> None:
+    from ingest.vocabulary import (
+        BALANCE,
+        INCOME,
+        is_consolidated_title,
+        page_statement_titles,
+    )
+
+    page = "Table of Contents\nCONSOLIDATED STATEMENTS OF INCOME\nYear Ended December 31"
+    assert page_statement_titles(page) == {INCOME: "CONSOLIDATED STATEMENTS OF INCOME"}
+    # Prose that names a statement, wrapped or whole, is no title.
+    note = "Table of Contents\nOur derivatives are carried at fair value on the Consolidated"
+    assert page_statement_titles(note + " Balance Sheets. The accounting for changes") == {}
+    assert page_statement_titles("and service revenue on our consolidated income statements.") == {}
+    assert page_statement_titles("COMPREHENSIVE INCOME STATEMENTS\n(In millions)") == {}
+    segment = page_statement_titles(
+        "U.S. CONSUMER SERVICES\nTABLE 9: USCS SELECTED INCOME STATEMENT DATA"
+    )
+    assert list(segment) == [INCOME] and not is_consolidated_title(segment[INCOME])
+    assert not is_consolidated_title("PARENT COMPANY – CONDENSED CONSOLIDATED BALANCE SHEETS")
+    assert page_statement_titles("NIKE, INC.\nCONSOLIDATED BALANCE SHEETS\nMAY 31,") == {
+        BALANCE: "CONSOLIDATED BALANCE SHEETS"
+    }
+
+
+def test_a_question_over_two_statements_gets_a_page_of_each_first(
+    tmp_path: Any, embedder: Any
+) -> None:
+    path = filings.write_statements_10k(tmp_path / "DUO_2023_10K.pdf")
+    with IndexStore(tmp_path / "index") as opened:
+        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
+        question = (
+            "What is the FY2023 EBITDA less capex? Define EBITDA as operating income plus "
+            "depreciation and amortization from the cash flow statement."
+        )
+        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+
+        def first_pages(**config: Any) -> list[int]:
+            hits = _hybrid(opened, embedder, **config).retrieve(question, 10, only)
+            return list(dict.fromkeys(hit.page for hit in hits))[:2]
+
+        # Income statement (2) and cash flow statement (3), not the segment's table (4).
+        assert sorted(first_pages()) == [2, 3]
+        assert sorted(first_pages(statement_weight=0)) != [2, 3]
