@@ -168,6 +168,7 @@ class StatementLookup:
             # "revenue"): the caption the term names first.
             best = min(_caption_rank(items[0], f.caption) or 0 for f in found)
             found = [f for f in found if _caption_rank(items[0], f.caption) == best]
+        found = _most_precise_rate(found)
         # One figure from one company: rows that disagree (a restatement, another company's
         # filing in the retrieved set) settle nothing.
         companies = {f.sentence.company or f.sentence.filing.split("_")[0] for f in found}
@@ -185,6 +186,22 @@ class StatementLookup:
         when = f"at the end of fiscal {lookup.year}" if is_balance else f"in fiscal {lookup.year}"
         claim = f"{company}'s {in_a_sentence(lookup.caption)} was {figure} {when}."
         return _one_claim_answer(claim, [sentence], in_asked_unit(question, figure))
+
+
+def _most_precise_rate(found: list[RowLookup]) -> list[RowLookup]:
+    """Rows of one rate printed to different precision (MD&A's "23%", the tax note's
+    "22.9%") agree: the most precise ones stand for all. Other disagreements are kept."""
+    if len(found) < 2 or not all(f.figure.percent for f in found):
+        return found
+    places = max(f.figure.decimals for f in found)
+    precise = [f for f in found if f.figure.decimals == places]
+    if len({f.figure.number for f in precise}) != 1:
+        return found
+    value = precise[0].figure.number
+    rounded_alike = all(
+        abs(value - f.figure.number) <= 0.5 * 10.0**-f.figure.decimals + 1e-9 for f in found
+    )
+    return precise if rounded_alike else found
 
 
 def _one_claim_answer(claim: str, rows: list[EvidenceSentence], answer: str) -> DraftAnswer:
@@ -273,6 +290,8 @@ def figure_text(lookup: RowLookup) -> str:
     headers = f"{sentence.table_title or ''} {sentence.table_header}".lower()
     dollars = "$" in sentence.text or "$" in headers or "dollar" in headers
     sign = "-" if printed_negative(figure) and not is_subtracted_item(lookup.caption) else ""
+    if figure.percent:
+        return f"{sign}{figure.printed}%"
     return f"{sign}{'$' if dollars else ''}{figure.printed}{scale}"
 
 
@@ -309,6 +328,12 @@ _OPERAND_NOISE = re.compile(
 _CHANGE = re.compile(
     r"(?P<name>(?:year[- ]over[- ]year |yoy )?(?:change|growth) in (?P<item>[^?(,]+?)) from "
     r"(?:fy\s?)?(?P<first>(?:19|20)\d{2}) to (?:fy\s?)?(?P<second>(?:19|20)\d{2})",
+    re.IGNORECASE,
+)
+# "How much has the effective tax rate of Corning changed between FY2021 and FY2022?"
+_HOW_MUCH_CHANGED = re.compile(
+    r"\bhow much (?:has|have|did) (?:the )?(?P<item>[^?]+?)(?: of [A-Z][\w&.' -]*)? "
+    r"changed? (?:between|from) (?:fy\s?)?(?:19|20)\d{2} (?:and|to) (?:fy\s?)?(?:19|20)\d{2}",
     re.IGNORECASE,
 )
 # "change in inventory between FY2019 and FY2020", an operand of a definition.
@@ -542,12 +567,13 @@ class MetricCalculator:
             or _asked_metric(question)
             or _CHANGE.search(question)
             or _moved_item(question)
+            or _HOW_MUCH_CHANGED.search(question)
         )
 
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
         """The calculation's draft, or None when the question defines no metric this can
         compute, or the retrieved rows lack an input."""
-        moved = None
+        moved = how_much = None
         if asked := _asked_arithmetic(question):
             computed = self._asked(question, asked, sentences)
         elif metric := _asked_metric(question):
@@ -559,6 +585,9 @@ class MetricCalculator:
             computed = self._change(question, change["name"], item, (first, second), sentences)
         elif moved := _moved_item(question):
             computed = self._change(question, f"change in {moved}", moved, None, sentences)
+        elif how_much := _HOW_MUCH_CHANGED.search(question):
+            item = re.sub(r"^.*?'s\s+", "", how_much["item"])  # the company's
+            computed = self._change(question, f"change in {item}", item, None, sentences)
         else:
             return None
         if computed is None:
@@ -577,6 +606,10 @@ class MetricCalculator:
             cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
         claim = f"{company}'s {subject} = {expression} = {result}."
         answer = in_asked_unit(question, result)
+        if how_much and all(i.row.figure.percent for i in inputs):
+            # The new rate beside the change; the claim shows the old one (an answer states
+            # at most two figures).
+            answer = f"{answer}, to {figure_text(inputs[0].row)} in fiscal {inputs[0].row.year}"
         if moved:
             # Yes or no, by the sign of the change, as the verifier settles it.
             polarity = settled_polarity(question, [f for f in [formula_in(claim)] if f])
@@ -810,6 +843,10 @@ class MetricCalculator:
             return f"{value:.{decimals}f}%"
         if divides:
             return f"{value:.{decimals}f}"
+        if all(i.row.figure.percent for i in inputs):
+            # Rates less rates: percentage points, as precise as the rates are printed.
+            decimals = max(i.row.figure.decimals for i in inputs)
+            return f"{value:.{decimals}f} percentage points"
         # An amount: in the inputs' scale, as they print it.
         scales = {i.row.figure.scale for i in inputs}
         units = {row_unit(i.row.sentence.text, i.row.sentence.table_scale) for i in inputs}

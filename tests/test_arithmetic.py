@@ -345,3 +345,53 @@ def test_a_yes_or_no_no_verified_change_settles_is_not_delivered() -> None:
 )
 def test_the_calculator_leaves_what_it_cannot_compute_exactly(question: str) -> None:
     assert _calculated(question) is None
+
+
+def test_a_change_in_a_rate_is_computed_in_percentage_points() -> None:
+    summary = "Summary of financial performance"
+    context = EvidenceContext(
+        [
+            # A rate's row leaves the table's change columns blank.
+            _row(
+                "S1",
+                "Effective tax rate\n21.6\xa0%\n24.6\xa0%\n27.0\xa0%",
+                summary,
+                years=("2022", "2021", "2020", "2022 vs. 2021", "2021 vs. 2020"),
+            ),
+            # The MD&A prints the same rates rounded: they agree with the note's.
+            _row("S2", "Effective tax rate\n22%\n25%", "Results of operations"),
+        ]
+    )
+    question = "How much has the effective tax rate of Globex changed between FY2021 and FY2022?"
+    draft = _calculated(question, context)
+    assert draft is not None
+    assert draft.answer == "-3.0 percentage points, to 21.6% in fiscal 2022"
+    assert draft.claims[0].text == (
+        "Globex Corporation's change in effective tax rate from fiscal 2021 to fiscal 2022 = "
+        "21.6% [effective tax rate, fiscal 2022] − 24.6% [effective tax rate, fiscal 2021] = "
+        "-3.0 percentage points."
+    )
+    # Percentage points follow a difference of rates only.
+    assert formula_in(draft.claims[0].text) is not None
+    amounts = "Globex's change = $6,489 million [net revenues] − $7,500 million [net revenues]"
+    assert formula_in(f"{amounts} = -1,011 percentage points.") is None
+    # Rates that disagree beyond rounding settle nothing.
+    note_rate = next(iter(context))
+    disagreeing = EvidenceContext([note_rate, _row("S2", "Effective tax rate\n23%\n25%", "")])
+    assert _calculated(question, disagreeing) is None
+
+
+def test_change_columns_after_the_period_columns_do_not_move_a_rows_figures() -> None:
+    from verifier.numbers import aligned_columns, normalise_text
+
+    header = (("(Millions)", "2022", "2021", "2020", "2022 vs. 2021", "2021 vs. 2020"),)
+    filled = aligned_columns(
+        normalise_text("Provisions 2,182 (1,419) 4,730 3,601 # (6,149) #"), header
+    )
+    assert filled is not None and [(y, q.printed) for y, q in filled] == [
+        (2022, "2,182"),
+        (2021, "1,419"),
+        (2020, "4,730"),
+    ]
+    # A range of years ("2021-2031", a debt's maturities) heads no period column.
+    assert aligned_columns("Long-term debt 9,688 8,692", (("fixed rate", "2021-2031"),)) is None

@@ -11,7 +11,8 @@ Before the first "=": what is computed and for which period. Between the two "="
 each followed by the line item it is, in square brackets (with its own period when it is not
 the claim's: "[property, plant and equipment, net, fiscal 2018]"), joined by + − × ÷ and
 parentheses, and bare constants. After the last "=": the result, one figure, stated to the
-precision the claim wants it checked to. Anything else between the "=" signs (a word outside
+precision the claim wants it checked to ("percentage points" may follow a difference of
+rates). Anything else between the "=" signs (a word outside
 brackets, an operator verirag does not know) makes it no formula at all.
 """
 
@@ -83,6 +84,9 @@ class Formula:
         return abs(value - stated) <= tolerance + 1e-9 * max(1.0, abs(stated))
 
 
+_PERCENTAGE_POINTS = re.compile(r"\bpercentage points?\b", re.IGNORECASE)
+
+
 def formula_in(claim_text: str) -> Formula | None:
     """The calculation a claim states in the form above, or None when it states none (no two
     "=" signs) or the part between them is not that form."""
@@ -94,13 +98,15 @@ def formula_in(claim_text: str) -> Formula | None:
     if len(results) != 1 or not subject:
         return None
     rest = result_text.replace(results[0].text, "", 1)
+    # A difference of rates is stated in percentage points ("= -3.0 percentage points").
+    rest, points = _PERCENTAGE_POINTS.subn("", rest)
     if re.search(r"[A-Za-z0-9]", rest):
         return None
     parsed = _parse_expression(expression_text)
     if parsed is None:
         return None
     inputs, constants, expression = parsed
-    if not inputs:
+    if not inputs or (points and not all(i.quantity.percent for i in inputs)):
         return None
     result = results[0]
     negative = bool(re.match(r"\s*[-−]", result_text)) or (

@@ -940,7 +940,7 @@ _ANSWER_STOPWORDS = frozenset(
 _POLARITY = frozenset({"yes", "no"})
 # Words a faithful restatement may add to its evidence: reporting verbs and connectives, never
 # a direction ("increased"), an amount or a name.
-_CALCULATION_WORDS = frozenset({"change", "average"})
+_CALCULATION_WORDS = frozenset({"change", "average", "percentage", "points"})
 _PARAPHRASE = frozenset(
     [
         "reported",

@@ -298,8 +298,12 @@ def scale_factor(scale: str | None) -> float:
 
 def row_unit(row_text: str, table_scale: str | None) -> str | None:
     """The unit of a table row's figures: the table's, except on a per-share row ("Diluted
-    earnings per share"), whose figures are printed as they are."""
-    return None if table_scale and per_unit_amount(row_text) else table_scale
+    earnings per share") or a row of rates ("Effective tax rate 21.6 % 24.6 %"), whose
+    figures are printed as they are."""
+    if not table_scale or per_unit_amount(row_text):
+        return None
+    figures = quantities(normalise_text(row_text))
+    return None if figures and all(f.percent for f in figures) else table_scale
 
 
 def header_years(header_rows: tuple[tuple[str, ...], ...]) -> list[int]:
@@ -314,13 +318,39 @@ def header_years(header_rows: tuple[tuple[str, ...], ...]) -> list[int]:
 _EMPTY_CELL = re.compile(r"(?:^|\s)[—–-](?=\s|$)")
 
 
+def _column_years(header_rows: tuple[tuple[str, ...], ...]) -> tuple[list[int], int] | None:
+    """(the years of a table's period columns, left to right; how many change columns follow
+    them): a cell naming two years ("2022 vs. 2021") heads a change column. None when a
+    change column comes before a period column, where the order of figures is unclear."""
+    years: list[int] = []
+    changes = 0
+    for row in header_rows:
+        for cell in row:
+            found = [int(y) for y in _YEAR.findall(normalise_text(cell))]
+            if len(found) >= 2 and len(set(found)) == len(found):
+                changes += 1
+            elif changes:
+                if found:
+                    return None
+            else:
+                years.extend(found)
+    return years, changes
+
+
 def aligned_columns(
     row_text: str, header_rows: tuple[tuple[str, ...], ...]
 ) -> list[tuple[int, Quantity]] | None:
     """(year, figure) per column when the row's figures and the header's years line up one to
-    one; None when they do not (a change column, a percentage column, a merged header)."""
-    years = header_years(header_rows)
+    one; None when they do not (a percentage column, a merged header). Change columns after
+    the period columns ("2022 vs. 2021") may hold a figure in every row or be left blank (a
+    rate's row): the period columns' figures come first either way."""
+    columns = _column_years(header_rows)
+    if columns is None:
+        return None
+    years, changes = columns
     values = quantities(row_text)
+    if len(values) == len(years) + changes:
+        values = values[: len(years)]
     if not years or len(values) != len(years) or len(set(years)) != len(years):
         return None
     if _EMPTY_CELL.search(normalise_text(row_text)):
