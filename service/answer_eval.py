@@ -3,8 +3,8 @@
 Every question counts in every denominator: a refusal is neither correct nor wrong, and a
 question whose pipeline raised is counted as failed. Correctness is decided by a matcher that
 is not the verifier under test: figures by value (scale-free, 1% tolerance, so "$1,577 million"
-matches a gold "$1577.00" asked "in USD millions"), and answers without figures by the cosine
-of MiniLM sentence embeddings. Citation precision and recall follow ALCE, judged by the
+matches a gold "$1577.00" asked "in USD millions"), a short gold name by the answer naming it
+word for word, and other answers without figures by the cosine of MiniLM sentence embeddings. Citation precision and recall follow ALCE, judged by the
 entailment judge: recall — the claim is entailed by its citations together; precision — a
 citation entails the claim alone, or the claim is no longer entailed without it.
 """
@@ -91,8 +91,23 @@ def match_answer(
     by_figures = figures_match(gold, delivered)
     if by_figures is not None:
         return ("correct" if by_figures else "incorrect"), "figures"
+    if names_the_gold(gold, delivered):
+        return "correct", "names-the-gold"
     similar = text_similarity(gold, delivered) >= TEXT_MATCH_COSINE
     return ("correct" if similar else "incorrect"), "embedding-cosine"
+
+
+_WORD = re.compile(r"[a-z0-9&]+")
+SHORT_GOLD_WORDS = 4
+
+
+def names_the_gold(gold: str, delivered: str) -> bool:
+    """Whether a short gold answer that is a name ("Customer deposits", "Cross currency
+    swaps") is named, word for word, in the delivered answer. An embedding of a two-word
+    name sits far from a sentence that names it and adds its amount (cosine 0.58)."""
+    wanted = _WORD.findall(normalise_text(gold).lower())
+    offered = set(_WORD.findall(normalise_text(delivered).lower()))
+    return 0 < len(wanted) <= SHORT_GOLD_WORDS and all(word in offered for word in wanted)
 
 
 _OPENING_POLARITY = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)

@@ -12,6 +12,7 @@ are never answered here.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,7 +25,17 @@ from ingest.vocabulary import (
     named_statements,
     statement_kinds,
 )
-from verifier.arithmetic import formula_in, settled_polarity
+from verifier.arithmetic import (
+    GroupRankingQuestion,
+    RankingQuestion,
+    formula_in,
+    group_ranking_question,
+    names_alternative,
+    ranking_question,
+    settled_polarity,
+    singular,
+    totals_group,
+)
 from verifier.numbers import (
     Quantity,
     aligned_columns,
@@ -81,6 +92,7 @@ def row_caption(text: str) -> str:
     first_figure = re.search(r"[$(\-−]?\s*\d", normalised)
     label = normalised[: first_figure.start()] if first_figure else normalised
     label = re.sub(r"\([^)]*\)", " ", label)
+    label = re.sub(r"\([^)]*$", " ", label)  # a note whose figures the cut fell in
     label = re.sub(r"(?<=[A-Za-z])\d+\b", "", label)
     return " ".join(label.split()).strip(" :$,.-")
 
@@ -188,6 +200,90 @@ class StatementLookup:
         return _one_claim_answer(claim, [sentence], in_asked_unit(question, figure))
 
 
+def _rows_of_alternatives(
+    alternatives: list[str], year: int, sentences: Iterable[EvidenceSentence]
+) -> list[RowLookup] | None:
+    """One row per named item, in the question's order, with a figure for ``year``, all from
+    the first table (in context order) where one set of such rows reads most alike beside the
+    items' own words ("Cash provided by operations", "… by investing activities", not "Other
+    investing activities"); None when no table settles one set."""
+    tables: dict[tuple[str, int, str], list[RowLookup]] = {}
+    for sentence in sentences:
+        if sentence.kind != "table_row":
+            continue
+        columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
+        figure = next((q for y, q in columns or () if y == year), None)
+        caption = row_caption(sentence.text)
+        if figure is not None and caption:
+            key = (sentence.filing_id, sentence.page, sentence.table_title or "")
+            tables.setdefault(key, []).append(RowLookup(sentence, caption, year, figure))
+    for rows in tables.values():
+        naming = [[r for r in rows if names_alternative(r.caption, a)] for a in alternatives]
+        if not all(naming) or any(len(options) > 4 for options in naming):
+            continue
+        scored: dict[int, list[tuple[RowLookup, ...]]] = {}
+        for choice in itertools.product(*naming):
+            if len({id(r) for r in choice}) == len(choice):
+                scored.setdefault(_shared_caption_words(choice, alternatives), []).append(choice)
+        if scored:
+            best = scored[max(scored)]
+            if len(best) == 1:
+                return list(best[0])
+    return None
+
+
+def _members_of_total(
+    group: str, year: int, sentences: Iterable[EvidenceSentence]
+) -> tuple[list[RowLookup], RowLookup] | None:
+    """The rows a group's total row adds up ("Customer deposits" … "Other liabilities" above
+    "Total liabilities"), and that total row: in reading order on the total's page and
+    table, back to the previous total of something else, leaving out the group's own
+    subtotals ("Total current liabilities"). None unless they add up to the total."""
+    rows: list[RowLookup] = []
+    for sentence in sentences:
+        if sentence.kind != "table_row":
+            continue
+        columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
+        figure = next((q for y, q in columns or () if y == year), None)
+        caption = row_caption(sentence.text)
+        if figure is not None and caption:
+            rows.append(RowLookup(sentence, caption, year, figure))
+    for total in (r for r in rows if totals_group(r.caption, group)):
+        table = sorted(
+            (
+                r
+                for r in rows
+                if (r.sentence.filing_id, r.sentence.page, r.sentence.table_title)
+                == (total.sentence.filing_id, total.sentence.page, total.sentence.table_title)
+                and r.sentence.start < total.sentence.start
+            ),
+            key=lambda r: r.sentence.start,
+        )
+        members: list[RowLookup] = []
+        for row in reversed(table):
+            subtotal = row.caption.lower().startswith("total")
+            if subtotal and singular(group) not in map(singular, row.caption.lower().split()):
+                break  # "Total assets": the group begins after it
+            if not subtotal:
+                members.insert(0, row)
+        slack = sum(0.5 * 10.0**-r.figure.decimals for r in members)
+        if len(members) >= 2 and abs(sum(map(_signed, members)) - _signed(total)) <= slack:
+            return members, total
+    return None
+
+
+def _signed(row: RowLookup) -> float:
+    """A row's figure with the sign its table prints (brackets negative)."""
+    return (-1 if printed_negative(row.figure) else 1) * row.figure.number
+
+
+def _shared_caption_words(rows: tuple[RowLookup, ...], alternatives: list[str]) -> int:
+    """How many words all the rows' captions share besides the items' own words."""
+    named = {w for a in alternatives for w in a.lower().split()}
+    words = [set(r.caption.lower().split()) - named for r in rows]
+    return len(set.intersection(*words))
+
+
 def _most_precise_rate(found: list[RowLookup]) -> list[RowLookup]:
     """Rows of one rate printed to different precision (MD&A's "23%", the tax note's
     "22.9%") agree: the most precise ones stand for all. Other disagreements are kept."""
@@ -279,17 +375,19 @@ def in_asked_unit(question: str, amount: str) -> str:
     return f"{sign}{'$' if figure.currency else ''}{value:,.{decimals}f} {_SCALE_WORD[unit]}"
 
 
-def figure_text(lookup: RowLookup) -> str:
+def figure_text(lookup: RowLookup, signed: bool = False) -> str:
     """The row's figure as an analyst states it: its digits as printed, the table's scale in
     words, a dollar sign where the row or its table prints one, and a minus for a bracketed
-    figure unless the row is a cost, an expense or money paid out."""
+    figure unless the row is a cost, an expense or money paid out (or always, ``signed``:
+    "Cash provided (used) by financing activities (7,447)" is an outflow to rank)."""
     sentence = lookup.sentence
     figure = lookup.figure
     unit = row_unit(sentence.text, sentence.table_scale)
     scale = f" {_SCALE_WORD[unit]}" if unit in _SCALE_WORD else ""
     headers = f"{sentence.table_title or ''} {sentence.table_header}".lower()
     dollars = "$" in sentence.text or "$" in headers or "dollar" in headers
-    sign = "-" if printed_negative(figure) and not is_subtracted_item(lookup.caption) else ""
+    negative = printed_negative(figure) and (signed or not is_subtracted_item(lookup.caption))
+    sign = "-" if negative else ""
     if figure.percent:
         return f"{sign}{figure.printed}%"
     return f"{sign}{'$' if dollars else ''}{figure.printed}{scale}"
@@ -568,6 +666,8 @@ class MetricCalculator:
             or _CHANGE.search(question)
             or _moved_item(question)
             or _HOW_MUCH_CHANGED.search(question)
+            or ranking_question(question)
+            or group_ranking_question(question)
         )
 
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
@@ -588,6 +688,10 @@ class MetricCalculator:
         elif how_much := _HOW_MUCH_CHANGED.search(question):
             item = re.sub(r"^.*?'s\s+", "", how_much["item"])  # the company's
             computed = self._change(question, f"change in {item}", item, None, sentences)
+        elif ranked := ranking_question(question):
+            return self._ranking(ranked, question, sentences)
+        elif group := group_ranking_question(question):
+            return self._group_ranking(group, question, sentences)
         else:
             return None
         if computed is None:
@@ -622,6 +726,69 @@ class MetricCalculator:
                 f"to fiscal {after.row.year} was {answer}"
             )
         return _one_claim_answer(claim, list(cited.values()), answer)
+
+    def _ranking(
+        self, ranked: RankingQuestion, question: str, sentences: list[EvidenceSentence]
+    ) -> DraftAnswer | None:
+        """Which of the items the question names is the highest (or lowest) in its one year:
+        one row per item, all from one table, ranked with the signs the table prints."""
+        years = years_in(question)
+        if len(years) != 1:
+            return None
+        year = next(iter(years))
+        rows = _rows_of_alternatives(ranked.alternatives, year, sentences)
+        if rows is None:
+            return None
+        values = [_signed(r) for r in rows]
+        extreme = max(values) if ranked.direction == "max" else min(values)
+        if values.count(extreme) != 1:
+            return None  # a tie names no one item
+        winner = rows[values.index(extreme)]
+        company = winner.sentence.company or winner.sentence.filing.split("_")[0]
+        written = [f"{figure_text(r, signed=True)} [{in_a_sentence(r.caption)}]" for r in rows]
+        named = ", ".join(ranked.alternatives[:-1]) + f" and {ranked.alternatives[-1]}"
+        claim = (
+            f"{company}'s {ranked.superlative} of {named} in fiscal {year} = "
+            f"{ranked.superlative} of {', '.join(written)} = {written[values.index(extreme)]}."
+        )
+        answer = f"{winner.caption}: {figure_text(winner, signed=True)} in fiscal {year}"
+        return _one_claim_answer(claim, [r.sentence for r in rows], answer)
+
+    def _group_ranking(
+        self, group: GroupRankingQuestion, question: str, sentences: list[EvidenceSentence]
+    ) -> DraftAnswer | None:
+        """The largest (or smallest) member of a group a statement totals, in the question's
+        one year: the rows above the group's total row that add up to it."""
+        years = years_in(question)
+        if len(years) != 1:
+            return None
+        year = next(iter(years))
+        found = _members_of_total(group.group, year, sentences)
+        if found is None:
+            return None
+        members, total = found
+        values = [_signed(r) for r in members]
+        extreme = max(values) if group.direction == "max" else min(values)
+        if values.count(extreme) != 1:
+            return None
+        winner = members[values.index(extreme)]
+        company = winner.sentence.company or winner.sentence.filing.split("_")[0]
+        written = [f"{figure_text(r, signed=True)} [{in_a_sentence(r.caption)}]" for r in members]
+        summed = f"{figure_text(total, signed=True)} [{in_a_sentence(total.caption)}]"
+        when = (
+            f"at the end of fiscal {year}"
+            if BALANCE in statement_kinds(winner.sentence.table_title or "")
+            else f"in fiscal {year}"
+        )
+        claim = (
+            f"{company}'s {group.superlative} {group.group} {when} = {group.superlative} of "
+            f"{', '.join(written)}, together {summed} = {written[values.index(extreme)]}."
+        )
+        answer = (
+            f"{winner.caption}, the {group.superlative} {group.group}: "
+            f"{figure_text(winner, signed=True)} {when}"
+        )
+        return _one_claim_answer(claim, [*(r.sentence for r in members), total.sentence], answer)
 
     def _defined(
         self, question: str, sentences: list[EvidenceSentence]

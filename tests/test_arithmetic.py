@@ -3,6 +3,8 @@ arithmetic redone, and the direct answer grounded by the verified result."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from tests.test_lookup import BALANCE, CASH_FLOWS, INCOME, _row
@@ -395,3 +397,185 @@ def test_change_columns_after_the_period_columns_do_not_move_a_rows_figures() ->
     ]
     # A range of years ("2021-2031", a debt's maturities) heads no period column.
     assert aligned_columns("Long-term debt 9,688 8,692", (("fixed rate", "2021-2031"),)) is None
+
+
+CASH_FLOWS_CONTEXT = EvidenceContext(
+    [
+        _row("S1", "Cash provided (used) by operations\n5,841\n5,188", CASH_FLOWS),
+        _row("S2", "Other investing activities\n12\n30", CASH_FLOWS),
+        _row("S3", "Cash provided (used) by investing activities\n564\n(1,524)", CASH_FLOWS),
+        _row("S4", "Cash provided (used) by financing activities\n(7,447)\n(4,836)", CASH_FLOWS),
+    ]
+)
+RANKED = "Among operations, investing, and financing activities, which brought in the most {}?"
+
+
+def test_a_ranking_of_the_items_a_question_names_is_verified_with_printed_signs() -> None:
+    most = _calculated(RANKED.format("cash flow for Globex in FY2022"), CASH_FLOWS_CONTEXT)
+    assert most is not None
+    assert most.answer == "Cash provided by operations: 5,841 million in fiscal 2022"
+    # The parallel rows, not "Other investing activities"; the outflow keeps its minus.
+    assert most.claims[0].text == (
+        "Globex Corporation's most of operations, investing and financing activities in "
+        "fiscal 2022 = most of 5,841 million [cash provided by operations], 564 million "
+        "[cash provided by investing activities], -7,447 million [cash provided by financing "
+        "activities] = 5,841 million [cash provided by operations]."
+    )
+    least = _calculated(
+        "Which of operations, investing or financing activities had the lowest cash flow in "
+        "FY2021 for Globex?",
+        CASH_FLOWS_CONTEXT,
+    )
+    assert least is not None and least.answer.startswith("Cash provided by financing activities")
+
+
+def test_a_ranking_that_leaves_out_an_item_flips_a_sign_or_names_another_winner_fails() -> None:
+    question = RANKED.format("cash flow for Globex in FY2022")
+    figures = {
+        "operations": "$5,841 million [cash provided by operations]",
+        "investing": "$564 million [cash provided by investing activities]",
+        "financing": "-$7,447 million [cash provided by financing activities]",
+    }
+    subject = "Globex's most of operations, investing and financing activities in fiscal 2022"
+
+    def verdicts(ranked: list[str], winner: str, question: str = question) -> dict[str, str]:
+        claim = DraftClaim(
+            text=f"{subject} = most of {', '.join(ranked)} = {winner}.",
+            citations=[
+                DraftCitation(sentence_id=s.label, quote=" ".join(s.text.split()))
+                for s in CASH_FLOWS_CONTEXT
+            ],
+        )
+        draft = DraftAnswer(claims=[claim], answer="Cash provided by operations")
+        report = Verifier(load_constitution(), OverlapJudge()).verify(
+            draft, CASH_FLOWS_CONTEXT, question
+        )
+        return _failed(report)
+
+    every = list(figures.values())
+    assert verdicts(every, figures["operations"]) == {}
+    left_out = verdicts(every[:2], figures["operations"])
+    assert "3 items, the claim 2" in left_out["arithmetic-checked"]
+    assert "is not" in verdicts(every, figures["investing"])["arithmetic-checked"]
+    # The financing outflow taken as an amount would win: the row prints it negative.
+    flipped = verdicts([*every[:2], figures["financing"][1:]], figures["financing"][1:])
+    assert "negative in the cited row" in flipped["entailed-by-citation"]
+    # A question that lists nothing cannot show a ranking left nothing out.
+    unlisted = verdicts(every, figures["operations"], "Which activity brought in the most cash?")
+    assert "names the items it ranks" in unlisted["arithmetic-checked"]
+
+
+def test_ranking_questions_name_their_items_and_superlative() -> None:
+    from verifier.arithmetic import ranking_question
+
+    asked = ranking_question(RANKED.format("(or lost the least) cash flow for Nike in FY2023"))
+    assert asked is not None and (asked.direction, asked.alternatives) == (
+        "max",
+        ["operations", "investing", "financing activities"],
+    )
+    # A group named, not its members: not a ranking this can verify.
+    assert ranking_question("Which of JPM's segments had the lowest net revenue in 2021?") is None
+    group = (
+        "Among all of the derivative instruments that Verizon used to manage the exposure to "
+        "fluctuations of foreign currencies exchange rates or interest rates, which one had the "
+        "highest notional value in FY 2021?"
+    )
+    assert ranking_question(group) is None
+
+
+@pytest.mark.parametrize(
+    ("row", "header", "figures"),
+    [
+        # A note in brackets holds figures of its own.
+        (
+            "Long-term debt (includes debt issued by consolidated variable interest entities: "
+            "2022, $12,662; 2021, $13,803)\n42,573\n38,675",
+            ("2022", "2021"),
+            ["42,573", "38,675"],
+        ),
+        # A date's day is not a figure: one balance is no row of two years.
+        ("Balance as of December 31, 2019\n$\n110", ("2020", "2019"), None),
+        # A quarter's dividend after its month is.
+        ("December\n$\n0.55\n$\n0.50", ("2020", "2019"), ["$ 0.55", "$ 0.50"]),
+        # A footnote mark written onto the caption, before blank change columns.
+        (
+            "Wireless retail(4)\n1.63 %\n1.10 %",
+            ("2022", "2021", "2022 vs. 2021"),
+            ["1.63 %", "1.10 %"],
+        ),
+        # A mark after the caption where it is the one figure too many …
+        ("Interest expense (after-tax) (1)\n268\n208", ("2018", "2017"), ["268", "208"]),
+        # … and small bracketed figures where they are not.
+        ("Interest rate swaps\n(1)\n(1)", ("2018", "2017"), ["(1)", "(1)"]),
+    ],
+)
+def test_a_rows_caption_keeps_its_own_numbers(
+    row: str, header: tuple[str, ...], figures: list[str] | None
+) -> None:
+    from verifier.numbers import aligned_columns, normalise_text
+
+    columns = aligned_columns(normalise_text(row), (header,))
+    assert (None if columns is None else [q.text for _, q in columns]) == figures
+
+
+def _balance_rows(*skip: str) -> EvidenceContext:
+    rows = [
+        ("Total assets", "$ 228,354\n$ 188,548"),
+        ("Customer deposits", "$ 110,239\n$ 84,382"),
+        ("Accounts payable", "12,133\n10,574"),
+        ("Total current liabilities", "122,372\n94,956"),
+        (
+            "Long-term debt (includes debt of consolidated entities: 2022, $12,662)",
+            "42,573\n38,675",
+        ),
+        ("Other liabilities", "38,698\n32,740"),
+        ("Total liabilities", "$ 203,643\n$ 166,371"),
+    ]
+    sentences = []
+    start = 0
+    for number, (caption, figures) in enumerate(rows, start=1):
+        if caption in skip:
+            continue
+        row = _row(f"S{number}", f"{caption}\n{figures}", BALANCE)
+        sentences.append(replace(row, start=start, end=start + len(row.text)))
+        start += 1000
+    return EvidenceContext(sentences)
+
+
+def test_the_largest_member_of_a_group_is_ranked_among_rows_that_add_up_to_its_total() -> None:
+    question = "What was the largest liability in Globex's balance sheet in 2022?"
+    draft = _calculated(question, _balance_rows())
+    assert draft is not None
+    assert draft.answer == (
+        "Customer deposits, the largest liability: $110,239 million at the end of fiscal 2022"
+    )
+    # The subtotal is not a member; the note's figure is not the row's.
+    text = draft.claims[0].text
+    assert "[total current liabilities]" not in text and "42,573 million [long-term debt]" in text
+    assert "together $203,643 million [total liabilities]" in text
+    # A member the context lacks leaves the rest short of the total: no ranking.
+    assert _calculated(question, _balance_rows("Accounts payable")) is None
+    smallest = _calculated(question.replace("largest", "smallest"), _balance_rows())
+    assert smallest is not None and smallest.answer.startswith("Accounts payable")
+
+
+def test_a_group_ranking_without_its_total_or_short_of_it_fails() -> None:
+    from verifier.arithmetic import group_ranking_question
+
+    question = "What was the largest liability in Globex's balance sheet in 2022?"
+    context = _balance_rows()
+    draft = _calculated(question, context)
+    assert draft is not None
+    text = draft.claims[0].text
+
+    def failures(claim_text: str) -> dict[str, str]:
+        claim = draft.claims[0].model_copy(update={"text": claim_text})
+        edited = draft.model_copy(update={"claims": [claim]})
+        report = Verifier(load_constitution(), OverlapJudge()).verify(edited, context, question)
+        return _failed(report)
+
+    untotalled = text.replace(", together $203,643 million [total liabilities]", "")
+    assert "cites the total" in failures(untotalled)["arithmetic-checked"]
+    short = text.replace(" 12,133 million [accounts payable],", "")
+    assert "do not add up" in failures(short)["arithmetic-checked"]
+    assert group_ranking_question("Which segment had the highest net revenue in 2021?") is None

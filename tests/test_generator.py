@@ -355,3 +355,18 @@ def test_a_yes_no_answer_is_matched_by_its_polarity_then_its_figures() -> None:
     # Without a polarity on both sides, figures then similarity decide as before.
     assert match_answer("$1,577 million", "1,577 million", close) == ("correct", "figures")
     assert match_answer("Customer deposits", "Customer deposits", close)[0] == "correct"
+
+
+def test_a_short_gold_name_is_matched_by_the_answer_naming_it() -> None:
+    from service.answer_eval import match_answer
+
+    def far(first: str, second: str) -> float:
+        return 0.58  # a two-word name against a sentence that names it and adds its amount
+
+    named = "Customer deposits, the largest liability: $110,239 at the end of fiscal 2022"
+    assert match_answer("Customer deposits", named, far) == ("correct", "names-the-gold")
+    other = "Long-term debt, the largest liability: $42,573 at the end of fiscal 2022"
+    assert match_answer("Customer deposits", other, far) == ("incorrect", "embedding-cosine")
+    # A gold sentence is no name: similarity decides.
+    sentence = "Among the three, cash flow from operations was the highest for Nike in FY2023."
+    assert match_answer(sentence, "Cash provided by operations", far)[1] == "embedding-cosine"

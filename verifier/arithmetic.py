@@ -12,7 +12,16 @@ each followed by the line item it is, in square brackets (with its own period wh
 the claim's: "[property, plant and equipment, net, fiscal 2018]"), joined by + − × ÷ and
 parentheses, and bare constants. After the last "=": the result, one figure, stated to the
 precision the claim wants it checked to ("percentage points" may follow a difference of
-rates). Anything else between the "=" signs (a word outside
+rates). A ranking of the items a question names is the same form with "highest of" (or
+"lowest of", or the question's own superlative) before figures separated by commas, and the
+winning figure with its line item after the last "=":
+
+    Nike's most cash flow in fiscal 2023 = most of $5,841 million [cash provided (used) by
+    operations], $564 million [cash provided (used) by investing activities], -$7,447 million
+    [cash provided (used) by financing activities] = $5,841 million [cash provided (used) by
+    operations].
+
+Anything else between the "=" signs (a word outside
 brackets, an operator verirag does not know) makes it no formula at all.
 """
 
@@ -53,6 +62,9 @@ class Formula:
     expression: str  # the arithmetic, in Python syntax over the inputs' values
     result: Quantity
     result_negative: bool
+    ranking: str | None = None  # "max" or "min" for a ranking of named items
+    result_item: str | None = None  # a ranking's winner, as its brackets name it
+    total: FormulaInput | None = None  # the row a ranking's members add up to, if it cites one
 
     @property
     def years(self) -> set[int]:
@@ -81,7 +93,31 @@ class Formula:
         if self.result_negative:
             stated = -stated
         tolerance = 0.5 * 10.0 ** (-self.result.decimals) * self.result.scale
-        return abs(value - stated) <= tolerance + 1e-9 * max(1.0, abs(stated))
+        if abs(value - stated) > tolerance + 1e-9 * max(1.0, abs(stated)):
+            return False
+        return self.ranking is None or (self.winner() is not None and self.adds_up())
+
+    def adds_up(self) -> bool:
+        """Whether a ranking's members add up to the total it cites, to the rounding of the
+        figures (each printed figure may be off by half its last digit); True without one."""
+        if self.total is None:
+            return True
+        members = sum(_input_value(i) for i in self.inputs)
+        slack = sum(0.5 * 10.0**-i.quantity.decimals * i.quantity.scale for i in self.inputs)
+        return abs(members - _input_value(self.total)) <= slack + 1e-9 * abs(members)
+
+    def winner(self) -> FormulaInput | None:
+        """A ranking's winning input: the one its result names, holding the extreme value
+        and alone in holding it; None for any other formula or a result that names another
+        item."""
+        if self.ranking is None or self.result_item is None:
+            return None
+        values = [_input_value(i) for i in self.inputs]
+        extreme = max(values) if self.ranking == "max" else min(values)
+        holders = [i for i, v in zip(self.inputs, values, strict=True) if v == extreme]
+        if len(holders) != 1 or _words(holders[0].item) != _words(self.result_item):
+            return None
+        return holders[0]
 
 
 _PERCENTAGE_POINTS = re.compile(r"\bpercentage points?\b", re.IGNORECASE)
@@ -97,22 +133,44 @@ def formula_in(claim_text: str) -> Formula | None:
     results = quantities(result_text)
     if len(results) != 1 or not subject:
         return None
+    ranking = None
+    total = None
+    if superlative := _RANKED.match(expression_text):
+        ranking = superlative_direction(superlative.group(1))
+        expression_text = expression_text[superlative.end() :]
+        # "…, together $203,643 million [total liabilities]": what the members add up to.
+        parts = re.split(r",?\s+together\s+", expression_text, maxsplit=1)
+        if len(parts) == 2:
+            members, together = parts
+            parsed_total = _parse_expression(together)
+            if parsed_total is None or len(parsed_total[0]) != 1 or parsed_total[1]:
+                return None
+            total, expression_text = parsed_total[0][0], members
     rest = result_text.replace(results[0].text, "", 1)
+    result_item = None
+    if ranking is not None and (named := re.fullmatch(r"(\s*[-−]?)\s*\[([^\]]+)\]\s*", rest)):
+        result_item, rest = named.group(2).strip(), named.group(1)
     # A difference of rates is stated in percentage points ("= -3.0 percentage points").
     rest, points = _PERCENTAGE_POINTS.subn("", rest)
     if re.search(r"[A-Za-z0-9]", rest):
         return None
-    parsed = _parse_expression(expression_text)
+    parsed = _parse_expression(expression_text, ranked=ranking is not None)
     if parsed is None:
         return None
     inputs, constants, expression = parsed
     if not inputs or (points and not all(i.quantity.percent for i in inputs)):
         return None
+    if ranking is not None:
+        if constants or len(inputs) < 2:
+            return None
+        expression = f"{ranking}({expression})"
     result = results[0]
     negative = bool(re.match(r"\s*[-−]", result_text)) or (
         result.text.startswith("(") and result.text.endswith(")")
     )
-    formula = Formula(subject, inputs, constants, expression, result, negative)
+    formula = Formula(
+        subject, inputs, constants, expression, result, negative, ranking, result_item, total
+    )
     try:
         ast.parse(expression, mode="eval")
     except SyntaxError:
@@ -121,7 +179,7 @@ def formula_in(claim_text: str) -> Formula | None:
 
 
 def _parse_expression(
-    text: str,
+    text: str, ranked: bool = False
 ) -> tuple[list[FormulaInput], list[Quantity], str] | None:
     tokens: list[str] = []
     inputs: list[FormulaInput] = []
@@ -131,7 +189,7 @@ def _parse_expression(
     cursor = 0
     for figure in quantities(text):
         start = text.find(figure.text, cursor)
-        if start < 0 or not _read_between(text[cursor:start], tokens, inputs, pending):
+        if start < 0 or not _read_between(text[cursor:start], tokens, inputs, pending, ranked):
             return None
         constants.extend(quantity for quantity, _ in pending)
         pending.clear()
@@ -140,7 +198,7 @@ def _parse_expression(
         # A bracketed figure is negative; so is one after a minus sign that follows an
         # operator, a parenthesis or nothing (the minus sign stays an operator token).
         bracketed = figure.text.startswith("(") and figure.text.endswith(")")
-        unary = bool(tokens) and tokens[-1] == "-" and (len(tokens) == 1 or tokens[-2] in "+-*/(")
+        unary = bool(tokens) and tokens[-1] == "-" and (len(tokens) == 1 or tokens[-2] in "+-*/(,")
         negative = bracketed or unary
         value = figure.number * (1.0 if figure.percent else figure.scale)
         tokens.append(f"({'-' if bracketed else ''}{value!r})")
@@ -148,17 +206,22 @@ def _parse_expression(
             tokens.append(")")  # a group's closing parenthesis, read into the figure
         pending.append((figure, negative != (bracketed and unary)))
         cursor = start + len(figure.text)
-    if not _read_between(text[cursor:], tokens, inputs, pending):
+    if not _read_between(text[cursor:], tokens, inputs, pending, ranked):
         return None
     constants.extend(quantity for quantity, _ in pending)
     return inputs, constants, " ".join(tokens)
 
 
 def _read_between(
-    gap: str, tokens: list[str], inputs: list[FormulaInput], pending: list[tuple[Quantity, bool]]
+    gap: str,
+    tokens: list[str],
+    inputs: list[FormulaInput],
+    pending: list[tuple[Quantity, bool]],
+    ranked: bool = False,
 ) -> bool:
     """Operators, parentheses and the brackets naming the preceding figure, between two
-    figures; False at anything else (a word outside brackets)."""
+    figures (in a ranking, commas instead of operators); False at anything else (a word
+    outside brackets)."""
     position = 0
     while position < len(gap):
         char = gap[position]
@@ -172,8 +235,14 @@ def _read_between(
             quantity, negative = pending.pop()
             inputs.append(FormulaInput(quantity, item, year, negative))
             position = end + 1
-        elif char in _OPERATORS or char in "()":
+        elif ranked and char == ",":
+            tokens.append(",")
+            position += 1
+        elif not ranked and (char in _OPERATORS or char in "()"):
             tokens.append(_OPERATORS.get(char, char))
+            position += 1
+        elif ranked and char in "-−–" and not gap[position + 1 :].strip():
+            tokens.append("-")  # a figure's minus sign
             position += 1
         elif char.isspace():
             position += 1
@@ -203,7 +272,162 @@ def _evaluate(node: ast.expr) -> float:
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return _BINARY[type(node.op)](_evaluate(node.left), _evaluate(node.right))
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+        extreme = {"max": max, "min": min}.get(node.func.id)
+        if extreme is not None and not node.keywords:
+            return float(extreme(_evaluate(arg) for arg in node.args))
     raise ValueError(f"not arithmetic: {ast.dump(node)}")
+
+
+def _input_value(formula_input: FormulaInput) -> float:
+    quantity = formula_input.quantity
+    value = quantity.number * (1.0 if quantity.percent else quantity.scale)
+    return -value if formula_input.negative else value
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+# -- rankings of the items a question names ---------------------------------------------------
+
+_SUPERLATIVES = {
+    "max": ("highest", "largest", "most", "greatest", "biggest", "best"),
+    "min": ("lowest", "smallest", "least", "fewest", "worst"),
+}
+_RANKED = re.compile(
+    rf"^({'|'.join(w for words in _SUPERLATIVES.values() for w in words)}) of\s+", re.IGNORECASE
+)
+# "Among operations, investing, and financing activities, which …", "Which of A, B or C …".
+_ALTERNATIVES = re.compile(
+    r"\b(?:among|between|which of)\s+(?:the\s+)?(?P<items>[^?]+?,?\s+(?:and|or)\s+[^,?]+?)"
+    r"(?:,\s*(?:which|what)\b|\s+(?:had|has|have|was|were|is|are|brought|generated|"
+    r"contributed|performed|recorded|reported)\b)",
+    re.IGNORECASE,
+)
+_SUPERLATIVE_WORD = re.compile(
+    rf"\b({'|'.join(w for words in _SUPERLATIVES.values() for w in words)})\b", re.IGNORECASE
+)
+
+
+def superlative_direction(word: str) -> str | None:
+    """ "max" or "min" for a superlative ("most", "lowest"); None for any other word."""
+    lowered = word.lower()
+    return next((way for way, words in _SUPERLATIVES.items() if lowered in words), None)
+
+
+@dataclass(frozen=True, slots=True)
+class RankingQuestion:
+    """A question asking which of the items it names is the highest (or lowest)."""
+
+    superlative: str  # the question's own word ("most")
+    direction: str  # "max" or "min"
+    alternatives: list[str]  # as the question names them ("operations", "investing")
+
+
+def ranking_question(question: str) -> RankingQuestion | None:
+    """The items a "which of A, B and C is the most …" question ranks, and which way; None
+    when it names fewer than two items or no superlative. Of "the most (or lost the least)",
+    the first superlative is the question."""
+    items = _ALTERNATIVES.search(question)
+    superlative = _SUPERLATIVE_WORD.search(question)
+    if items is None or superlative is None or superlative.start() < items.end("items"):
+        return None
+    parts = re.split(r",\s*(?:and|or)?\s*|\s+(?:and|or)\s+", items["items"])
+    alternatives = [" ".join(p.split()) for p in parts if p.strip()]
+    direction = superlative_direction(superlative.group(1))
+    # Items are named in a few words; a longer phrase describes a group ("all of the derivative
+    # instruments that Verizon used to manage … or interest rates"), whose members it omits.
+    if len(alternatives) < 2 or direction is None or any(len(a.split()) > 4 for a in alternatives):
+        return None
+    return RankingQuestion(superlative.group(1).lower(), direction, alternatives)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRankingQuestion:
+    """A question asking which member of a group a statement totals is the largest (or
+    smallest): "What was the largest liability in American Express's balance sheet?"."""
+
+    superlative: str
+    direction: str
+    group: str  # the member noun as asked ("liability")
+
+
+# "What was the largest liability …": a line item asked for by size among its group's. Not
+# "which segment had the highest net revenue" (a segment is no line item of the statement
+# that totals revenue), nor "the most cash" (an amount, not a member).
+_GROUP = re.compile(
+    r"\bwhat\s+(?:is|was|are|were)\s+(?:the\s+)?(?:company's\s+)?"
+    r"(largest|biggest|highest|greatest|smallest|lowest)\s+(?P<group>[a-z]+)\b",
+    re.IGNORECASE,
+)
+
+
+def group_ranking_question(question: str) -> GroupRankingQuestion | None:
+    """The group a "what was the largest liability …" question ranks the members of; None
+    when it names its items (``ranking_question``) or no group noun follows a superlative."""
+    if ranking_question(question) is not None:
+        return None
+    match = _GROUP.search(question)
+    if match is None or match["group"].lower() in _NOT_GROUPS:
+        return None
+    direction = superlative_direction(match.group(1))
+    if direction is None:
+        return None
+    return GroupRankingQuestion(match.group(1).lower(), direction, match["group"].lower())
+
+
+# Words after a superlative that are no group of line items ("the most recent", "the highest
+# of", "the largest increase" is a change, not a member).
+_NOT_GROUPS = frozenset(
+    {
+        "of",
+        "in",
+        "and",
+        "or",
+        "to",
+        "recent",
+        "increase",
+        "decrease",
+        "drop",
+        "growth",
+        "change",
+        "decline",
+        "rise",
+        "share",
+        "percentage",
+        "amount",
+        "number",
+        "value",
+    }
+)
+
+
+def totals_group(caption: str, group: str) -> bool:
+    """Whether a row's caption is the total of a group ("Total liabilities" for "liability")."""
+    words = _words(caption)
+    return len(words) == 2 and words[0] == "total" and singular(words[1]) == singular(group)
+
+
+def singular(word: str) -> str:
+    lowered = word.lower()
+    if lowered.endswith("ies") and len(lowered) > 4:
+        return lowered[:-3] + "y"
+    if lowered.endswith(("ses", "xes", "ches", "shes")):
+        return lowered[:-2]
+    if lowered.endswith("s") and not lowered.endswith("ss"):
+        return lowered[:-1]
+    return lowered
+
+
+def names_alternative(item: str, alternative: str) -> bool:
+    """Whether a line item's words hold every word of an alternative the question names
+    ("cash provided (used) by investing activities" holds "investing")."""
+    return set(_stemmed(alternative)) <= set(_stemmed(item))
+
+
+def _stemmed(text: str) -> list[str]:
+    return [re.sub(r"(?:ing|ed|es|s)$", "", w) if len(w) > 5 else w for w in _words(text)]
 
 
 # Which way a yes/no question asks an item to have moved: "Did Pfizer grow its PP&E …?",

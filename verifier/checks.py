@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from ingest.vocabulary import asked_items, expansion_phrases, same_item_terms
-from verifier.arithmetic import Formula, formula_in, settled_polarity
+from verifier.arithmetic import (
+    Formula,
+    FormulaInput,
+    formula_in,
+    group_ranking_question,
+    names_alternative,
+    ranking_question,
+    settled_polarity,
+    totals_group,
+)
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
 from verifier.nli import EntailmentJudge, support
@@ -32,6 +41,7 @@ from verifier.numbers import (
     quantities,
     quantity_supported,
     quarters_in,
+    row_figures,
     row_unit,
     years_in,
 )
@@ -196,7 +206,7 @@ class Verifier:
         formula = formula_in(claim.text)
         # A calculation's inputs are quoted figures; its result and constants are checked by
         # the arithmetic rule.
-        stated = [f.quantity for f in formula.inputs] if formula else quantities(claim.text)
+        stated = [f.quantity for f in _cited_inputs(formula)] if formula else quantities(claim.text)
         if not stated:
             return RuleResult(rule.id, Verdict.PASS, "the claim states no figures")
         evidence = [
@@ -364,6 +374,8 @@ class Verifier:
                 "figure [line item] − figure [line item] = result'",
                 span=claim.text,
             )
+        if formula.ranking is not None and (unranked := _unranked(formula, question)):
+            return RuleResult(rule.id, Verdict.FAIL, unranked, span=claim.text)
         given = {q.number for q in quantities(question) if not q.percent} | {2.0, 100.0}
         foreign = [c.text for c in formula.constants if c.number not in given]
         if foreign:
@@ -375,6 +387,25 @@ class Verifier:
                 span=foreign[0],
             )
         value = formula.computed()
+        if value is not None and formula.ranking is not None and not formula.adds_up():
+            total = formula.total
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the ranked figures do not add up to {total.quantity.text} [{total.item}]: a "
+                "member is missing or counted twice"
+                if total is not None
+                else "the ranked figures do not add up",
+                span=claim.text,
+            )
+        if value is not None and formula.ranking is not None and not formula.checks():
+            return RuleResult(
+                rule.id,
+                Verdict.FAIL,
+                f"the {formula.ranking} of the ranked figures is not {formula.result.text} "
+                f"[{formula.result_item}] alone",
+                span=formula.result.text,
+            )
         if value is None or not formula.checks():
             shown = (
                 "cannot be computed"
@@ -386,6 +417,13 @@ class Verifier:
                 Verdict.FAIL,
                 f"the calculation {shown}, not {formula.result.text}",
                 span=formula.result.text,
+            )
+        if formula.ranking is not None:
+            return RuleResult(
+                rule.id,
+                Verdict.PASS,
+                f"{formula.result.text} [{formula.result_item}] is the {formula.ranking} of the "
+                "items the question names",
             )
         return RuleResult(
             rule.id, Verdict.PASS, f"{formula.result.text} is what the stated arithmetic gives"
@@ -940,7 +978,7 @@ _ANSWER_STOPWORDS = frozenset(
 _POLARITY = frozenset({"yes", "no"})
 # Words a faithful restatement may add to its evidence: reporting verbs and connectives, never
 # a direction ("increased"), an amount or a name.
-_CALCULATION_WORDS = frozenset({"change", "average", "percentage", "points"})
+_CALCULATION_WORDS = frozenset({"change", "average", "percentage", "points", "together"})
 _PARAPHRASE = frozenset(
     [
         "reported",
@@ -1031,7 +1069,7 @@ def figure_scale(sentence: EvidenceSentence, claim_text: str) -> str | None:
 
 def _row_label(sentence: EvidenceSentence) -> str:
     text = normalise_text(sentence.text)
-    figures = quantities(text)
+    figures = row_figures(text)
     return text[: figures[0].position].strip(" $:(") if figures else text
 
 
@@ -1114,6 +1152,39 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
     )
 
 
+def _cited_inputs(formula: Formula) -> list[FormulaInput]:
+    """Every figure a calculation reads off a cited row: its inputs and a ranking's total."""
+    return [*formula.inputs, *([formula.total] if formula.total is not None else [])]
+
+
+def _unranked(formula: Formula, question: str) -> str | None:
+    """Why a ranking does not answer the question, or None when it does: it ranks exactly the
+    items the question names, one figure each, or the members of the group the question asks
+    about, which add up to the cited total of that group (so none is left out), the way the
+    question's superlative asks. A ranking that cannot show nothing was left out is none."""
+    group = group_ranking_question(question)
+    if group is not None:
+        if group.direction != formula.ranking:
+            return f"the question asks for the {group.superlative}, not the {formula.ranking}"
+        if formula.total is None or not totals_group(formula.total.item, group.group):
+            return f"a ranking of {group.group} members cites the total of them they add up to"
+        return None
+    asked = ranking_question(question)
+    if asked is None:
+        return "a ranking answers only a question that names the items it ranks, or a group"
+    if asked.direction != formula.ranking:
+        return f"the question asks for the {asked.superlative}, not the {formula.ranking}"
+    if len(formula.inputs) != len(asked.alternatives):
+        return (
+            f"the question ranks {len(asked.alternatives)} items, the claim {len(formula.inputs)}"
+        )
+    for alternative in asked.alternatives:
+        naming = [i for i in formula.inputs if names_alternative(i.item, alternative)]
+        if len(naming) != 1:
+            return f"{alternative!r} is not one ranked figure's line item"
+    return None
+
+
 def formula_inputs_placed(
     formula: Formula, claim: DraftClaim, spans: list[CitedSpan]
 ) -> tuple[Verdict, str]:
@@ -1122,7 +1193,7 @@ def formula_inputs_placed(
     when its inputs do (the arithmetic rule redoes the rest). A small NLI model cannot read a
     formula over table rows; this check is exact."""
     placed = []
-    for formula_input in formula.inputs:
+    for formula_input in _cited_inputs(formula):
         year = formula.input_year(formula_input)
         if year is None:
             return Verdict.FAIL, (
@@ -1154,7 +1225,8 @@ def formula_inputs_placed(
         columns = aligned_columns(normalise_text(row.sentence.text), row.sentence.table_header_rows)
         printed = dict(columns or []).get(year)
         # A sign the statement does not print would cook the arithmetic; a bracketed cost or
-        # payment may be used as the amount it is.
+        # payment may be used as the amount it is, except in a ranking, where an outflow
+        # taken as an amount would outrank every inflow.
         if printed is not None and formula_input.negative and not printed_negative(printed):
             return Verdict.FAIL, (
                 f"{formula_input.quantity.text} is positive in the cited row {label!r}, and the "
@@ -1164,7 +1236,7 @@ def formula_inputs_placed(
             printed is not None
             and printed_negative(printed)
             and not formula_input.negative
-            and not is_subtracted_item(label)
+            and (formula.ranking is not None or not is_subtracted_item(label))
         ):
             return Verdict.FAIL, (
                 f"{formula_input.quantity.text} is negative in the cited row {label!r} "

@@ -316,18 +316,17 @@ def support(
             for window in windows:
                 jobs.append((index, sentence, window))
     scores = judge.score([(window, sentence) for _, sentence, window in jobs]) if jobs else []
-    best: dict[tuple[int, str], tuple[float, str]] = {}
+    best: list[dict[str, tuple[float, str]]] = [{} for _ in items]
     for (index, sentence, window), value in zip(jobs, scores, strict=True):
-        key = (index, sentence)
-        if key not in best or value > best[key][0]:
-            best[key] = (value, window)
+        kept = best[index].get(sentence)
+        if kept is None or value > kept[0]:
+            best[index][sentence] = (value, window)
     results: list[SupportScore] = []
-    for index in range(len(items)):
-        per_sentence = [(v, s, w) for (i, s), (v, w) in best.items() if i == index]
-        if not per_sentence:
+    for per_item in best:
+        if not per_item:
             results.append(SupportScore(float("-inf"), "", ""))
             continue
-        value, sentence, window = min(per_sentence)
+        value, sentence, window = min((v, s, w) for s, (v, w) in per_item.items())
         results.append(SupportScore(value, sentence, window))
     return results
 

@@ -318,6 +318,46 @@ def header_years(header_rows: tuple[tuple[str, ...], ...]) -> list[int]:
 _EMPTY_CELL = re.compile(r"(?:^|\s)[—–-](?=\s|$)")
 
 
+_NOTE = re.compile(r"\([^()]*[A-Za-z]{2,}[^()]*\)")
+_MONTH_BEFORE = re.compile(
+    r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?$",
+    re.IGNORECASE,
+)
+_FOOTNOTE = re.compile(r"\(\d\)")
+
+
+def row_figures(row_text: str) -> list[Quantity]:
+    """A table row's figures, without the numbers its caption holds: those in a note in
+    brackets ("Long-term debt (includes debt of consolidated entities: 2022, $12,662)") and
+    the day of a date ("Balance as of December 31, 2019")."""
+    text = normalise_text(row_text)
+    notes = [match.span() for match in _NOTE.finditer(text)]
+    kept: list[Quantity] = []
+    for quantity in quantities(text):
+        if any(start <= quantity.position < end for start, end in notes):
+            continue
+        before = text[: quantity.position].rstrip(" ($")
+        day = quantity.number <= 31 and not quantity.decimals and not quantity.currency
+        if not kept and day and _MONTH_BEFORE.search(before):
+            continue
+        kept.append(quantity)
+    return kept
+
+
+def _footnote_mark(row_text: str, first: Quantity, figures_too_many: bool) -> bool:
+    """Whether a row's first figure is a footnote mark on its caption: a bracketed digit
+    written onto the caption's last word ("Wireless retail(4)"), or right after the caption
+    where it is the one figure too many ("Interest expense (after-tax) (1) 268 208 143")."""
+    if not _FOOTNOTE.fullmatch(first.text):
+        return False
+    before = normalise_text(row_text)[: first.position]
+    if before.endswith("(") and before[-2:-1].isalpha():
+        return True
+    before = before.rstrip(" (")
+    return figures_too_many and (before[-1:].isalpha() or before[-1:] == ")")
+
+
 def _column_years(header_rows: tuple[tuple[str, ...], ...]) -> tuple[list[int], int] | None:
     """(the years of a table's period columns, left to right; how many change columns follow
     them): a cell naming two years ("2022 vs. 2021") heads a change column. None when a
@@ -348,7 +388,10 @@ def aligned_columns(
     if columns is None:
         return None
     years, changes = columns
-    values = quantities(row_text)
+    values = row_figures(row_text)
+    too_many = len(values) == len(years) + changes + 1
+    if values and _footnote_mark(row_text, values[0], too_many):
+        values = values[1:]
     if len(values) == len(years) + changes:
         values = values[: len(years)]
     if not years or len(values) != len(years) or len(set(years)) != len(years):
