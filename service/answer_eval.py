@@ -4,9 +4,10 @@ Every question counts in every denominator: a refusal is neither correct nor wro
 question whose pipeline raised is counted as failed. Correctness is decided by a matcher that
 is not the verifier under test: figures by value (scale-free, 1% tolerance, so "$1,577 million"
 matches a gold "$1577.00" asked "in USD millions"), a short gold name by the answer naming it
-word for word, and other answers without figures by the cosine of MiniLM sentence embeddings. Citation precision and recall follow ALCE, judged by the
-entailment judge: recall — the claim is entailed by its citations together; precision — a
-citation entails the claim alone, or the claim is no longer entailed without it.
+word for word, and other answers without figures by the cosine of MiniLM sentence
+embeddings. Citation precision and recall follow ALCE, judged by the entailment judge: recall
+— the claim is entailed by its citations together; precision — a citation entails the claim
+alone, or the claim is no longer entailed without it.
 """
 
 from __future__ import annotations

@@ -97,6 +97,20 @@ def row_caption(text: str) -> str:
     return " ".join(label.split()).strip(" :$,.-")
 
 
+def rows_for_year(sentences: Iterable[EvidenceSentence], year: int) -> list[RowLookup]:
+    """The statement rows among ``sentences`` that print a figure in ``year``'s column."""
+    found: list[RowLookup] = []
+    for sentence in sentences:
+        if sentence.kind != "table_row":
+            continue
+        columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
+        figure = next((q for y, q in columns or () if y == year), None)
+        caption = row_caption(sentence.text)
+        if figure is not None and caption:
+            found.append(RowLookup(sentence, caption, year, figure))
+    return found
+
+
 def in_a_sentence(caption: str) -> str:
     """A caption as a sentence writes it: capitalised words lowered, acronyms kept
     ("Operating Profit" → "operating profit", "PP&E" and "U.S." as printed)."""
@@ -151,15 +165,7 @@ class StatementLookup:
         unless one figure from one company answers it."""
         items = asked_items(phrase)
         asked = _comparable(phrase)
-        candidates: list[RowLookup] = []
-        for sentence in sentences:
-            if sentence.kind != "table_row":
-                continue
-            columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
-            figure = next((q for y, q in columns or () if y == year), None)
-            caption = row_caption(sentence.text)
-            if figure is not None and caption:
-                candidates.append(RowLookup(sentence, caption, year, figure))
+        candidates = rows_for_year(sentences, year)
         printed = [
             c
             for c in candidates
@@ -208,15 +214,9 @@ def _rows_of_alternatives(
     items' own words ("Cash provided by operations", "… by investing activities", not "Other
     investing activities"); None when no table settles one set."""
     tables: dict[tuple[str, int, str], list[RowLookup]] = {}
-    for sentence in sentences:
-        if sentence.kind != "table_row":
-            continue
-        columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
-        figure = next((q for y, q in columns or () if y == year), None)
-        caption = row_caption(sentence.text)
-        if figure is not None and caption:
-            key = (sentence.filing_id, sentence.page, sentence.table_title or "")
-            tables.setdefault(key, []).append(RowLookup(sentence, caption, year, figure))
+    for row in rows_for_year(sentences, year):
+        key = (row.sentence.filing_id, row.sentence.page, row.sentence.table_title or "")
+        tables.setdefault(key, []).append(row)
     for rows in tables.values():
         naming = [[r for r in rows if names_alternative(r.caption, a)] for a in alternatives]
         if not all(naming) or any(len(options) > 4 for options in naming):
@@ -239,15 +239,7 @@ def _members_of_total(
     "Total liabilities"), and that total row: in reading order on the total's page and
     table, back to the previous total of something else, leaving out the group's own
     subtotals ("Total current liabilities"). None unless they add up to the total."""
-    rows: list[RowLookup] = []
-    for sentence in sentences:
-        if sentence.kind != "table_row":
-            continue
-        columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
-        figure = next((q for y, q in columns or () if y == year), None)
-        caption = row_caption(sentence.text)
-        if figure is not None and caption:
-            rows.append(RowLookup(sentence, caption, year, figure))
+    rows = rows_for_year(sentences, year)
     for total in (r for r in rows if totals_group(r.caption, group)):
         table = sorted(
             (
@@ -270,6 +262,24 @@ def _members_of_total(
         if len(members) >= 2 and abs(sum(map(_signed, members)) - _signed(total)) <= slack:
             return members, total
     return None
+
+
+def _one_year(question: str) -> int | None:
+    years = years_in(question)
+    return next(iter(years)) if len(years) == 1 else None
+
+
+def _sole_extreme(rows: list[RowLookup], direction: str) -> RowLookup | None:
+    """The row with the highest (``"max"``) or lowest signed figure; None at a tie, which
+    names no one item."""
+    values = [_signed(r) for r in rows]
+    extreme = max(values) if direction == "max" else min(values)
+    return rows[values.index(extreme)] if values.count(extreme) == 1 else None
+
+
+def _ranked_input(row: RowLookup) -> str:
+    """A row as a ranking writes it: its figure with the sign it prints, then its item."""
+    return f"{figure_text(row, signed=True)} [{in_a_sentence(row.caption)}]"
 
 
 def _signed(row: RowLookup) -> float:
@@ -732,24 +742,17 @@ class MetricCalculator:
     ) -> DraftAnswer | None:
         """Which of the items the question names is the highest (or lowest) in its one year:
         one row per item, all from one table, ranked with the signs the table prints."""
-        years = years_in(question)
-        if len(years) != 1:
+        year = _one_year(question)
+        rows = None if year is None else _rows_of_alternatives(ranked.alternatives, year, sentences)
+        winner = None if rows is None else _sole_extreme(rows, ranked.direction)
+        if rows is None or winner is None:
             return None
-        year = next(iter(years))
-        rows = _rows_of_alternatives(ranked.alternatives, year, sentences)
-        if rows is None:
-            return None
-        values = [_signed(r) for r in rows]
-        extreme = max(values) if ranked.direction == "max" else min(values)
-        if values.count(extreme) != 1:
-            return None  # a tie names no one item
-        winner = rows[values.index(extreme)]
         company = winner.sentence.company or winner.sentence.filing.split("_")[0]
-        written = [f"{figure_text(r, signed=True)} [{in_a_sentence(r.caption)}]" for r in rows]
+        written = [_ranked_input(r) for r in rows]
         named = ", ".join(ranked.alternatives[:-1]) + f" and {ranked.alternatives[-1]}"
         claim = (
             f"{company}'s {ranked.superlative} of {named} in fiscal {year} = "
-            f"{ranked.superlative} of {', '.join(written)} = {written[values.index(extreme)]}."
+            f"{ranked.superlative} of {', '.join(written)} = {_ranked_input(winner)}."
         )
         answer = f"{winner.caption}: {figure_text(winner, signed=True)} in fiscal {year}"
         return _one_claim_answer(claim, [r.sentence for r in rows], answer)
@@ -759,22 +762,14 @@ class MetricCalculator:
     ) -> DraftAnswer | None:
         """The largest (or smallest) member of a group a statement totals, in the question's
         one year: the rows above the group's total row that add up to it."""
-        years = years_in(question)
-        if len(years) != 1:
-            return None
-        year = next(iter(years))
-        found = _members_of_total(group.group, year, sentences)
-        if found is None:
+        year = _one_year(question)
+        found = None if year is None else _members_of_total(group.group, year, sentences)
+        winner = None if found is None else _sole_extreme(found[0], group.direction)
+        if found is None or winner is None:
             return None
         members, total = found
-        values = [_signed(r) for r in members]
-        extreme = max(values) if group.direction == "max" else min(values)
-        if values.count(extreme) != 1:
-            return None
-        winner = members[values.index(extreme)]
         company = winner.sentence.company or winner.sentence.filing.split("_")[0]
-        written = [f"{figure_text(r, signed=True)} [{in_a_sentence(r.caption)}]" for r in members]
-        summed = f"{figure_text(total, signed=True)} [{in_a_sentence(total.caption)}]"
+        written = [_ranked_input(r) for r in members]
         when = (
             f"at the end of fiscal {year}"
             if BALANCE in statement_kinds(winner.sentence.table_title or "")
@@ -782,7 +777,7 @@ class MetricCalculator:
         )
         claim = (
             f"{company}'s {group.superlative} {group.group} {when} = {group.superlative} of "
-            f"{', '.join(written)}, together {summed} = {written[values.index(extreme)]}."
+            f"{', '.join(written)}, together {_ranked_input(total)} = {_ranked_input(winner)}."
         )
         answer = (
             f"{winner.caption}, the {group.superlative} {group.group}: "
