@@ -21,8 +21,10 @@ winning figure with its line item after the last "=":
     [cash provided (used) by financing activities] = $5,841 million [cash provided (used) by
     operations].
 
-Anything else between the "=" signs (a word outside
-brackets, an operator verirag does not know) makes it no formula at all.
+A ranking of the members of a group ("the largest liability") ends its list with the total
+they add up to, "…, together $203,643 million [total liabilities]", which shows none is left
+out. Anything else between the "=" signs (a word outside brackets, an operator verirag does
+not know) makes it no formula at all.
 """
 
 from __future__ import annotations
