@@ -4,6 +4,7 @@ name, and scoring clear entailments above clear contradictions."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,51 @@ def test_claims_are_split_and_premises_windowed() -> None:
     windows = premise_windows(premise, 200)
     assert all(len(w) <= 200 for w in windows) and len(windows) > 5
     assert "Sentence number 59" in windows[-1]
+
+
+def test_a_claim_sentence_is_judged_on_the_windows_that_share_most_words_with_it() -> None:
+    from verifier.nli import most_shared
+
+    windows = [
+        "The board met twice.",
+        "Revenue was $2,410 million in fiscal 2020.",
+        "Revenue and margins are discussed below.",
+    ]
+    sentence = "Acme's revenue was $2,410 million in fiscal 2020."
+    assert most_shared(windows, sentence, 1) == [windows[1]]
+    assert most_shared(windows, sentence, 2) == windows[1:]  # in reading order
+    assert most_shared(windows, sentence, None) == windows
+
+
+class _CountingJudge:
+    """Scores a pair by word overlap and counts the pairs it is asked about."""
+
+    threshold = 0.5
+    version = "counting"
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[str, str]] = []
+
+    def warm_up(self) -> None:
+        pass
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        self.pairs.extend(pairs)
+        return [len(set(p.split()) & set(h.split())) / len(set(h.split())) for p, h in pairs]
+
+
+def test_support_scores_each_window_and_sentence_pair_once() -> None:
+    judge = _CountingJudge()
+    premise = " ".join(f"Filler sentence {i} about nothing." for i in range(40))
+    premise += " Revenue was $2,410 million in fiscal 2020."
+    claim = "Revenue was $2,410 million in fiscal 2020."
+    results = support(judge, [(premise, claim), (premise, claim)], 200, None)
+    windows = premise_windows(premise, 200)
+    assert len(judge.pairs) == len(windows)  # the repeated item is not scored again
+    assert results[0].score == results[1].score == 1.0
+    judge.pairs.clear()
+    nearest = support(judge, [(premise, claim)], 200, 1)
+    assert len(judge.pairs) == 1 and nearest[0].score == 1.0
 
 
 def test_support_takes_the_weakest_claim_sentence(tiny_judge: Path, model_cache: Path) -> None:

@@ -26,7 +26,7 @@ from verifier.arithmetic import (
 )
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
-from verifier.nli import EntailmentJudge, support
+from verifier.nli import WINDOWS_PER_SENTENCE, EntailmentJudge, support
 from verifier.numbers import (
     Quantity,
     aligned_columns,
@@ -545,6 +545,7 @@ class Verifier:
                 self.judge.threshold if threshold_option == "judge" else float(threshold_option)
             )
             window = int(rule.options.get("window_chars", 700))
+            nearest = rule.options.get("windows_per_sentence", WINDOWS_PER_SENTENCE)
             by_structure = bool(rule.options.get("statement_rows", False))
             jobs = []
             for index, (claim, spans) in enumerate(zip(draft.claims, spans_per_claim, strict=True)):
@@ -569,7 +570,12 @@ class Verifier:
                 premise = " ".join(render_for_judge(span) for span in valid)
                 jobs.append((index, premise, claim.text))
             try:
-                scores = support(self.judge, [(p, c) for _, p, c in jobs], window)
+                scores = support(
+                    self.judge,
+                    [(p, c) for _, p, c in jobs],
+                    window,
+                    None if nearest is None else int(nearest),
+                )
             except JudgeUnavailableError:
                 raise
             except Exception as exc:

@@ -294,6 +294,25 @@ def premise_windows(premise: str, max_chars: int, overlap_sentences: int = 1) ->
     return windows
 
 
+# The window sharing the most words with a claim sentence is the one to judge it on: on
+# verifier_bench, judging that one window alone scores macro ROC-AUC 0.652 at 10.8 ms a claim,
+# against 0.639 at 22.7 ms over every window (two: 0.637, three: 0.622; long CNN articles
+# carry most windows).
+WINDOWS_PER_SENTENCE = 1
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def most_shared(windows: list[str], sentence: str, keep: int | None) -> list[str]:
+    """The ``keep`` windows that share the most words with ``sentence``, in reading order on
+    ties; all of them when ``keep`` is None."""
+    if keep is None or len(windows) <= keep:
+        return windows
+    wanted = set(_WORD.findall(sentence.lower()))
+    shared = [len(wanted & set(_WORD.findall(window.lower()))) for window in windows]
+    ranked = sorted(range(len(windows)), key=lambda i: -shared[i])[:keep]
+    return [windows[i] for i in sorted(ranked)]
+
+
 @dataclass(frozen=True, slots=True)
 class SupportScore:
     score: float  # the weakest claim sentence's best window
@@ -305,17 +324,24 @@ def support(
     judge: EntailmentJudge,
     items: Sequence[tuple[str, str]],
     window_chars: int = 700,
+    windows_per_sentence: int | None = WINDOWS_PER_SENTENCE,
 ) -> list[SupportScore]:
     """For each (evidence, claim): split the claim into sentences and the evidence into
-    windows; a claim sentence is as supported as its best window, and the claim as its least
-    supported sentence. All pairs of all items go to the judge in one batch."""
+    windows; a claim sentence is as supported as its best window among the
+    ``windows_per_sentence`` that share the most words with it (every window with None), and
+    the claim as its least supported sentence. All pairs of all items go to the judge in one
+    batch."""
     jobs: list[tuple[int, str, str]] = []
     for index, (evidence, claim) in enumerate(items):
         windows = premise_windows(evidence, window_chars)
         for sentence in split_claim(claim):
-            for window in windows:
+            for window in most_shared(windows, sentence, windows_per_sentence):
                 jobs.append((index, sentence, window))
-    scores = judge.score([(window, sentence) for _, sentence, window in jobs]) if jobs else []
+    # A window and claim sentence that recur (a premise's overlap, a repeated claim) are
+    # scored once.
+    unique = list(dict.fromkeys((window, sentence) for _, sentence, window in jobs))
+    scored = dict(zip(unique, judge.score(unique), strict=True)) if unique else {}
+    scores = [scored[(window, sentence)] for _, sentence, window in jobs]
     best: list[dict[str, tuple[float, str]]] = [{} for _ in items]
     for (index, sentence, window), value in zip(jobs, scores, strict=True):
         kept = best[index].get(sentence)
