@@ -213,7 +213,9 @@ def replay_part(settings: Any, previous: Path, questions: Path) -> dict[str, Any
             outcome = (
                 "refused"
                 if answer.refused
-                else judge.judge_answer(gold[item["id"]].answer, answer.answer)[0]
+                else judge.judge_answer(
+                    gold[item["id"]].answer, answer.answer, gold[item["id"]].question
+                )[0]
             )
             counts[outcome] += 1
             if outcome != item["outcome"]:

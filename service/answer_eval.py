@@ -25,6 +25,7 @@ from retrieval.catalog import QueryFilters
 from retrieval.evaluate import load_questions
 from service.answers import Answer, AuditRecord
 from service.pipeline import AnswerPipeline
+from verifier.arithmetic import ranking_question
 from verifier.nli import EntailmentJudge, support
 from verifier.numbers import normalise_text, quantities
 
@@ -76,12 +77,20 @@ def figures_match(gold: str, delivered: str) -> bool | None:
 
 
 def match_answer(
-    gold: str, delivered: str, text_similarity: Callable[[str, str], float]
+    gold: str,
+    delivered: str,
+    text_similarity: Callable[[str, str], float],
+    question: str = "",
 ) -> tuple[str, str]:
     """("correct" | "incorrect", how it was decided) for a delivered direct answer. A yes/no
     question is answered by its polarity, which embeddings barely see ("Yes, it grew" and
-    "No, it did not grow" sit close), and by the figures too where the gold states them;
-    otherwise by figures, and answers without figures by embedding similarity."""
+    "No, it did not grow" sit close), and by the figures too where the gold states them; a
+    question that lists the items it asks about ("Among operations, investing, and financing
+    activities, which …") by the one item each names; otherwise by figures, and answers
+    without figures by embedding similarity."""
+    chosen = (named_choice(question, gold), named_choice(question, delivered))
+    if None not in chosen:
+        return ("correct" if chosen[0] == chosen[1] else "incorrect"), "named-choice"
     polarity = (opening_polarity(gold), opening_polarity(delivered))
     if None not in polarity:
         if polarity[0] != polarity[1]:
@@ -96,6 +105,18 @@ def match_answer(
         return "correct", "names-the-gold"
     similar = text_similarity(gold, delivered) >= TEXT_MATCH_COSINE
     return ("correct" if similar else "incorrect"), "embedding-cosine"
+
+
+def named_choice(question: str, answer: str) -> str | None:
+    """The one item of those a question lists that an answer names ("cash flow from
+    operations was the highest" names "operations" of "operations, investing, and financing
+    activities"); None when the question lists none, or the answer names none or several."""
+    asked = ranking_question(question) if question else None
+    if asked is None:
+        return None
+    words = set(_WORD.findall(normalise_text(answer).lower()))
+    named = [a for a in asked.alternatives if set(_WORD.findall(a.lower())) <= words]
+    return named[0] if len(named) == 1 else None
 
 
 _WORD = re.compile(r"[a-z0-9&]+")
@@ -231,7 +252,9 @@ class AnswerEvaluation:
         if answer.refused:
             outcome = "refused"
         else:
-            outcome, matched_by = self.judge_answer(question.answer, answer.answer)
+            outcome, matched_by = self.judge_answer(
+                question.answer, answer.answer, question.question
+            )
         unverified = None
         # What a RAG without the verifier would have shown: the generator's first draft, or
         # the statement lookup's where that answered without the generator.
@@ -244,7 +267,9 @@ class AnswerEvaluation:
             if raw.get("insufficient_evidence") and not raw.get("claims"):
                 unverified = "refused"
             else:
-                unverified, _ = self.judge_answer(question.answer, str(raw.get("answer", "")))
+                unverified, _ = self.judge_answer(
+                    question.answer, str(raw.get("answer", "")), question.question
+                )
         elif answer.refused:
             unverified = "refused"  # nothing was retrieved, so nothing was generated
         return QuestionOutcome(
@@ -266,8 +291,8 @@ class AnswerEvaluation:
             drafted_by=None if answer.refused else answer.drafted_by,
         )
 
-    def judge_answer(self, gold: str, delivered: str) -> tuple[str, str]:
-        return match_answer(gold, delivered, self.text_similarity)
+    def judge_answer(self, gold: str, delivered: str, question: str = "") -> tuple[str, str]:
+        return match_answer(gold, delivered, self.text_similarity, question)
 
     def run(
         self,

@@ -370,3 +370,22 @@ def test_a_short_gold_name_is_matched_by_the_answer_naming_it() -> None:
     # A gold sentence is no name: similarity decides.
     sentence = "Among the three, cash flow from operations was the highest for Nike in FY2023."
     assert match_answer(sentence, "Cash provided by operations", far)[1] == "embedding-cosine"
+
+
+def test_a_question_listing_its_items_is_matched_by_the_item_each_answer_names() -> None:
+    from service.answer_eval import match_answer
+
+    def far(first: str, second: str) -> float:
+        return 0.4  # a sentence and a caption with its amount sit far apart
+
+    question = (
+        "Among operations, investing, and financing activities, which brought in the most "
+        "(or lost the least) cash flow for Nike in FY2023?"
+    )
+    gold = "Among the three, cash flow from operations was the highest for Nike in FY2023."
+    operations = "Cash provided by operations: $5,841 million in fiscal 2023"
+    financing = "Cash provided by financing activities: -$7,447 million in fiscal 2023"
+    assert match_answer(gold, operations, far, question) == ("correct", "named-choice")
+    assert match_answer(gold, financing, far, question) == ("incorrect", "named-choice")
+    # Without the question, similarity decides as before.
+    assert match_answer(gold, operations, far) == ("incorrect", "embedding-cosine")
