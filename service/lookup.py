@@ -33,6 +33,7 @@ from verifier.arithmetic import (
     names_alternative,
     ranking_question,
     settled_polarity,
+    shared_item_words,
     singular,
     totals_group,
 )
@@ -224,7 +225,8 @@ def _rows_of_alternatives(
         scored: dict[int, list[tuple[RowLookup, ...]]] = {}
         for choice in itertools.product(*naming):
             if len({id(r) for r in choice}) == len(choice):
-                scored.setdefault(_shared_caption_words(choice, alternatives), []).append(choice)
+                shared = shared_item_words([r.caption for r in choice], alternatives)
+                scored.setdefault(shared, []).append(choice)
         if scored:
             best = scored[max(scored)]
             if len(best) == 1:
@@ -285,13 +287,6 @@ def _ranked_input(row: RowLookup) -> str:
 def _signed(row: RowLookup) -> float:
     """A row's figure with the sign its table prints (brackets negative)."""
     return (-1 if printed_negative(row.figure) else 1) * row.figure.number
-
-
-def _shared_caption_words(rows: tuple[RowLookup, ...], alternatives: list[str]) -> int:
-    """How many words all the rows' captions share besides the items' own words."""
-    named = {w for a in alternatives for w in a.lower().split()}
-    words = [set(r.caption.lower().split()) - named for r in rows]
-    return len(set.intersection(*words))
 
 
 def _most_precise_rate(found: list[RowLookup]) -> list[RowLookup]:

@@ -460,6 +460,10 @@ def test_a_ranking_that_leaves_out_an_item_flips_a_sign_or_names_another_winner_
     # The financing outflow taken as an amount would win: the row prints it negative.
     flipped = verdicts([*every[:2], figures["financing"][1:]], figures["financing"][1:])
     assert "negative in the cited row" in flipped["entailed-by-citation"]
+    # "Other investing activities" names "investing" but is no row parallel to the others.
+    other = "12 million [other investing activities]"
+    skewed = verdicts([every[0], other, every[2]], figures["operations"])
+    assert "not parallel rows" in skewed["arithmetic-checked"]
     # A question that lists nothing cannot show a ranking left nothing out.
     unlisted = verdicts(every, figures["operations"], "Which activity brought in the most cash?")
     assert "names the items it ranks" in unlisted["arithmetic-checked"]
@@ -578,4 +582,12 @@ def test_a_group_ranking_without_its_total_or_short_of_it_fails() -> None:
     assert "cites the total" in failures(untotalled)["arithmetic-checked"]
     short = text.replace(" 12,133 million [accounts payable],", "")
     assert "do not add up" in failures(short)["arithmetic-checked"]
+    # The current subtotal with the rows after it adds up as well, and would win.
+    with_subtotal = (
+        "Globex Corporation's largest liability at the end of fiscal 2022 = largest of "
+        "122,372 million [total current liabilities], $42,573 million [long-term debt], "
+        "38,698 million [other liabilities], together $203,643 million [total liabilities] = "
+        "122,372 million [total current liabilities]."
+    )
+    assert "is a subtotal" in failures(with_subtotal)["arithmetic-checked"]
     assert group_ranking_question("Which segment had the highest net revenue in 2021?") is None

@@ -32,7 +32,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from verifier.numbers import Quantity, normalise_text, quantities, years_in
@@ -420,6 +420,14 @@ def singular(word: str) -> str:
     if lowered.endswith("s") and not lowered.endswith("ss"):
         return lowered[:-1]
     return lowered
+
+
+def shared_item_words(items: Sequence[str], alternatives: Sequence[str]) -> int:
+    """How many words every ranked item shares besides the question's own words for them:
+    parallel rows ("Cash provided by operations", "Cash provided by investing activities")
+    share some; "Other investing activities" beside them shares none."""
+    named = {w for a in alternatives for w in _words(a)}
+    return len(set.intersection(*(set(_words(item)) - named for item in items)))
 
 
 def names_alternative(item: str, alternative: str) -> bool:

@@ -22,6 +22,7 @@ from verifier.arithmetic import (
     names_alternative,
     ranking_question,
     settled_polarity,
+    shared_item_words,
     totals_group,
 )
 from verifier.constitution import Constitution, Rule
@@ -1174,6 +1175,10 @@ def _unranked(formula: Formula, question: str) -> str | None:
             return f"the question asks for the {group.superlative}, not the {formula.ranking}"
         if formula.total is None or not totals_group(formula.total.item, group.group):
             return f"a ranking of {group.group} members cites the total of them they add up to"
+        subtotal = next((i for i in formula.inputs if i.item.lower().startswith("total")), None)
+        if subtotal is not None:
+            # A subtotal with the rest of its group's rows adds up too, and outranks them.
+            return f"{subtotal.item!r} is a subtotal, not a member of the group"
         return None
     asked = ranking_question(question)
     if asked is None:
@@ -1188,6 +1193,10 @@ def _unranked(formula: Formula, question: str) -> str | None:
         naming = [i for i in formula.inputs if names_alternative(i.item, alternative)]
         if len(naming) != 1:
             return f"{alternative!r} is not one ranked figure's line item"
+    if not shared_item_words([i.item for i in formula.inputs], asked.alternatives):
+        # "Other investing activities" names "investing" too, but is not the row that
+        # stands beside "Cash provided by operations".
+        return "the ranked line items are not parallel rows: they share no words of their own"
     return None
 
 
