@@ -316,6 +316,23 @@ def page_statement_titles(page_head: str, lines: int = 6, title_words: int = 12)
     return found
 
 
+_CERTIFICATION_TITLE = re.compile(r"^\s*(?:exhibit\s+3[12]\b|certifications?\b)", re.I | re.M)
+_CERTIFICATION_LAW = re.compile(r"sarbanes|13a-14|section\s+1350", re.I)
+_ASKS_ABOUT_CERTIFICATION = re.compile(r"\bcertif\w*|sarbanes|\bsox\b", re.I)
+
+
+def is_officer_certification(page_head: str) -> bool:
+    """Whether a page is an officer's certification of the report (Exhibits 31 and 32 under
+    Sarbanes-Oxley): boilerplate every filing repeats, full of "material" and "report", and
+    never the evidence for a question about the company."""
+    top = "\n".join(page_head.splitlines()[:3])
+    return bool(_CERTIFICATION_TITLE.search(top) and _CERTIFICATION_LAW.search(page_head))
+
+
+def asks_about_certification(question: str) -> bool:
+    return bool(_ASKS_ABOUT_CERTIFICATION.search(question))
+
+
 def is_consolidated_title(title: str) -> bool:
     """A group's own statement ("Consolidated Statements of Income"), not a segment's
     ("USCS Selected Income Statement Data") or the parent company's alone."""

@@ -7,8 +7,10 @@ from typing import Protocol
 
 from ingest.store import IndexStore, VectorHit
 from ingest.vocabulary import (
+    asks_about_certification,
     expansion_phrases,
     is_consolidated_title,
+    is_officer_certification,
     named_statements,
     page_statement_titles,
 )
@@ -163,6 +165,21 @@ class HybridRetriever:
         self._config = config or HybridConfig()
         self._statement_pages: dict[str, list[tuple[str, int]]] = {}
         self._statement_pages_version: str | None = None
+        self._certifications: set[int] = set()
+        self._certifications_version: str | None = None
+
+    def _certification_chunks(self) -> set[int]:
+        """Vector ids of the chunks on officers' certification pages (Exhibits 31, 32)."""
+        version = self._store.index_version
+        if self._certifications_version != version:
+            pages = [
+                (filing_id, page)
+                for filing_id, page, head in self._store.page_heads()
+                if is_officer_certification(head)
+            ]
+            self._certifications = self._store.vector_ids_on_pages(pages)
+            self._certifications_version = version
+        return self._certifications
 
     def _pages_of(self, statements: list[str], filing_ids: list[str] | None) -> set[int]:
         """Vector ids of the chunks on pages that open with one of ``statements``' titles."""
@@ -243,6 +260,17 @@ class HybridRetriever:
                 ranked.append((statement_hits, config.statement_weight))
                 if statement_hits:
                     statement_firsts.append(statement_hits[0])
+        if not asks_about_certification(query):
+            # Boilerplate in every filing: "I have reviewed this annual report … material
+            # fact" outranked Boeing's legal-proceedings note for "materially important legal
+            # battles". Certifications are found when a question asks about them.
+            boilerplate = self._certification_chunks()
+            ranked = [
+                ([h for h in hits if h.vector_id not in boilerplate], w) for hits, w in ranked
+            ]
+            primary = [
+                ([h for h in hits if h.vector_id not in boilerplate], w) for hits, w in primary
+            ]
         fused = reciprocal_rank_fusion(ranked, config.rrf_k)
         if config.page_second_weight or config.first_hit_floor:
             pool = fused[: max(top_k, config.rerank_top, config.page_pool)]

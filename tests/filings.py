@@ -190,6 +190,34 @@ def write_statements_10k(path: Path) -> Path:
     return path
 
 
+LEGAL_NOTE = [
+    "Note 12. Legal Proceedings",
+    "The Company is a defendant in lawsuits over a product recall. An adverse outcome could",
+    "be material to the Company's results.",
+]
+# An officer's certification (Exhibit 31): boilerplate full of "material" and "report".
+CERTIFICATION = [
+    "Exhibit 31.1",
+    "CERTIFICATION PURSUANT TO SECTION 302 OF THE SARBANES-OXLEY ACT OF 2002",
+    "I have reviewed this annual report. The report does not contain any untrue statement of a",
+    "material fact or omit to state a material fact; I have disclosed any material weakness",
+    "and any fraud, material or not, and any material legal matter to the auditors.",
+]
+
+
+def write_certified_10k(path: Path) -> Path:
+    """A 10-K with a legal-proceedings note (page 1) and an officer's certification (page 2)."""
+    document = pymupdf.open()
+    cover = list(COVER)
+    cover[6] = "Duo Instruments Corporation"
+    _lines(document.new_page(), cover)
+    _lines(document.new_page(), LEGAL_NOTE)
+    _lines(document.new_page(), CERTIFICATION)
+    document.save(path)
+    document.close()
+    return path
+
+
 def write_encrypted(path: Path) -> Path:
     document = pymupdf.open()
     _lines(document.new_page(), COVER)

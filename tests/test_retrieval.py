@@ -379,3 +379,28 @@ def test_a_question_over_two_statements_gets_a_page_of_each_first(
         # Income statement (2) and cash flow statement (3), not the segment's table (4).
         assert sorted(first_pages()) == [2, 3]
         assert sorted(first_pages(statement_weight=0)) != [2, 3]
+
+
+def test_officer_certifications_answer_only_questions_about_them(
+    tmp_path: Any, embedder: Any
+) -> None:
+    path = filings.write_certified_10k(tmp_path / "DUO_2023_10K.pdf")
+    with IndexStore(tmp_path / "index") as opened:
+        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
+        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+        retriever = _hybrid(opened, embedder)
+        legal = retriever.retrieve("Has Duo reported any material legal matter?", 10, only)
+        assert legal[0].page == 1 and 2 not in {hit.page for hit in legal}
+        asked = retriever.retrieve(
+            "Who certified the annual report under Sarbanes-Oxley?", 10, only
+        )
+        assert 2 in {hit.page for hit in asked}
+
+
+def test_a_certification_page_is_told_by_its_exhibit_title_and_the_law_it_cites() -> None:
+    from ingest.vocabulary import is_officer_certification
+
+    assert is_officer_certification("\n".join(filings.CERTIFICATION))
+    assert is_officer_certification("EXHIBIT 32\nCERTIFICATION PURSUANT TO 18 U.S.C. SECTION 1350")
+    # An exhibit index names the certification; it is not one.
+    assert not is_officer_certification("Item 15. Exhibits\nExhibit 31.1 Certification of CEO.")
