@@ -12,6 +12,7 @@ general accounting vocabulary (US GAAP statement captions), not tuned to any que
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 INCOME = "income statement"
@@ -289,6 +290,43 @@ _BREAKDOWN = re.compile(
 )
 
 
+# What a breakdown question asks for, and the words a page's title uses for it: a filing
+# reports its segments as "divisions" (PepsiCo) and "lines of business" as often as segments.
+_BREAKDOWN_TITLES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (re.compile(asked, re.IGNORECASE), re.compile(titled, re.IGNORECASE))
+    for asked, titled in (
+        (
+            r"\b(?:segments?|divisions?|business (?:units?|lines?))\b",
+            r"\bsegments?\b|\bdivisions?\b|\blines? of business\b",
+        ),
+        (r"\b(?:regions?|regional|geograph\w*)\b", r"\bregions?\b|\bregional\b|\bgeograph\w*"),
+        (r"\bproduct (?:lines?|categor(?:y|ies))\b", r"\bcategor(?:y|ies)\b|\bproduct lines?\b"),
+    )
+)
+
+
+def breakdown_title_patterns(question: str) -> list[re.Pattern[str]]:
+    """For a question that asks for a breakdown (by segment, region, product category), the
+    patterns a title line of a page reporting that breakdown matches."""
+    return [titled for asked, titled in _BREAKDOWN_TITLES if asked.search(question)]
+
+
+def title_lines(page_head: str, lines: int = 6, title_words: int = 12) -> list[str]:
+    """The short lines of their own among a page's first ``lines`` lines: a wrapped line of
+    prose ("… on our consolidated income statements.") is no title."""
+    found: list[str] = []
+    for line in page_head.splitlines()[:lines]:
+        line = line.strip()
+        if (
+            line
+            and not line[0].islower()
+            and not line.endswith(".")
+            and len(line.split()) <= title_words
+        ):
+            found.append(line)
+    return found
+
+
 def statement_kinds(page_head: str) -> set[str]:
     """The primary statements whose title opens a page (its first few hundred characters)."""
     squeezed = re.sub(r"\s+", "", page_head.lower())
@@ -302,18 +340,21 @@ def page_statement_titles(page_head: str, lines: int = 6, title_words: int = 12)
     pages whose first 300 characters name exactly one statement, 228 of 599 were such prose
     in the FinanceBench filings; every statement page of a dev question kept its kind)."""
     found: dict[str, str] = {}
-    for line in page_head.splitlines()[:lines]:
-        line = line.strip()
-        # A wrapped line of prose ("… on our consolidated income statements.") is no title.
-        if (
-            line
-            and not line[0].islower()
-            and not line.endswith(".")
-            and (len(line.split()) <= title_words)
-        ):
-            for kind in statement_kinds(line):
-                found.setdefault(kind, line)
+    for line in title_lines(page_head, lines, title_words):
+        for kind in statement_kinds(line):
+            found.setdefault(kind, line)
     return found
+
+
+def is_breakdown_page(page_head: str, titles: list[re.Pattern[str]]) -> bool:
+    """Whether a title line of the page names the breakdown: "Segment results – managed
+    basis", "Our Divisions"; a lead-in ending in ":" introduces a table but is no title."""
+    return any(
+        pattern.search(line)
+        for line in title_lines(page_head)
+        if not line.endswith(":")
+        for pattern in titles
+    )
 
 
 _CERTIFICATION_TITLE = re.compile(r"^\s*(?:exhibit\s+3[12]\b|certifications?\b)", re.I | re.M)
@@ -331,6 +372,48 @@ def is_officer_certification(page_head: str) -> bool:
 
 def asks_about_certification(question: str) -> bool:
     return bool(_ASKS_ABOUT_CERTIFICATION.search(question))
+
+
+_SUBSIDIARIES_EXHIBIT = re.compile(r"^\s*exhibit\s*21\b", re.I | re.M)
+_ASKS_ABOUT_SUBSIDIARIES = re.compile(
+    r"subsidiar\w*|\bincorporat\w*|jurisdictions?|legal entit\w*|exhibit\s*21", re.I
+)
+
+
+def subsidiary_list_pages(page_heads: Sequence[tuple[str, int, str]]) -> list[tuple[str, int]]:
+    """The (filing id, page) pages of each filing's list of subsidiaries (Exhibit 21): the
+    page titled with it and the pages of name-and-jurisdiction lines that follow. Hundreds of
+    place names ("Panama", "United States, Michigan") make it the nearest page to any question
+    about where a company operates, though it says only where its legal entities are
+    organised. ``page_heads``: (filing id, page, the page's first ~1,500 characters)."""
+    found: list[tuple[str, int]] = []
+    previous: tuple[str, int] | None = None
+    in_list = False
+    for filing_id, page, head in sorted(page_heads):
+        lines = [line for line in head.splitlines() if line.strip()]
+        if previous != (filing_id, page - 1):
+            in_list = False
+        top = "\n".join(lines[:4])
+        if _SUBSIDIARIES_EXHIBIT.search("\n".join(lines[:3])) and "subsidiar" in top.lower():
+            in_list = True
+        elif in_list:
+            # A list runs on while its page is short lines only; the next exhibit (a consent
+            # letter, a power of attorney) is prose.
+            exhibit_continued = bool(lines) and bool(_SUBSIDIARIES_EXHIBIT.match(lines[0]))
+            names_only = (
+                len(lines) >= 10
+                and max(len(line.split()) for line in lines) <= 14
+                and not re.match(r"\s*(?:exhibit|consent)\b", lines[0], re.I)
+            )
+            in_list = exhibit_continued or names_only
+        if in_list:
+            found.append((filing_id, page))
+        previous = (filing_id, page)
+    return found
+
+
+def asks_about_subsidiaries(question: str) -> bool:
+    return bool(_ASKS_ABOUT_SUBSIDIARIES.search(question))
 
 
 def is_consolidated_title(title: str) -> bool:

@@ -8,11 +8,15 @@ from typing import Protocol
 from ingest.store import IndexStore, VectorHit
 from ingest.vocabulary import (
     asks_about_certification,
+    asks_about_subsidiaries,
+    breakdown_title_patterns,
     expansion_phrases,
+    is_breakdown_page,
     is_consolidated_title,
     is_officer_certification,
     named_statements,
     page_statement_titles,
+    subsidiary_list_pages,
 )
 from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
@@ -63,6 +67,12 @@ class HybridConfig:
     # 0.886 -> 0.900, single @5 0.793 -> 0.814. Pages, not chunks: the service reads the first
     # 12 chunks, which four long pages can fill before the fifth. 0 turns it off.
     first_hit_floor: int = 5
+    # A question that asks for a breakdown ("which of JPM's segments had the lowest net
+    # revenue") is answered from the page titled with it ("Segment results – managed basis"),
+    # which prints every segment side by side; each segment's own page names the metric more
+    # often and outranks it. BM25 hits on pages whose title names the breakdown form a further
+    # list, whose best hit keeps a place among the first pages. 0 turns it off.
+    breakdown_weight: float = 1.0
 
 
 def reciprocal_rank_fusion(
@@ -167,6 +177,10 @@ class HybridRetriever:
         self._statement_pages_version: str | None = None
         self._certifications: set[int] = set()
         self._certifications_version: str | None = None
+        self._subsidiary_lists: set[int] = set()
+        self._subsidiary_lists_version: str | None = None
+        self._breakdown_chunks: dict[tuple[str, ...], set[int]] = {}
+        self._breakdown_version: str | None = None
 
     def _certification_chunks(self) -> set[int]:
         """Vector ids of the chunks on officers' certification pages (Exhibits 31, 32)."""
@@ -180,6 +194,33 @@ class HybridRetriever:
             self._certifications = self._store.vector_ids_on_pages(pages)
             self._certifications_version = version
         return self._certifications
+
+    def _subsidiary_list_chunks(self) -> set[int]:
+        """Vector ids of the chunks on the filings' lists of subsidiaries (Exhibit 21)."""
+        version = self._store.index_version
+        if self._subsidiary_lists_version != version:
+            pages = subsidiary_list_pages(self._store.page_heads(chars=1500))
+            self._subsidiary_lists = self._store.vector_ids_on_pages(pages)
+            self._subsidiary_lists_version = version
+        return self._subsidiary_lists
+
+    def _breakdown_pages(self, question: str) -> set[int]:
+        """Vector ids of the chunks on pages titled with the breakdown ``question`` asks for."""
+        patterns = breakdown_title_patterns(question)
+        if not patterns:
+            return set()
+        version = self._store.index_version
+        if self._breakdown_version != version:
+            self._breakdown_chunks, self._breakdown_version = {}, version
+        key = tuple(pattern.pattern for pattern in patterns)
+        if key not in self._breakdown_chunks:
+            pages = [
+                (filing_id, page)
+                for filing_id, page, head in self._store.page_heads()
+                if is_breakdown_page(head, patterns)
+            ]
+            self._breakdown_chunks[key] = self._store.vector_ids_on_pages(pages)
+        return self._breakdown_chunks[key]
 
     def _pages_of(self, statements: list[str], filing_ids: list[str] | None) -> set[int]:
         """Vector ids of the chunks on pages that open with one of ``statements``' titles."""
@@ -245,7 +286,8 @@ class HybridRetriever:
         ranked = list(primary)
         statements = named_statements(query) if config.statement_weight else []
         statement_firsts: list[VectorHit] = []
-        if (config.table_weight and expansion_phrases(query)) or statements:
+        breakdown = self._breakdown_pages(query) if config.breakdown_weight else set()
+        if (config.table_weight and expansion_phrases(query)) or statements or breakdown:
             pool = self._lexical.search(query, config.table_pool, filing_ids, text_only=True)
             if config.table_weight and expansion_phrases(query):
                 tables = self._store.table_vector_ids([hit.vector_id for hit in pool])
@@ -260,11 +302,20 @@ class HybridRetriever:
                 ranked.append((statement_hits, config.statement_weight))
                 if statement_hits:
                     statement_firsts.append(statement_hits[0])
+            breakdown_hits = [hit for hit in pool if hit.vector_id in breakdown][:wanted]
+            if breakdown_hits:
+                ranked.append((breakdown_hits, config.breakdown_weight))
+                statement_firsts.append(breakdown_hits[0])
+        # Boilerplate in every filing: "I have reviewed this annual report … material fact"
+        # outranked Boeing's legal-proceedings note for "materially important legal battles",
+        # and PepsiCo's nine pages of subsidiaries by country every page of Item 1 for "the
+        # geographies PepsiCo operates in". Each is found when a question asks about it.
+        boilerplate: set[int] = set()
         if not asks_about_certification(query):
-            # Boilerplate in every filing: "I have reviewed this annual report … material
-            # fact" outranked Boeing's legal-proceedings note for "materially important legal
-            # battles". Certifications are found when a question asks about them.
-            boilerplate = self._certification_chunks()
+            boilerplate |= self._certification_chunks()
+        if not asks_about_subsidiaries(query):
+            boilerplate |= self._subsidiary_list_chunks()
+        if boilerplate:
             ranked = [
                 ([h for h in hits if h.vector_id not in boilerplate], w) for hits, w in ranked
             ]

@@ -218,6 +218,76 @@ def write_certified_10k(path: Path) -> Path:
     return path
 
 
+# Each segment's own page names "net revenue" again and again; the page that compares them
+# names it once, in its table. Then the list of subsidiaries by country (Exhibit 21), and
+# the auditor's consent that follows it.
+SEGMENT_PAGES = [
+    [
+        "Retail Banking",
+        "Retail Banking is one of Duo's two business segments. In 2023 its net revenue rose",
+        "on higher deposit margins. Net revenue from cards",
+        "grew too, and net revenue from mortgages fell. Retail Banking serves customers in",
+        "the United States and Canada.",
+    ],
+    [
+        "Commercial Banking",
+        "Commercial Banking is one of Duo's two business segments. In 2023 its net revenue",
+        "rose on lending fees, the lowest growth of the year. Net revenue from treasury",
+        "services grew, and net revenue from leasing fell. Commercial Banking serves",
+        "middle-market clients in the United States, Europe and Asia.",
+    ],
+]
+SEGMENT_RESULTS_CAPTION = [
+    "Segment results - managed basis",
+    "The following table summarizes the results (in millions).",
+]
+SEGMENT_RESULTS_ROWS = [
+    ["Year ended December 31,", "Retail", "Commercial", "Total"],
+    ["Total net revenue", "$ 1,204", "$ 873", "$ 2,077"],
+    ["Net income", "$ 310", "$ 205", "$ 515"],
+]
+SUBSIDIARIES = [
+    "Exhibit 21",
+    "Subsidiaries of Duo Instruments Corporation",
+    *[
+        line
+        for name, country in [
+            ("Duo Canada Ltd.", "Canada"),
+            ("Duo Europe B.V.", "Netherlands"),
+            ("Duo Asia Pte. Ltd.", "Singapore"),
+            ("Duo Brasil Ltda.", "Brazil"),
+            ("Duo Japan K.K.", "Japan"),
+            ("Duo India Private Limited", "India"),
+        ]
+        for line in (name, country)
+    ],
+]
+CONSENT = [
+    "Consent of Independent Registered Public Accounting Firm",
+    "We consent to the incorporation by reference in the registration statements of Duo",
+    "Instruments Corporation of our report on the consolidated financial statements.",
+]
+
+
+def write_segmented_10k(path: Path) -> Path:
+    """A 10-K with a page for each segment (1, 2), the segment results table (3), the list of
+    subsidiaries (4) and the auditor's consent (5)."""
+    document = pymupdf.open()
+    cover = list(COVER)
+    cover[6] = "Duo Instruments Corporation"
+    _lines(document.new_page(), cover)
+    for segment in SEGMENT_PAGES:
+        _lines(document.new_page(), segment)
+    results = document.new_page()
+    y = _lines(results, SEGMENT_RESULTS_CAPTION)
+    _table(results, y + 4, SEGMENT_RESULTS_ROWS)
+    _lines(document.new_page(), SUBSIDIARIES)
+    _lines(document.new_page(), CONSENT)
+    document.save(path)
+    document.close()
+    return path
+
+
 def write_encrypted(path: Path) -> Path:
     document = pymupdf.open()
     _lines(document.new_page(), COVER)

@@ -404,3 +404,79 @@ def test_a_certification_page_is_told_by_its_exhibit_title_and_the_law_it_cites(
     assert is_officer_certification("EXHIBIT 32\nCERTIFICATION PURSUANT TO 18 U.S.C. SECTION 1350")
     # An exhibit index names the certification; it is not one.
     assert not is_officer_certification("Item 15. Exhibits\nExhibit 31.1 Certification of CEO.")
+
+
+def test_breakdown_questions_bring_the_page_that_compares_the_segments_forward(
+    tmp_path: Any, embedder: Any
+) -> None:
+    path = filings.write_segmented_10k(tmp_path / "DUO_2023_10K.pdf")
+    with IndexStore(tmp_path / "index") as opened:
+        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
+        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+        question = "Which of Duo's business segments had the lowest net revenue in 2023?"
+
+        def pages(**config: Any) -> list[int]:
+            hits = _hybrid(opened, embedder, **config).retrieve(question, 10, only)
+            return list(dict.fromkeys(hit.page for hit in hits))
+
+        # The segment results table (3), ahead of a segment's own page (2).
+        assert pages()[0] == 3
+        assert pages(breakdown_weight=0)[0] != 3
+
+
+def test_the_list_of_subsidiaries_answers_only_questions_about_them(
+    tmp_path: Any, embedder: Any
+) -> None:
+    path = filings.write_segmented_10k(tmp_path / "DUO_2023_10K.pdf")
+    with IndexStore(tmp_path / "index") as opened:
+        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
+        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+        retriever = _hybrid(opened, embedder)
+        countries = retriever.retrieve("In which countries does Duo operate?", 10, only)
+        assert 4 not in {hit.page for hit in countries}
+        asked = retriever.retrieve("Where are Duo's subsidiaries incorporated?", 10, only)
+        assert asked[0].page == 4
+
+
+def test_a_breakdown_page_is_told_by_a_title_line_naming_the_breakdown() -> None:
+    from ingest.vocabulary import breakdown_title_patterns, is_breakdown_page
+
+    segments = breakdown_title_patterns(
+        "Which of JPM's business segments had the lowest net revenue?"
+    )
+    assert is_breakdown_page("Segment results – managed basis\nThe following tables", segments)
+    # PepsiCo calls its segments divisions.
+    assert is_breakdown_page("Table of Contents\nOur Divisions\nWe are organized", segments)
+    # A lead-in to a table and a sentence of prose are no titles.
+    assert not is_breakdown_page("Assets by reportable segment were as follows:", segments)
+    assert not is_breakdown_page("Results of our segments are discussed below.", segments)
+    regions = breakdown_title_patterns("What are the geographies PepsiCo operates in?")
+    assert is_breakdown_page("Net Revenue by Geographic Area\n(in millions)", regions)
+    assert not is_breakdown_page("Segment results – managed basis", regions)
+    assert breakdown_title_patterns("What was Pfizer's FY2021 net income?") == []
+
+
+def test_a_list_of_subsidiaries_runs_from_its_exhibit_title_to_the_next_exhibit() -> None:
+    from ingest.vocabulary import subsidiary_list_pages
+
+    names = "\n".join(f"Pepsi-Cola Bottlers {n} S.A.\nUruguay" for n in range(8))
+    consent = "Consent of Independent Registered Public Accounting Firm\nWe consent to " + (
+        "the incorporation by reference in the registration statements of our report dated"
+    )
+    heads = [
+        ("f1", 9, "Item 15. Exhibits\n(21) Subsidiaries of the Registrant."),
+        ("f1", 40, "EXHIBIT 21\nPEPSICO, INC. SUBSIDIARIES\nEntity Name\nJurisdiction\n" + names),
+        ("f1", 41, names),
+        ("f1", 42, names),
+        ("f1", 43, consent),
+        ("f1", 44, names),  # a list after the consent is another exhibit's
+        ("f2", 7, "Exhibit 21\n3M COMPANY AND CONSOLIDATED SUBSIDIARIES\n" + names),
+        ("f2", 8, "Exhibit 21\nName of Company\nOrganized Under Law of\n" + names),
+    ]
+    assert subsidiary_list_pages(heads) == [
+        ("f1", 40),
+        ("f1", 41),
+        ("f1", 42),
+        ("f2", 7),
+        ("f2", 8),
+    ]
