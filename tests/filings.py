@@ -166,14 +166,20 @@ NOTE_NAMING_STATEMENTS = [
 ]
 
 
-def write_statements_10k(path: Path) -> Path:
-    """A 10-K whose income statement and cash flow statement are separate pages (2 and 3),
-    with a segment's income statement data (page 4), a note naming statements in prose
-    (page 5) and MD&A prose full of the same words (page 1)."""
+def _duo_with_cover() -> pymupdf.Document:
+    """A new document whose first page is Duo Instruments' 10-K cover."""
     document = pymupdf.open()
     cover = list(COVER)
     cover[6] = "Duo Instruments Corporation"
     _lines(document.new_page(), cover)
+    return document
+
+
+def write_statements_10k(path: Path) -> Path:
+    """A 10-K whose income statement and cash flow statement are separate pages (2 and 3),
+    with a segment's income statement data (page 4), a note naming statements in prose
+    (page 5) and MD&A prose full of the same words (page 1)."""
+    document = _duo_with_cover()
     _lines(document.new_page(), EBITDA_MDNA)
     pages = [
         (INCOME_STATEMENT_CAPTION, INCOME_STATEMENT_ROWS),
@@ -207,10 +213,7 @@ CERTIFICATION = [
 
 def write_certified_10k(path: Path) -> Path:
     """A 10-K with a legal-proceedings note (page 1) and an officer's certification (page 2)."""
-    document = pymupdf.open()
-    cover = list(COVER)
-    cover[6] = "Duo Instruments Corporation"
-    _lines(document.new_page(), cover)
+    document = _duo_with_cover()
     _lines(document.new_page(), LEGAL_NOTE)
     _lines(document.new_page(), CERTIFICATION)
     document.save(path)
@@ -272,10 +275,7 @@ CONSENT = [
 def write_segmented_10k(path: Path) -> Path:
     """A 10-K with a page for each segment (1, 2), the segment results table (3), the list of
     subsidiaries (4) and the auditor's consent (5)."""
-    document = pymupdf.open()
-    cover = list(COVER)
-    cover[6] = "Duo Instruments Corporation"
-    _lines(document.new_page(), cover)
+    document = _duo_with_cover()
     for segment in SEGMENT_PAGES:
         _lines(document.new_page(), segment)
     results = document.new_page()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -283,6 +285,17 @@ def test_llamaindex_query_engine_retrieves_through_verirag(
     assert "Cost of sales" in top.node.get_content()
 
 
+@contextmanager
+def _duo_index(
+    tmp_path: Path, embedder: Any, write: Callable[[Path], Path]
+) -> Iterator[tuple[IndexStore, QueryFilters]]:
+    """An index of the one Duo Instruments 10-K ``write`` makes, and the filter to it."""
+    path = write(tmp_path / "DUO_2023_10K.pdf")
+    with IndexStore(tmp_path / "index") as opened:
+        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
+        yield opened, QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+
+
 def _hybrid(store: IndexStore, embedder: Any, **config: Any) -> HybridRetriever:
     from retrieval.hybrid import HybridConfig
 
@@ -363,14 +376,11 @@ def test_a_page_is_a_statement_when_a_title_line_says_so() -> None:
 def test_a_question_over_two_statements_gets_a_page_of_each_first(
     tmp_path: Any, embedder: Any
 ) -> None:
-    path = filings.write_statements_10k(tmp_path / "DUO_2023_10K.pdf")
-    with IndexStore(tmp_path / "index") as opened:
-        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
+    with _duo_index(tmp_path, embedder, filings.write_statements_10k) as (opened, only):
         question = (
             "What is the FY2023 EBITDA less capex? Define EBITDA as operating income plus "
             "depreciation and amortization from the cash flow statement."
         )
-        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
 
         def first_pages(**config: Any) -> list[int]:
             hits = _hybrid(opened, embedder, **config).retrieve(question, 10, only)
@@ -384,10 +394,7 @@ def test_a_question_over_two_statements_gets_a_page_of_each_first(
 def test_officer_certifications_answer_only_questions_about_them(
     tmp_path: Any, embedder: Any
 ) -> None:
-    path = filings.write_certified_10k(tmp_path / "DUO_2023_10K.pdf")
-    with IndexStore(tmp_path / "index") as opened:
-        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
-        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+    with _duo_index(tmp_path, embedder, filings.write_certified_10k) as (opened, only):
         retriever = _hybrid(opened, embedder)
         legal = retriever.retrieve("Has Duo reported any material legal matter?", 10, only)
         assert legal[0].page == 1 and 2 not in {hit.page for hit in legal}
@@ -409,10 +416,7 @@ def test_a_certification_page_is_told_by_its_exhibit_title_and_the_law_it_cites(
 def test_breakdown_questions_bring_the_page_that_compares_the_segments_forward(
     tmp_path: Any, embedder: Any
 ) -> None:
-    path = filings.write_segmented_10k(tmp_path / "DUO_2023_10K.pdf")
-    with IndexStore(tmp_path / "index") as opened:
-        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
-        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+    with _duo_index(tmp_path, embedder, filings.write_segmented_10k) as (opened, only):
         question = "Which of Duo's business segments had the lowest net revenue in 2023?"
 
         def pages(**config: Any) -> list[int]:
@@ -427,10 +431,7 @@ def test_breakdown_questions_bring_the_page_that_compares_the_segments_forward(
 def test_the_list_of_subsidiaries_answers_only_questions_about_them(
     tmp_path: Any, embedder: Any
 ) -> None:
-    path = filings.write_segmented_10k(tmp_path / "DUO_2023_10K.pdf")
-    with IndexStore(tmp_path / "index") as opened:
-        Ingestor(opened, embedder, {".pdf": PdfReader()}, IngestOptions()).ingest([path])
-        only = QueryFilters(filings=frozenset({"DUO_2023_10K"}))
+    with _duo_index(tmp_path, embedder, filings.write_segmented_10k) as (opened, only):
         retriever = _hybrid(opened, embedder)
         countries = retriever.retrieve("In which countries does Duo operate?", 10, only)
         assert 4 not in {hit.page for hit in countries}
