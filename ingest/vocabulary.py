@@ -283,26 +283,26 @@ def named_statements(question: str) -> list[str]:
     return list(found)
 
 
-_BREAKDOWN = re.compile(
-    r"\b(?:segments?|regions?|regional|geograph\w*|product (?:lines?|categor(?:y|ies))"
-    r"|business (?:units?|lines?)|divisions?)\b",
-    re.IGNORECASE,
-)
-
-
 # What a breakdown question asks for, and the words a page's title uses for it: a filing
 # reports its segments as "divisions" (PepsiCo) and "lines of business" as often as segments.
+# A category title names what it breaks down ("Revenue by product category"): a bare
+# "Asset Category" heads every pension plan's asset table.
 _BREAKDOWN_TITLES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
     (re.compile(asked, re.IGNORECASE), re.compile(titled, re.IGNORECASE))
     for asked, titled in (
         (
-            r"\b(?:segments?|divisions?|business (?:units?|lines?))\b",
+            r"\b(?:segments?|divisions?|business (?:units?|lines?)|lines? of business)\b",
             r"\bsegments?\b|\bdivisions?\b|\blines? of business\b",
         ),
-        (r"\b(?:regions?|regional|geograph\w*)\b", r"\bregions?\b|\bregional\b|\bgeograph\w*"),
-        (r"\bproduct (?:lines?|categor(?:y|ies))\b", r"\bcategor(?:y|ies)\b|\bproduct lines?\b"),
+        (r"\b(?:regions?|geograph\w*)\b", r"\bregions?\b|\bgeograph\w*"),
+        (
+            r"\bproduct (?:lines?|categor(?:y|ies))\b",
+            r"\b(?:product|revenue|sales|merchandise) categor(?:y|ies)\b|\bproduct lines?\b",
+        ),
     )
 )
+_BREAKDOWN = re.compile("|".join(asked.pattern for asked, _ in _BREAKDOWN_TITLES), re.IGNORECASE)
+BREAKDOWN_TITLES = tuple(titled for _, titled in _BREAKDOWN_TITLES)
 
 
 def breakdown_title_patterns(question: str) -> list[re.Pattern[str]]:
@@ -346,14 +346,15 @@ def page_statement_titles(page_head: str, lines: int = 6, title_words: int = 12)
     return found
 
 
-def is_breakdown_page(page_head: str, titles: list[re.Pattern[str]]) -> bool:
+def is_breakdown_page(page_head: str, patterns: list[re.Pattern[str]]) -> bool:
     """Whether a title line of the page names the breakdown: "Segment results – managed
-    basis", "Our Divisions"; a lead-in ending in ":" introduces a table but is no title."""
+    basis", "Our Divisions". A lead-in ending in ":" introduces a table, and a line with
+    figures is a table row ("Segment operating profit 1,234"): neither is a title."""
     return any(
         pattern.search(line)
         for line in title_lines(page_head)
-        if not line.endswith(":")
-        for pattern in titles
+        if not line.endswith(":") and not re.search(r"\d", line)
+        for pattern in patterns
     )
 
 
@@ -375,8 +376,9 @@ def asks_about_certification(question: str) -> bool:
 
 
 _SUBSIDIARIES_EXHIBIT = re.compile(r"^\s*exhibit\s*21\b", re.I | re.M)
+_NEXT_EXHIBIT = re.compile(r"^\s*(?:exhibit|consent|power of attorney)\b", re.I | re.M)
 _ASKS_ABOUT_SUBSIDIARIES = re.compile(
-    r"subsidiar\w*|\bincorporat\w*|jurisdictions?|legal entit\w*|exhibit\s*21", re.I
+    r"subsidiar\w*|\bincorporat\w*|legal entit\w*|exhibit\s*21", re.I
 )
 
 
@@ -391,25 +393,31 @@ def subsidiary_list_pages(page_heads: Sequence[tuple[str, int, str]]) -> list[tu
     in_list = False
     for filing_id, page, head in sorted(page_heads):
         lines = [line for line in head.splitlines() if line.strip()]
+        top = "\n".join(lines[:3])
         if previous != (filing_id, page - 1):
             in_list = False
-        top = "\n".join(lines[:4])
-        if _SUBSIDIARIES_EXHIBIT.search("\n".join(lines[:3])) and "subsidiar" in top.lower():
+        if _SUBSIDIARIES_EXHIBIT.search(top) and "subsidiar" in "\n".join(lines[:4]).lower():
             in_list = True
         elif in_list:
-            # A list runs on while its page is short lines only; the next exhibit (a consent
-            # letter, a power of attorney) is prose.
-            exhibit_continued = bool(lines) and bool(_SUBSIDIARIES_EXHIBIT.match(lines[0]))
-            names_only = (
-                len(lines) >= 10
-                and max(len(line.split()) for line in lines) <= 14
-                and not re.match(r"\s*(?:exhibit|consent)\b", lines[0], re.I)
-            )
-            in_list = exhibit_continued or names_only
+            in_list = _continues_subsidiary_list(lines)
         if in_list:
             found.append((filing_id, page))
         previous = (filing_id, page)
     return found
+
+
+def _continues_subsidiary_list(lines: list[str]) -> bool:
+    """Whether a page after a list of subsidiaries carries it on: the exhibit's own title
+    again, or names and places only (short lines, few figures). The next exhibit (a consent
+    letter, a power of attorney, an exhibit index) opens with its title or is prose, and a
+    financial table is figures."""
+    top = "\n".join(lines[:3])
+    if _SUBSIDIARIES_EXHIBIT.search(top):
+        return True
+    if len(lines) < 10 or _NEXT_EXHIBIT.search(top):
+        return False
+    with_figures = sum(1 for line in lines if re.search(r"\d", line))
+    return max(len(line.split()) for line in lines) <= 14 and with_figures <= len(lines) // 5
 
 
 def asks_about_subsidiaries(question: str) -> bool:

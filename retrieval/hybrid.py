@@ -7,6 +7,7 @@ from typing import Protocol
 
 from ingest.store import IndexStore, VectorHit
 from ingest.vocabulary import (
+    BREAKDOWN_TITLES,
     asks_about_certification,
     asks_about_subsidiaries,
     breakdown_title_patterns,
@@ -157,6 +158,18 @@ def boost_pages(
     return sorted(boosted, key=lambda hit: -hit.score)
 
 
+@dataclass(frozen=True, slots=True)
+class _PageKinds:
+    """Pages of an index version by kind: each primary statement's, and the chunks on
+    certification pages, subsidiary lists and pages titled with each breakdown."""
+
+    version: str
+    statement_pages: dict[str, list[tuple[str, int]]]
+    certification_chunks: frozenset[int]
+    subsidiary_list_chunks: frozenset[int]
+    breakdown_chunks: dict[str, frozenset[int]]
+
+
 class HybridRetriever:
     def __init__(
         self,
@@ -173,84 +186,68 @@ class HybridRetriever:
         self._scope = FilingScope(store, catalog)
         self._reranker = reranker
         self._config = config or HybridConfig()
-        self._statement_pages: dict[str, list[tuple[str, int]]] = {}
-        self._statement_pages_version: str | None = None
-        self._certifications: set[int] = set()
-        self._certifications_version: str | None = None
-        self._subsidiary_lists: set[int] = set()
-        self._subsidiary_lists_version: str | None = None
-        self._breakdown_chunks: dict[tuple[str, ...], set[int]] = {}
-        self._breakdown_version: str | None = None
+        self._pages: _PageKinds | None = None
 
-    def _certification_chunks(self) -> set[int]:
-        """Vector ids of the chunks on officers' certification pages (Exhibits 31, 32)."""
+    def _page_kinds(self) -> _PageKinds:
+        """The pages of each kind the lists and filters need, read from every page's head in
+        one scan per index version. A snapshot replaced whole: concurrent requests read
+        either the old one or the new one, never a mix."""
         version = self._store.index_version
-        if self._certifications_version != version:
-            pages = [
-                (filing_id, page)
-                for filing_id, page, head in self._store.page_heads()
-                if is_officer_certification(head)
-            ]
-            self._certifications = self._store.vector_ids_on_pages(pages)
-            self._certifications_version = version
-        return self._certifications
+        current = self._pages
+        if current is not None and current.version == version:
+            return current
+        statements: dict[tuple[str, str], list[tuple[int, bool]]] = {}
+        certifications: list[tuple[str, int]] = []
+        breakdowns: dict[str, list[tuple[str, int]]] = {p.pattern: [] for p in BREAKDOWN_TITLES}
+        heads = self._store.page_heads(chars=1500)
+        for filing_id, page, head in heads:
+            titles = page_statement_titles(head[:300])
+            # An index of the financial statements or an auditor's report names them all.
+            if len(titles) == 1:
+                ((kind, title),) = titles.items()
+                statements.setdefault((kind, filing_id), []).append(
+                    (page, is_consolidated_title(title))
+                )
+            if is_officer_certification(head[:300]):
+                certifications.append((filing_id, page))
+            for pattern in BREAKDOWN_TITLES:
+                if is_breakdown_page(head, [pattern]):
+                    breakdowns[pattern.pattern].append((filing_id, page))
+        by_kind: dict[str, list[tuple[str, int]]] = {}
+        for (kind, filing_id), titled_pages in statements.items():
+            # Where the group's consolidated statement is printed, segment and parent-company
+            # tables of the same kind are not what a statement question means.
+            consolidated = any(is_group for _, is_group in titled_pages)
+            by_kind.setdefault(kind, []).extend(
+                (filing_id, page) for page, is_group in titled_pages if is_group or not consolidated
+            )
+        chunks = self._store.vector_ids_on_pages
+        current = _PageKinds(
+            version=version,
+            statement_pages=by_kind,
+            certification_chunks=frozenset(chunks(certifications)),
+            subsidiary_list_chunks=frozenset(chunks(subsidiary_list_pages(heads))),
+            breakdown_chunks={key: frozenset(chunks(pages)) for key, pages in breakdowns.items()},
+        )
+        self._pages = current
+        return current
 
-    def _subsidiary_list_chunks(self) -> set[int]:
-        """Vector ids of the chunks on the filings' lists of subsidiaries (Exhibit 21)."""
-        version = self._store.index_version
-        if self._subsidiary_lists_version != version:
-            pages = subsidiary_list_pages(self._store.page_heads(chars=1500))
-            self._subsidiary_lists = self._store.vector_ids_on_pages(pages)
-            self._subsidiary_lists_version = version
-        return self._subsidiary_lists
-
-    def _breakdown_pages(self, question: str) -> set[int]:
+    def _breakdown_page_chunks(self, question: str) -> frozenset[int]:
         """Vector ids of the chunks on pages titled with the breakdown ``question`` asks for."""
         patterns = breakdown_title_patterns(question)
         if not patterns:
-            return set()
-        version = self._store.index_version
-        if self._breakdown_version != version:
-            self._breakdown_chunks, self._breakdown_version = {}, version
-        key = tuple(pattern.pattern for pattern in patterns)
-        if key not in self._breakdown_chunks:
-            pages = [
-                (filing_id, page)
-                for filing_id, page, head in self._store.page_heads()
-                if is_breakdown_page(head, patterns)
-            ]
-            self._breakdown_chunks[key] = self._store.vector_ids_on_pages(pages)
-        return self._breakdown_chunks[key]
+            return frozenset()
+        kinds = self._page_kinds()
+        return frozenset().union(*(kinds.breakdown_chunks[p.pattern] for p in patterns))
 
     def _pages_of(self, statements: list[str], filing_ids: list[str] | None) -> set[int]:
         """Vector ids of the chunks on pages that open with one of ``statements``' titles."""
-        version = self._store.index_version
-        if self._statement_pages_version != version:
-            titled: dict[tuple[str, str], list[tuple[int, bool]]] = {}
-            for filing_id, page, head in self._store.page_heads():
-                titles = page_statement_titles(head)
-                # An index of the financial statements or an auditor's report names them all.
-                if len(titles) == 1:
-                    ((kind, title),) = titles.items()
-                    titled.setdefault((kind, filing_id), []).append(
-                        (page, is_consolidated_title(title))
-                    )
-            by_kind: dict[str, list[tuple[str, int]]] = {}
-            for (kind, filing_id), titled_pages in titled.items():
-                # Where the group's consolidated statement is printed, segment and parent-
-                # company tables of the same kind are not what a statement question means.
-                consolidated = any(is_group for _, is_group in titled_pages)
-                by_kind.setdefault(kind, []).extend(
-                    (filing_id, page)
-                    for page, is_group in titled_pages
-                    if is_group or not consolidated
-                )
-            self._statement_pages, self._statement_pages_version = by_kind, version
+        statement_pages = self._page_kinds().statement_pages
         wanted = set(filing_ids) if filing_ids is not None else None
         pages = [
             page
             for kind in statements
-            for page in self._statement_pages.get(kind, [])
+            for page in statement_pages.get(kind, [])
             if wanted is None or page[0] in wanted
         ]
         return self._store.vector_ids_on_pages(pages)
@@ -270,6 +267,7 @@ class HybridRetriever:
 
     def warm_up(self) -> None:
         self._dense.warm_up()
+        self._page_kinds()
         if self._reranker is not None and self._config.rerank_top:
             self._reranker.warm_up()
 
@@ -279,16 +277,31 @@ class HybridRetriever:
         config = self._config
         filing_ids = self._scope.filing_ids(query, filters)
         wanted = max(top_k, config.candidates)
+        # Boilerplate in every filing: "I have reviewed this annual report … material fact"
+        # outranked Boeing's legal-proceedings note for "materially important legal battles",
+        # and PepsiCo's nine pages of subsidiaries by country every page of Item 1 for "the
+        # geographies PepsiCo operates in". Each is found when a question asks about it, and
+        # otherwise is in no list, nor among the first hits the lists keep a place for.
+        kinds = self._page_kinds()
+        boilerplate: frozenset[int] = frozenset()
+        if not asks_about_certification(query):
+            boilerplate |= kinds.certification_chunks
+        if not asks_about_subsidiaries(query):
+            boilerplate |= kinds.subsidiary_list_chunks
+
+        def kept(hits: list[VectorHit]) -> list[VectorHit]:
+            return [hit for hit in hits if hit.vector_id not in boilerplate]
+
         primary = [
-            (self._dense.search(query, wanted, filing_ids), config.dense_weight),
-            (self._lexical.search(query, wanted, filing_ids), config.lexical_weight),
+            (kept(self._dense.search(query, wanted, filing_ids)), config.dense_weight),
+            (kept(self._lexical.search(query, wanted, filing_ids)), config.lexical_weight),
         ]
         ranked = list(primary)
         statements = named_statements(query) if config.statement_weight else []
         statement_firsts: list[VectorHit] = []
-        breakdown = self._breakdown_pages(query) if config.breakdown_weight else set()
+        breakdown = self._breakdown_page_chunks(query) if config.breakdown_weight else frozenset()
         if (config.table_weight and expansion_phrases(query)) or statements or breakdown:
-            pool = self._lexical.search(query, config.table_pool, filing_ids, text_only=True)
+            pool = kept(self._lexical.search(query, config.table_pool, filing_ids, text_only=True))
             if config.table_weight and expansion_phrases(query):
                 tables = self._store.table_vector_ids([hit.vector_id for hit in pool])
                 table_hits = [hit for hit in pool if hit.vector_id in tables][:wanted]
@@ -306,22 +319,6 @@ class HybridRetriever:
             if breakdown_hits:
                 ranked.append((breakdown_hits, config.breakdown_weight))
                 statement_firsts.append(breakdown_hits[0])
-        # Boilerplate in every filing: "I have reviewed this annual report … material fact"
-        # outranked Boeing's legal-proceedings note for "materially important legal battles",
-        # and PepsiCo's nine pages of subsidiaries by country every page of Item 1 for "the
-        # geographies PepsiCo operates in". Each is found when a question asks about it.
-        boilerplate: set[int] = set()
-        if not asks_about_certification(query):
-            boilerplate |= self._certification_chunks()
-        if not asks_about_subsidiaries(query):
-            boilerplate |= self._subsidiary_list_chunks()
-        if boilerplate:
-            ranked = [
-                ([h for h in hits if h.vector_id not in boilerplate], w) for hits, w in ranked
-            ]
-            primary = [
-                ([h for h in hits if h.vector_id not in boilerplate], w) for hits, w in primary
-            ]
         fused = reciprocal_rank_fusion(ranked, config.rrf_k)
         if config.page_second_weight or config.first_hit_floor:
             pool = fused[: max(top_k, config.rerank_top, config.page_pool)]

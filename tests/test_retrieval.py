@@ -442,37 +442,45 @@ def test_the_list_of_subsidiaries_answers_only_questions_about_them(
 def test_a_breakdown_page_is_told_by_a_title_line_naming_the_breakdown() -> None:
     from ingest.vocabulary import breakdown_title_patterns, is_breakdown_page
 
-    segments = breakdown_title_patterns(
-        "Which of JPM's business segments had the lowest net revenue?"
-    )
+    segments = breakdown_title_patterns("Which of Duo's business segments earned the most?")
     assert is_breakdown_page("Segment results – managed basis\nThe following tables", segments)
-    # PepsiCo calls its segments divisions.
+    # Some filings call their segments divisions, others lines of business.
     assert is_breakdown_page("Table of Contents\nOur Divisions\nWe are organized", segments)
-    # A lead-in to a table and a sentence of prose are no titles.
+    assert breakdown_title_patterns("Which line of business grew fastest?") == segments
+    # A lead-in to a table, a sentence of prose and a table row are no titles.
     assert not is_breakdown_page("Assets by reportable segment were as follows:", segments)
     assert not is_breakdown_page("Results of our segments are discussed below.", segments)
-    regions = breakdown_title_patterns("What are the geographies PepsiCo operates in?")
+    assert not is_breakdown_page("Segment operating profit 1,234 1,101", segments)
+    regions = breakdown_title_patterns("What are the geographies Duo operates in?")
     assert is_breakdown_page("Net Revenue by Geographic Area\n(in millions)", regions)
     assert not is_breakdown_page("Segment results – managed basis", regions)
-    assert breakdown_title_patterns("What was Pfizer's FY2021 net income?") == []
+    categories = breakdown_title_patterns("Which product category sold best?")
+    assert is_breakdown_page("Revenue by Product Category\n(in millions)", categories)
+    assert not is_breakdown_page("Asset Category\nEquity securities", categories)
+    assert breakdown_title_patterns("What was Duo's FY2021 net income?") == []
+    assert breakdown_title_patterns("Is Duo a regional bank?") == []
 
 
 def test_a_list_of_subsidiaries_runs_from_its_exhibit_title_to_the_next_exhibit() -> None:
     from ingest.vocabulary import subsidiary_list_pages
 
-    names = "\n".join(f"Pepsi-Cola Bottlers {n} S.A.\nUruguay" for n in range(8))
-    consent = "Consent of Independent Registered Public Accounting Firm\nWe consent to " + (
-        "the incorporation by reference in the registration statements of our report dated"
-    )
+    names = "\n".join(f"Duo Bottlers {n} S.A.\nUruguay" for n in "ABCDEFGH")
+    consent = "Consent of Independent Registered Public Accounting Firm\n" + names
+    power = "Filed herewith\nEXHIBIT 24\nPOWER OF ATTORNEY\n" + names
+    figures = "\n".join(f"Net sales {n} 1,{n}00 9{n}0" for n in range(1, 12))
     heads = [
         ("f1", 9, "Item 15. Exhibits\n(21) Subsidiaries of the Registrant."),
-        ("f1", 40, "EXHIBIT 21\nPEPSICO, INC. SUBSIDIARIES\nEntity Name\nJurisdiction\n" + names),
+        ("f1", 40, "EXHIBIT 21\nDUO, INC. SUBSIDIARIES\nEntity Name\nJurisdiction\n" + names),
         ("f1", 41, names),
-        ("f1", 42, names),
+        ("f1", 42, "Duo, Inc.\nExhibit 21 (continued)\n" + names),  # a running header
         ("f1", 43, consent),
         ("f1", 44, names),  # a list after the consent is another exhibit's
-        ("f2", 7, "Exhibit 21\n3M COMPANY AND CONSOLIDATED SUBSIDIARIES\n" + names),
         ("f2", 8, "Exhibit 21\nName of Company\nOrganized Under Law of\n" + names),
+        ("f2", 7, "Exhibit 21\nDUO COMPANY AND CONSOLIDATED SUBSIDIARIES\n" + names),
+        ("f2", 9, power),
+        ("f3", 5, "EXHIBIT 21\nSubsidiaries of Duo\n" + names),
+        ("f3", 6, figures),  # a financial table is no list of names
+        ("f3", 7, ""),
     ]
     assert subsidiary_list_pages(heads) == [
         ("f1", 40),
@@ -480,4 +488,5 @@ def test_a_list_of_subsidiaries_runs_from_its_exhibit_title_to_the_next_exhibit(
         ("f1", 42),
         ("f2", 7),
         ("f2", 8),
+        ("f3", 5),
     ]
