@@ -199,6 +199,8 @@ class HybridRetriever:
         statements: dict[tuple[str, str], list[tuple[int, bool]]] = {}
         certifications: list[tuple[str, int]] = []
         breakdowns: dict[str, list[tuple[str, int]]] = {p.pattern: [] for p in BREAKDOWN_TITLES}
+        # A subsidiary list's continuation is told by its lines, the rest by a page's top:
+        # statement titles and certifications by its first 300 characters, as measured.
         heads = self._store.page_heads(chars=1500)
         for filing_id, page, head in heads:
             titles = page_statement_titles(head[:300])
