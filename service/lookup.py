@@ -190,7 +190,7 @@ class StatementLookup:
         found = _most_precise_rate(found)
         # One figure from one company: rows that disagree (a restatement, another company's
         # filing in the retrieved set) settle nothing.
-        companies = {f.sentence.company or f.sentence.filing.split("_")[0] for f in found}
+        companies = {_company(f.sentence) for f in found}
         if len({f.figure.number for f in found}) != 1 or len(companies) != 1:
             return None
         return found[0]
@@ -200,10 +200,9 @@ class StatementLookup:
         figures verbatim, and the figure as the direct answer."""
         sentence = lookup.sentence
         figure = figure_text(lookup)
-        company = sentence.company or sentence.filing.split("_")[0]
-        is_balance = BALANCE in statement_kinds(sentence.table_title or "")
-        when = f"at the end of fiscal {lookup.year}" if is_balance else f"in fiscal {lookup.year}"
-        claim = f"{company}'s {in_a_sentence(lookup.caption)} was {figure} {when}."
+        claim = (
+            f"{_company(sentence)}'s {in_a_sentence(lookup.caption)} was {figure} {_when(lookup)}."
+        )
         return _one_claim_answer(claim, [sentence], in_asked_unit(question, figure))
 
 
@@ -264,6 +263,19 @@ def _members_of_total(
         if len(members) >= 2 and abs(sum(map(_signed, members)) - _signed(total)) <= slack:
             return members, total
     return None
+
+
+def _company(sentence: EvidenceSentence) -> str:
+    """The company a sentence's filing is from, as a claim names it."""
+    return sentence.company or sentence.filing.split("_")[0]
+
+
+def _when(row: RowLookup) -> str:
+    """A statement row's period as a claim states it: a balance sheet's figure stands at the
+    end of the year, every other statement's over it."""
+    if BALANCE in statement_kinds(row.sentence.table_title or ""):
+        return f"at the end of fiscal {row.year}"
+    return f"in fiscal {row.year}"
 
 
 def _one_year(question: str) -> int | None:
@@ -709,7 +721,7 @@ class MetricCalculator:
         result = self._result(question, expression, inputs, percent, divides)
         if result is None:
             return None
-        company = inputs[0].row.sentence.company or inputs[0].row.sentence.filing.split("_")[0]
+        company = _company(inputs[0].row.sentence)
         cited: dict[str, EvidenceSentence] = {}
         for item in inputs:
             cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
@@ -742,7 +754,7 @@ class MetricCalculator:
         winner = None if rows is None else _sole_extreme(rows, ranked.direction)
         if rows is None or winner is None:
             return None
-        company = winner.sentence.company or winner.sentence.filing.split("_")[0]
+        company = _company(winner.sentence)
         written = [_ranked_input(r) for r in rows]
         named = ", ".join(ranked.alternatives[:-1]) + f" and {ranked.alternatives[-1]}"
         claim = (
@@ -763,13 +775,9 @@ class MetricCalculator:
         if found is None or winner is None:
             return None
         members, total = found
-        company = winner.sentence.company or winner.sentence.filing.split("_")[0]
+        company = _company(winner.sentence)
         written = [_ranked_input(r) for r in members]
-        when = (
-            f"at the end of fiscal {year}"
-            if BALANCE in statement_kinds(winner.sentence.table_title or "")
-            else f"in fiscal {year}"
-        )
+        when = _when(winner)
         claim = (
             f"{company}'s {group.superlative} {group.group} {when} = {group.superlative} of "
             f"{', '.join(written)}, together {_ranked_input(total)} = {_ranked_input(winner)}."

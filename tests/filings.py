@@ -127,9 +127,7 @@ def write_10k(
     two_columns.insert_textbox(pymupdf.Rect(LEFT, 100, 290, 400), LEFT_COLUMN, fontsize=FONT_SIZE)
     two_columns.insert_textbox(pymupdf.Rect(320, 100, 550, 400), RIGHT_COLUMN, fontsize=FONT_SIZE)
     _lines(document.new_page(), ["Item 15. Exhibits", "Exhibit 31.1 Certification of CEO."])
-    document.save(path)
-    document.close()
-    return path
+    return _saved(document, path)
 
 
 CASH_FLOW_CAPTION = [
@@ -166,6 +164,12 @@ NOTE_NAMING_STATEMENTS = [
 ]
 
 
+def _saved(document: pymupdf.Document, path: Path) -> Path:
+    document.save(path)
+    document.close()
+    return path
+
+
 def _duo_with_cover() -> pymupdf.Document:
     """A new document whose first page is Duo Instruments' 10-K cover."""
     document = pymupdf.open()
@@ -191,9 +195,7 @@ def write_statements_10k(path: Path) -> Path:
         y = _lines(page, caption)
         _table(page, y + 4, [INCOME_STATEMENT_HEADER, *rows])
     _lines(document.new_page(), NOTE_NAMING_STATEMENTS)
-    document.save(path)
-    document.close()
-    return path
+    return _saved(document, path)
 
 
 LEGAL_NOTE = [
@@ -216,9 +218,7 @@ def write_certified_10k(path: Path) -> Path:
     document = _duo_with_cover()
     _lines(document.new_page(), LEGAL_NOTE)
     _lines(document.new_page(), CERTIFICATION)
-    document.save(path)
-    document.close()
-    return path
+    return _saved(document, path)
 
 
 # Each segment's own page names "net revenue" again and again; the page that compares them
@@ -283,9 +283,7 @@ def write_segmented_10k(path: Path) -> Path:
     _table(results, y + 4, SEGMENT_RESULTS_ROWS)
     _lines(document.new_page(), SUBSIDIARIES)
     _lines(document.new_page(), CONSENT)
-    document.save(path)
-    document.close()
-    return path
+    return _saved(document, path)
 
 
 def write_encrypted(path: Path) -> Path:

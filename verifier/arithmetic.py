@@ -297,9 +297,8 @@ _SUPERLATIVES = {
     "max": ("highest", "largest", "most", "greatest", "biggest", "best"),
     "min": ("lowest", "smallest", "least", "fewest", "worst"),
 }
-_RANKED = re.compile(
-    rf"^({'|'.join(w for words in _SUPERLATIVES.values() for w in words)}) of\s+", re.IGNORECASE
-)
+_SUPERLATIVE = "|".join(w for words in _SUPERLATIVES.values() for w in words)
+_RANKED = re.compile(rf"^({_SUPERLATIVE}) of\s+", re.IGNORECASE)
 # "Among operations, investing, and financing activities, which …", "Which of A, B or C …".
 _ALTERNATIVES = re.compile(
     r"\b(?:among|between|which of)\s+(?:the\s+)?(?P<items>[^?]+?,?\s+(?:and|or)\s+[^,?]+?)"
@@ -307,9 +306,7 @@ _ALTERNATIVES = re.compile(
     r"contributed|performed|recorded|reported)\b)",
     re.IGNORECASE,
 )
-_SUPERLATIVE_WORD = re.compile(
-    rf"\b({'|'.join(w for words in _SUPERLATIVES.values() for w in words)})\b", re.IGNORECASE
-)
+_SUPERLATIVE_WORD = re.compile(rf"\b({_SUPERLATIVE})\b", re.IGNORECASE)
 
 
 def superlative_direction(word: str) -> str | None:
