@@ -23,9 +23,27 @@ backpressure should keep near 1 rather than let collapse. It exits 1 on any 5xx 
 with Retry-After, a timeout, a connection error, an unexpected 4xx or a lost record; 2 when the
 run could not start.
 
+Two profiles (``--profile``):
+
+- ``lookups`` (the default): FinanceBench dev questions about the sample filing's company and
+  generic line-item questions, most of which the statement lookup answers from a row without
+  the generator;
+- ``generation``: open prose questions that neither the statement lookup nor the metric
+  calculator takes (a built-in list about the sample filing, plus the dev questions about its
+  company that are not plain lookups), so every answer runs the generator: the in-process one
+  (the packaged SmolLM2 unless VERIRAG_GENERATOR_* say otherwise) or, with
+  ``--generator-url``, an OpenAI-compatible server. The started server gets a small queue
+  (``--workers`` 1, ``--queue-size`` 1: VERIRAG_ANSWER_WORKERS / VERIRAG_ANSWER_QUEUE_SIZE), so
+  more clients than it admits hit the queue-full path (429 ``overloaded``). It reports the shed
+  requests by type and in how many accepted answers the generator ran, and also fails when a
+  shed response has no Retry-After or when no question was shed for a full queue although
+  more clients ran than the queue admits.
+
     python -m bench.load                                    # 50 clients, 300 s (15-25 minutes)
     python -m bench.load --clients 4 --duration 30 --baseline-seconds 20      # a smoke run
     python -m bench.load --url http://127.0.0.1:8000 --data-dir /srv/verirag  # a running server
+    python -m bench.load --profile generation --clients 3 --duration 30 --baseline-seconds 15
+    python -m bench.load --profile generation --generator-url http://127.0.0.1:8001/v1
 """
 
 from __future__ import annotations
@@ -106,6 +124,24 @@ BUILTIN_QUESTIONS = (
 )
 
 
+PROFILES = ("lookups", "generation")
+# Prose questions about the sample filing that no row answers: neither the statement lookup (an
+# amount in one year) nor the metric calculator (a defined metric, a margin, a share) takes them,
+# so the generator drafts every answer.
+GENERATION_QUESTIONS = (
+    f"What are the main risk factors {SAMPLE_COMPANY} describes?",
+    f"How does {SAMPLE_COMPANY} describe its business segments and what each one sells?",
+    f"What legal proceedings and environmental matters does {SAMPLE_COMPANY} disclose?",
+    f"What does {SAMPLE_COMPANY} say about its exposure to foreign currency exchange rates?",
+    f"How does {SAMPLE_COMPANY} describe competition in the markets it serves?",
+    f"What does {SAMPLE_COMPANY} say about the sources and availability of its raw materials?",
+    f"How does {SAMPLE_COMPANY} describe its research and development activities?",
+    f"What does {SAMPLE_COMPANY} say about its pension and postretirement benefit plans?",
+    f"How does {SAMPLE_COMPANY} describe its liquidity and its sources of funding?",
+    f"What does {SAMPLE_COMPANY} disclose about its share repurchase program?",
+)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.load", description=__doc__.split("\n\n")[0] if __doc__ else None
@@ -137,12 +173,45 @@ def make_parser() -> argparse.ArgumentParser:
         help=f"seconds of the {BASELINE_NAME} phase (default 120)",
     )
     parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="lookups",
+        help="'lookups' (default): line-item questions, mostly answered from statement rows; "
+        "'generation': prose questions that every answer drafts with the generator, against a "
+        "server with a small queue (--workers, --queue-size) so the queue-full path is hit",
+    )
+    parser.add_argument(
         "--questions",
         type=Path,
         default=None,
-        help="JSONL with a 'question' field per line (default: the FinanceBench dev questions "
-        f"about {SAMPLE_COMPANY} plus built-in generic 10-K questions; the built-in ones alone "
-        "where that file is absent)",
+        help="JSONL with a 'question' field per line (default, lookups: the FinanceBench dev "
+        f"questions about {SAMPLE_COMPANY} plus built-in generic 10-K questions, the built-in "
+        "ones alone where that file is absent; generation: built-in prose questions plus the "
+        f"dev questions about {SAMPLE_COMPANY} that are not plain lookups)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="generation profile: VERIRAG_ANSWER_WORKERS of the started server (default 1)",
+    )
+    parser.add_argument(
+        "--queue-size",
+        type=int,
+        default=1,
+        help="generation profile: VERIRAG_ANSWER_QUEUE_SIZE of the started server (default 1)",
+    )
+    parser.add_argument(
+        "--generator-url",
+        default=None,
+        help="an OpenAI-compatible server (…/v1) as the started server's generator "
+        "(VERIRAG_GENERATOR_BACKEND=openai) instead of the in-process model",
+    )
+    parser.add_argument(
+        "--generator-model",
+        default=None,
+        help="with --generator-url: the served model name (default VERIRAG_GENERATOR_MODEL, "
+        "else the packaged SmolLM2, as `verirag generator serve` names it)",
     )
     parser.add_argument(
         "--max-requests",
@@ -221,8 +290,35 @@ def _read_questions(path: Path, company: str | None) -> list[str]:
     return questions
 
 
-def load_questions(path: Path | None) -> tuple[list[str], str]:
+def drafted_from_rows(question: str) -> bool:
+    """Whether the statement lookup or the metric calculator would draft this question's
+    answer from statement rows (the service's own tests), rather than the generator."""
+    from service.lookup import MetricCalculator, StatementLookup
+
+    return StatementLookup.asks_for_a_line_item(question) or MetricCalculator().computes(question)
+
+
+def generation_questions() -> tuple[list[str], str]:
+    """Prose questions for the generation profile, none of which a row answers."""
+    candidates = list(GENERATION_QUESTIONS)
+    dev: list[str] = []
+    if DEV_QUESTIONS.is_file():
+        dev = [q for q in _read_questions(DEV_QUESTIONS, SAMPLE_COMPANY) if q not in candidates]
+    questions = [q for q in candidates + dev if not drafted_from_rows(q)]
+    kept_dev = sum(q in questions for q in dev)
+    kept_builtin = len(questions) - kept_dev
+    if not questions:
+        raise SetupError("every generation question would be answered from statement rows")
+    return questions, (
+        f"{kept_builtin} built-in prose questions about {SAMPLE_COMPANY} + {kept_dev} "
+        f"{DEV_QUESTIONS.name} questions about it that are not plain lookups"
+    )
+
+
+def load_questions(path: Path | None, profile: str = "lookups") -> tuple[list[str], str]:
     """The questions and where they came from."""
+    if path is None and profile == "generation":
+        return generation_questions()
     if path is not None:
         if not path.is_file():
             raise SetupError(f"no questions file at {path}")
@@ -246,7 +342,7 @@ def load_questions(path: Path | None) -> tuple[list[str], str]:
 # ---- the server, its index and its keys -----------------------------------------------------
 
 
-def _env() -> dict[str, str]:
+def server_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -287,7 +383,7 @@ class Keys:
     clients: tuple[str, ...]
 
 
-def _create_key(data_dir: Path, env: dict[str, str], role: str, name: str) -> str:
+def create_key(data_dir: Path, env: dict[str, str], role: str, name: str) -> str:
     command = [*CLI, "keys", "create", "--role", role, "--name", name, "--data-dir", str(data_dir)]
     problem = ""
     # A second attempt, because concurrent creations can collide on a locked SQLite file.
@@ -313,11 +409,11 @@ def create_keys(data_dir: Path, env: dict[str, str], clients: int, stamp: str) -
     started = time.perf_counter()
     prefix = f"bench-load-{stamp}"
     # The first creation migrates a new database; run it alone so two processes never race on it.
-    compliance = _create_key(data_dir, env, "compliance", f"{prefix}-compliance")
+    compliance = create_key(data_dir, env, "compliance", f"{prefix}-compliance")
     names = [f"{prefix}-baseline", *(f"{prefix}-client-{i:03d}" for i in range(clients))]
 
     def analyst(name: str) -> str:
-        return _create_key(data_dir, env, "analyst", name)
+        return create_key(data_dir, env, "analyst", name)
 
     with ThreadPoolExecutor(max_workers=KEY_WORKERS) as pool:
         analysts = list(pool.map(analyst, names))
@@ -439,7 +535,7 @@ class Reply:
     detail: str = ""
 
 
-def _retry_after(value: str | None) -> float | None:
+def parse_retry_after(value: str | None) -> float | None:
     if value is None:
         return None
     with contextlib.suppress(ValueError):
@@ -450,14 +546,14 @@ def _retry_after(value: str | None) -> float | None:
     return None
 
 
-def _json(response: httpx.Response) -> Any:
+def json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
         return None
 
 
-def _error_type(body: Any) -> str:
+def error_type(body: Any) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return str(body["error"].get("type", "?"))
     return "?"
@@ -465,14 +561,14 @@ def _error_type(body: Any) -> str:
 
 def classify(route: str, response: httpx.Response, seconds: float) -> Reply:
     status = response.status_code
-    body = _json(response)
-    retry_after = _retry_after(response.headers.get("retry-after"))
+    body = json_body(response)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
     reply = Reply("ok", seconds, status, retry_after, body)
     if 200 <= status < 300:
         if route == ANSWER and not (isinstance(body, dict) and isinstance(body.get("id"), str)):
             reply.kind, reply.detail = "malformed", f"no answer id in {response.text[:200]!r}"
     elif status == 429 or (status == 503 and retry_after is not None):
-        reply.kind, reply.detail = "shed", _error_type(body)
+        reply.kind, reply.detail = "shed", error_type(body)
     elif status >= 500:
         reply.kind, reply.detail = "server_error", response.text[:300]
     else:
@@ -503,6 +599,8 @@ class Phase:
     backoff_s: float = 0.0
     refused: int = 0
     partial: int = 0
+    generated: int = 0  # accepted answers whose timings show the generator ran
+    drafted_by: Counter[str] = field(default_factory=Counter)
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
     problems: Counter[str] = field(default_factory=Counter)
     examples: list[dict[str, Any]] = field(default_factory=list)
@@ -539,8 +637,11 @@ class Phase:
         self.accepted.append((self.offset(), answer["id"], key))
         self.refused += bool(answer.get("refused"))
         self.partial += bool(answer.get("partial"))
+        self.drafted_by[str(answer.get("drafted_by") or "nothing delivered")] += 1
         timings = answer.get("timings")
         if isinstance(timings, dict):
+            generate_ms = timings.get("generate_ms")
+            self.generated += isinstance(generate_ms, int | float) and generate_ms > 0
             for name, value in timings.items():
                 if name.endswith("_ms") and isinstance(value, int | float):
                     self.stage_ms.setdefault(name, []).append(float(value))
@@ -902,7 +1003,11 @@ def summarise(phase: Phase) -> dict[str, Any]:
         ),
         "refused": phase.refused,
         "partial": phase.partial,
+        "generator_ran": phase.generated,
+        "drafted_by": dict(phase.drafted_by),
         "shed_requests": len(phase.shed_offsets),
+        # 429 "overloaded": the answer queue was full (429 "rate_limited" is a key's budget).
+        "shed_queue_full": sum(n for kind, n in phase.shed_types.items() if "overloaded" in kind),
         "shed_requests_per_s": round(len(phase.shed_offsets) / wall, 4),
         "shed_by_type": dict(phase.shed_types),
         "retry_after_s": _percentiles(phase.retry_after_s),
@@ -946,12 +1051,12 @@ async def _fetch(
             kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
             return None, None, f"{kind}: {type(exc).__name__}"
         status = response.status_code
-        retry_after = _retry_after(response.headers.get("retry-after"))
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
         if status == 429 or (status == 503 and retry_after is not None):
             wanted = retry_after if retry_after is not None else 1.0
             await asyncio.sleep(min(wanted, cap) * (1.0 + JITTER * random.random()))
             continue
-        return status, _json(response), ""
+        return status, json_body(response), ""
     return status, None, f"still shed after {CHECK_ATTEMPTS} attempts"
 
 
@@ -1099,7 +1204,7 @@ def _healthz(url: str, key: str) -> dict[str, Any]:
         )
     except httpx.HTTPError as exc:
         return {"status": None, "error": type(exc).__name__}
-    return {"status": response.status_code, "body": _json(response)}
+    return {"status": response.status_code, "body": json_body(response)}
 
 
 def _environment() -> dict[str, Any]:
@@ -1108,8 +1213,10 @@ def _environment() -> dict[str, Any]:
     return {**run_environment(), "httpx": httpx.__version__}
 
 
-def failures(result: dict[str, Any]) -> list[str]:
-    """Why the run fails; empty when it passes."""
+def failures(result: dict[str, Any], queue_overflow: bool = False) -> list[str]:
+    """Why the run fails; empty when it passes. ``queue_overflow``: the load phase ran more
+    clients than the server admits (the generation profile), so questions must have been shed
+    for a full queue, each with a Retry-After."""
     reasons = []
     for name in ("warm_up", "baseline", "load"):
         problems = result[name]["problems"]
@@ -1128,6 +1235,16 @@ def failures(result: dict[str, Any]) -> list[str]:
     for name in ("baseline", "load"):
         if result[name]["accepted_answers"] == 0:
             reasons.append(f"{name}: no answer was accepted, so there is nothing to compare")
+    if queue_overflow:
+        for name in ("warm_up", "baseline", "load"):
+            missing = result[name]["shed_without_retry_after"]
+            if missing:
+                reasons.append(f"{name}: {missing} shed responses without Retry-After")
+        if result["load"]["shed_queue_full"] == 0:
+            reasons.append(
+                "load: no question was shed for a full queue (429 overloaded) although more "
+                "clients ran than the server admits: the queue-full path was not exercised"
+            )
     records = result["records"]
     if records["lost"]:
         reasons.append(f"{records['lost']} acknowledged answers lost")
@@ -1154,6 +1271,7 @@ def print_report(document: dict[str, Any]) -> None:
         f" s against the {BASELINE_NAME} ({document['baseline_s']:g} s); "
         f"{document['questions']['count']} questions ({document['questions']['source']})"
     )
+    print(f"profile {document['profile']}; server settings: {document.get('server_settings')}")
     header = (
         f"{'phase':<10} {'clients':>7} {'wall s':>8} {'accepted':>8} {'answers/s':>10} "
         f"{'in window/s':>11} {'refused':>7} {'shed':>6} {'shed/s':>8} {'requests':>8}"
@@ -1176,8 +1294,15 @@ def print_report(document: dict[str, Any]) -> None:
     )
     load = result["load"]
     retry_after = load["retry_after_s"]
+    for name in ("baseline", "load"):
+        s = result[name]
+        print(
+            f"{name}: the generator ran in {s['generator_ran']} of {s['accepted_answers']} "
+            f"accepted answers; drafted by {s['drafted_by']}"
+        )
     print(
-        f"shed under load: {load['shed_requests']} ({load['shed_by_type']}); Retry-After s "
+        f"shed under load: {load['shed_requests']} ({load['shed_by_type']}); queue full "
+        f"{load['shed_queue_full']}; Retry-After s "
         f"p50 {_fmt(retry_after.get('p50'))}, max {_fmt(retry_after.get('max'))};"
         f" capped at --retry-after-cap {load['retry_after_capped']}; missing Retry-After "
         f"{load['shed_without_retry_after']}; queue depth median "
@@ -1246,6 +1371,20 @@ def print_report(document: dict[str, Any]) -> None:
         )
 
 
+def server_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The VERIRAG_* settings the profile and the generator options give a started server."""
+    settings: dict[str, str] = {}
+    if args.profile == "generation":
+        settings["VERIRAG_ANSWER_WORKERS"] = str(args.workers)
+        settings["VERIRAG_ANSWER_QUEUE_SIZE"] = str(args.queue_size)
+    if args.generator_url:
+        settings["VERIRAG_GENERATOR_BACKEND"] = "openai"
+        settings["VERIRAG_GENERATOR_URL"] = args.generator_url
+    if args.generator_model:
+        settings["VERIRAG_GENERATOR_MODEL"] = args.generator_model
+    return settings
+
+
 def main(args: argparse.Namespace) -> int:
     for name, value in (
         ("--clients", args.clients),
@@ -1259,6 +1398,16 @@ def main(args: argparse.Namespace) -> int:
             return 2
     if not 0.0 <= args.followup_rate <= 1.0:
         print("error: --followup-rate is a probability, 0 to 1", file=sys.stderr)
+        return 2
+    if args.workers < 1 or args.queue_size < 0:
+        print("error: --workers must be at least 1 and --queue-size at least 0", file=sys.stderr)
+        return 2
+    if args.url is not None and (args.generator_url or args.generator_model):
+        print(
+            "error: --generator-url and --generator-model configure the server this bench "
+            "starts; a server at --url has its own generator",
+            file=sys.stderr,
+        )
         return 2
     if args.url is not None and args.data_dir is None:
         print(
@@ -1276,10 +1425,20 @@ def main(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data_dir = (args.data_dir or DEFAULT_DATA_DIR).expanduser().resolve()
     out = args.out or RESULTS_DIR / f"load-{stamp}.json"
-    env = _env()
+    env = server_env()
+    settings = server_settings(args)
+    env.update(settings)
+    # Only a server this bench starts is known to admit workers + queue size at once.
+    queue_overflow = (
+        args.profile == "generation"
+        and args.url is None
+        and args.clients > args.workers + args.queue_size
+    )
     server: Server | None = None
     document: dict[str, Any] = {
         "benchmark": "load",
+        "profile": args.profile,
+        "server_settings": settings if args.url is None else "those of the server at --url",
         "baseline_name": BASELINE_NAME,
         "data_dir": str(data_dir),
         "clients": args.clients,
@@ -1289,7 +1448,7 @@ def main(args: argparse.Namespace) -> int:
         "environment": _environment(),
     }
     try:
-        questions, source = load_questions(args.questions)
+        questions, source = load_questions(args.questions, args.profile)
         document["questions"] = {"source": source, "count": len(questions)}
         if args.url is None:
             document["index_built"] = ensure_index(data_dir, env)
@@ -1337,7 +1496,7 @@ def main(args: argparse.Namespace) -> int:
         "accepted_answers_per_s": ratio("accepted_answers_per_s"),
         "accepted_answers_per_s_in_window": ratio("accepted_answers_per_s_in_window"),
     }
-    reasons = failures(result)
+    reasons = failures(result, queue_overflow)
     if document.get("server", {}).get("killed"):
         print(
             "warning: the server did not stop within --shutdown-timeout of SIGTERM", file=sys.stderr

@@ -6,6 +6,7 @@ import bisect
 import importlib.metadata
 import re
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import UnreadableFilingError
 from ingest.ids import file_sha256
@@ -216,6 +217,21 @@ def parse_page(page: object, number: int, carried: Table | None = None) -> Parse
     )
 
 
+def pdf_encryption(document: Any) -> str | None:
+    """How an open PDF is encrypted, or None. A PDF with only an owner password opens without
+    one (``needs_pass`` is false and PyMuPDF reports it decrypted), yet its author restricted
+    copying and extraction; its trailer still holds the encryption dictionary."""
+    if document.needs_pass:
+        return "a password is required to open it"
+    if document.is_encrypted:
+        return "encrypted"
+    kind, _ = document.xref_get_key(-1, "Encrypt")
+    if kind != "null":
+        method = (document.metadata or {}).get("encryption")
+        return f"owner password: copying and extraction restricted{f', {method}' if method else ''}"
+    return None
+
+
 class PdfReader:
     """Reads a PDF filing with PyMuPDF. Page numbers are PyMuPDF's (zero-indexed)."""
 
@@ -239,9 +255,9 @@ class PdfReader:
                 path, f"not a readable PDF ({exc}); re-download the filing"
             ) from exc
         with document:
-            if document.needs_pass or document.is_encrypted:
+            if encryption := pdf_encryption(document):
                 raise UnreadableFilingError(
-                    path, "encrypted PDF (password required); pass an unencrypted copy"
+                    path, f"encrypted PDF ({encryption}); pass an unencrypted copy"
                 )
             if document.page_count == 0:
                 raise UnreadableFilingError(path, "the PDF has no pages")

@@ -219,6 +219,14 @@ class Settings(BaseSettings):
             "this for a worker; None = only the queue size bounds the wait."
         ),
     )
+    answer_deadline_seconds: float = Field(
+        default=240.0,
+        gt=0,
+        description=(
+            "Seconds of work one answer may take once a worker starts it (queueing excluded): "
+            "past it the answer is refused at the next stage boundary and the worker freed."
+        ),
+    )
     answer_timeout_seconds: float = Field(
         default=900.0,
         gt=0,
@@ -242,6 +250,14 @@ class Settings(BaseSettings):
     )
     answer_rate_limit_per_minute: int = Field(
         default=30, ge=1, description="Questions per API key per minute, within the above."
+    )
+    unauthenticated_rate_limit_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Requests without a valid API key per client address per minute; past it they get "
+            "429 instead of 401."
+        ),
     )
     log_format: Literal["json", "text"] = Field(
         default="json", description="Service logs: one JSON object per line, or plain text."

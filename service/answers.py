@@ -47,8 +47,8 @@ class Timings(BaseModel):
     rounds: int = 0
 
 
-class Answer(BaseModel):
-    """A verified answer. A refusal is an answer too: ``refused`` with a reason and no claims."""
+class AnswerFields(BaseModel):
+    """What the stored answer and the public one share: everything but the dropped claims."""
 
     id: str
     question: str
@@ -57,7 +57,6 @@ class Answer(BaseModel):
     partial: bool = Field(description="Some generated claims failed verification and were dropped.")
     refusal_reason: str | None = None
     claims: list[Claim]
-    dropped_claims: list[Claim] = Field(default_factory=list)
     constitution_version: str
     model: str
     drafted_by: str | None = Field(
@@ -68,6 +67,13 @@ class Answer(BaseModel):
     versions: Versions
     timings: Timings
     created_at: str
+
+
+class Answer(AnswerFields):
+    """A verified answer. A refusal is an answer too: ``refused`` with a reason and no claims.
+    ``dropped_claims`` are the drafts that failed verification, kept for the audit record."""
+
+    dropped_claims: list[Claim] = Field(default_factory=list)
 
 
 class RetrievedChunk(BaseModel):

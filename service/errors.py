@@ -15,6 +15,11 @@ class GeneratorUnavailableError(ServiceError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class GeneratorFailedError(ServiceError):
+    """The generator raised on this request (a runtime or decoding failure): no answer, but
+    not a reason to think the backend is down for everyone."""
+
+
 class GeneratorOutputError(ServiceError):
     """The generator returned something that is not an answer in the schema."""
 

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from service.db import jobs
 from service.errors import JobNotFoundError
+from service.uploads import without_paths
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +220,9 @@ class JobWorker:
                 job.id, None, f"gave up after {job.attempts - 1} interrupted attempts"
             )
             return
+        # What a job says is read by admins over the API: the upload's own name, never the
+        # staging path it was stored under.
+        paths = {Path(job.path): Path(job.path).name} if job.path else {}
         try:
             if job.kind == "ingest":
                 assert job.path is not None
@@ -227,8 +231,12 @@ class JobWorker:
                 result = self._remove_filing(job.filing_name)
         except Exception as exc:  # a job's failure is recorded, never kills the worker
             logger.exception("job %s failed", job.id)
-            self._store.finish(job.id, None, f"{type(exc).__name__}: {exc}")
+            self._store.finish(job.id, None, without_paths(f"{type(exc).__name__}: {exc}", paths))
             return
+        result = {
+            key: without_paths(value, paths) if isinstance(value, str) else value
+            for key, value in result.items()
+        }
         error = result.get("reason") if result.get("outcome") == "failed" else None
         self._store.finish(job.id, result, error)
         if self._on_change is not None and not error:

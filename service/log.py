@@ -99,6 +99,13 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _utc(value: datetime) -> datetime:
+    """A time to compare with stored ones: in UTC, as they are stored. SQLite keeps times as
+    text without their offset, so "05:00+05:00" must become "00:00" before it is compared;
+    a time given without an offset is taken as UTC."""
+    return _aware(value).astimezone(UTC)
+
+
 def encode_cursor(created_at: datetime, answer_id: str) -> str:
     raw = json.dumps([_aware(created_at).isoformat(), answer_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -108,7 +115,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, answer_id = json.loads(raw)
-        return _parse_time(at), str(answer_id)
+        return _utc(_parse_time(at)), str(answer_id)
     except (ValueError, TypeError) as exc:
         raise InvalidCursorError(
             "the cursor is not one this service issued; pass next_cursor unchanged"
@@ -199,9 +206,9 @@ class InteractionLog:
         if query.user_id is not None:
             conditions.append(answers.c.user_id == query.user_id)
         if query.since is not None:
-            conditions.append(answers.c.created_at >= query.since)
+            conditions.append(answers.c.created_at >= _utc(query.since))
         if query.until is not None:
-            conditions.append(answers.c.created_at < query.until)
+            conditions.append(answers.c.created_at < _utc(query.until))
         if query.outcome is not None:
             conditions.append(answers.c.outcome == query.outcome)
         if query.model is not None:

@@ -12,9 +12,10 @@ are never answered here.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ingest.vocabulary import (
@@ -481,18 +482,14 @@ _MOVED = (
     r"(?:grow|grew|grown|increased?|rise|rose|risen|decreased?|declined?|fall|fell|fallen|"
     r"dropped|drop|shr[iu]nk|reduced?)"
 )
-_MOVED_ITEM = (
-    re.compile(
-        rf"\b(?:did|has|have|had)\s+[^?]+?\s+{_MOVED}\s+(?:its|their)\s+(?P<item>[^?]+?)\s+"
-        r"(?:between|from)\b",
-        re.IGNORECASE,
-    ),
-    re.compile(
-        rf"\b(?:did|has|have|had)\s+[^?]*?'s?\s+(?P<item>[^?]+?)\s+{_MOVED}\s+"
-        r"(?:between|from)\b",
-        re.IGNORECASE,
-    ),
-)
+# Read without backtracking (nested lazy gaps made one search cubic in the question's length):
+# the first auxiliary of a clause, then either "grow its ITEM between" or "OWNER's ITEM grew
+# between", each part found by a forward search from the last.
+_AUXILIARY = re.compile(r"\b(?:did|has|have|had)\s", re.IGNORECASE)
+_MOVED_ITS = re.compile(rf"\s{_MOVED}\s+(?:its|their)\s", re.IGNORECASE)
+_MOVED_WHEN = re.compile(rf"\s{_MOVED}\s+(?:between|from)\b", re.IGNORECASE)
+_WHEN = re.compile(r"\s(?:between|from)\b", re.IGNORECASE)
+_OWNER_END = re.compile(r"'s?\s")
 _DECIMALS = re.compile(r"\b(one|two|three|1|2|3) decimal places?\b", re.IGNORECASE)
 _PERCENT_ASKED = re.compile(r"%|\bpercent(?:s|age)?\b|\bmargin\b", re.IGNORECASE)
 
@@ -510,9 +507,19 @@ class _Defined:
     start: int  # where the definition begins in the question
 
 
-def _definitions(question: str) -> list[_Defined]:
+# A question's definitions may refer to each other ("DIO + DSO − DPO", each defined in turn),
+# but no real metric nests deeper than a few levels or spells out to more than a paragraph. The
+# bounds keep a question that defines each name as two copies of the next from doubling its
+# expansion at every level (a few dozen levels would be terabytes).
+MAX_DEFINITION_DEPTH = 6
+MAX_EXPANDED_CHARS = 1_000
+
+
+@functools.lru_cache(maxsize=256)
+def _definitions(question: str) -> tuple[_Defined, ...]:
     """Every metric the question defines, in order: a cash conversion cycle defined as
-    DIO + DSO − DPO, then each of those."""
+    DIO + DSO − DPO, then each of those. Read once per question (cached): every caller
+    shares the one parse."""
     found: list[_Defined] = []
     for match in _DEFINITION.finditer(question):
         name = match.group("named") or match.group("before") or ""
@@ -523,21 +530,55 @@ def _definitions(question: str) -> list[_Defined]:
         definition = match.group("definition").strip().rstrip(":;,")
         if name and definition:
             found.append(_Defined(name, definition, match.start("definition")))
-    return found
+    return tuple(found)
 
 
-def _expanded(expression: str, definitions: list[_Defined]) -> str | None:
+class _UnexpandableError(Exception):
+    """The definitions refer to themselves, nest too deep or spell out too long."""
+
+
+def _expanded(expression: str, definitions: Sequence[_Defined]) -> str | None:
     """The expression with every name the question defines replaced by its definition, in
-    brackets, until none is left; None when the definitions never bottom out."""
-    for _ in range(len(definitions) + 1):
-        replaced = expression
-        for defined in definitions:
-            name = re.compile(rf"(?<![\w&]){re.escape(defined.name)}(?![\w&])", re.IGNORECASE)
-            replaced = name.sub(f"({defined.definition})".replace("\\", r"\\"), replaced)
-        if replaced == expression:
-            return expression
-        expression = replaced
-    return None
+    brackets, until none is left; None when the definitions never bottom out (a name defined
+    through itself), nest deeper than ``MAX_DEFINITION_DEPTH`` or spell out to more than
+    ``MAX_EXPANDED_CHARS``. Each definition is expanded once and reused, so the work is
+    bounded by the size limit, not by how often a name recurs."""
+    if not definitions:
+        return expression
+    meaning: dict[str, str] = {}
+    for defined in definitions:
+        meaning.setdefault(defined.name.casefold(), defined.definition)
+    names = sorted(meaning, key=len, reverse=True)  # "adjusted EBITDA" before "EBITDA"
+    pattern = re.compile(
+        rf"(?<![\w&])(?:{'|'.join(map(re.escape, names))})(?![\w&])", re.IGNORECASE
+    )
+    spelled: dict[str, str] = {}
+
+    def spell(text: str, depth: int, within: frozenset[str]) -> str:
+        if depth > MAX_DEFINITION_DEPTH:
+            raise _UnexpandableError
+        pieces: list[str] = []
+        size = 0
+        last = 0
+        for match in pattern.finditer(text):
+            name = match.group().casefold()
+            if name in within:
+                raise _UnexpandableError
+            if name not in spelled:
+                spelled[name] = spell(meaning[name], depth + 1, within | {name})
+            for piece in (text[last : match.start()], f"({spelled[name]})"):
+                pieces.append(piece)
+                size += len(piece)
+            if size > MAX_EXPANDED_CHARS:
+                raise _UnexpandableError
+            last = match.end()
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    try:
+        return spell(expression, 0, frozenset())
+    except _UnexpandableError:
+        return None
 
 
 def _definition(question: str) -> tuple[str, str, int] | None:
@@ -551,7 +592,7 @@ def _definition(question: str) -> tuple[str, str, int] | None:
     return None if expanded is None else (first.name, expanded, first.start)
 
 
-def _resolved(name: str, definitions: list[_Defined]) -> str | None:
+def _resolved(name: str, definitions: Sequence[_Defined]) -> str | None:
     """What a metric's name stands for: the question's definition, else the standard one
     (unadjusted EBITDA), else the name itself, a line item."""
     name = " ".join(name.split())
@@ -575,12 +616,25 @@ def _asides(text: str) -> str:
 
 
 def _moved_item(question: str) -> str | None:
-    """The item a yes/no question asks about whether it rose (or fell) between two years."""
+    """The item a yes/no question asks about whether it rose (or fell) between two years:
+    "Did Pfizer grow its PP&E between …" or "Has Globex's net revenue decreased from …"."""
     if len(years_in(question)) != 2:
         return None
-    for form in _MOVED_ITEM:
-        if match := form.search(question):
-            return " ".join(match["item"].split())
+    clauses = question.split("?")
+    for clause in clauses:
+        if (auxiliary := _AUXILIARY.search(clause)) is None:
+            continue
+        moved = _MOVED_ITS.search(clause, auxiliary.end() + 1)
+        when = _WHEN.search(clause, moved.end() - 1) if moved else None
+        if moved and when and clause[moved.end() : when.start()].strip():
+            return " ".join(clause[moved.end() : when.start()].split())
+    for clause in clauses:
+        if (auxiliary := _AUXILIARY.search(clause)) is None:
+            continue
+        owner = _OWNER_END.search(clause, auxiliary.end())
+        moved = _MOVED_WHEN.search(clause, owner.end() - 1) if owner else None
+        if owner and moved and clause[owner.end() : moved.start()].strip():
+            return " ".join(clause[owner.end() : moved.start()].split())
     return None
 
 

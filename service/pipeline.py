@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -33,8 +35,19 @@ from service.answers import (
     Timings,
     Versions,
 )
-from service.errors import GeneratorOutputError, VerifierUnavailableError
-from service.generation import Generator, build_constraint, build_messages
+from service.errors import (
+    GeneratorFailedError,
+    GeneratorOutputError,
+    ServiceError,
+    VerifierUnavailableError,
+)
+from service.generation import (
+    Generation,
+    Generator,
+    OutputConstraint,
+    build_constraint,
+    build_messages,
+)
 from service.lookup import MetricCalculator, StatementLookup
 from verifier.checks import Verifier, critique
 from verifier.errors import VerifierError
@@ -46,6 +59,8 @@ from verifier.types import (
     EvidenceSentence,
     VerificationReport,
 )
+
+logger = logging.getLogger(__name__)
 
 _CITABLE_KINDS = {"prose", "table_row"}
 
@@ -72,6 +87,38 @@ class PipelineConfig:
     # Chunks searched for a lookup's or a calculation's rows when the context's do not hold
     # them: a metric's inputs sit on two or three statements, below the first dozen chunks.
     lookup_chunks: int = 40
+    # Seconds of work one answer may take (queueing excluded); past it the answer is refused
+    # at the next stage boundary instead of holding a worker. None: no limit.
+    deadline_seconds: float | None = 240.0
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """When an answer's time is up. Checked between stages (retrieval, drafting, each
+    generation round, verification): no stage is interrupted midway, so every stage must
+    itself be bounded (inputs are capped in size; generation by its token budget)."""
+
+    seconds: float | None
+    ends: float
+
+    @classmethod
+    def after(cls, seconds: float | None) -> Deadline:
+        return cls(seconds, math.inf if seconds is None else time.monotonic() + seconds)
+
+    def check(self, stage: str) -> None:
+        if time.monotonic() > self.ends:
+            raise DeadlinePassedError(stage, self.seconds or 0.0)
+
+
+class DeadlinePassedError(Exception):
+    """The answer ran past its deadline; it is refused, not left running."""
+
+    def __init__(self, stage: str, seconds: float) -> None:
+        super().__init__(
+            f"the answer took longer than the service's {seconds:g}-second limit (stopped "
+            f"after {stage}); ask a narrower question"
+        )
+        self.stage = stage
 
 
 def filters_dump(filters: QueryFilters | None) -> dict[str, Any] | None:
@@ -226,51 +273,63 @@ class AnswerPipeline:
         top_k: int | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> AuditRecord:
-        """``top_k``: chunks retrieved for the context (default: the configured number)."""
+        """``top_k``: chunks retrieved for the context (default: the configured number). An
+        answer that runs past ``config.deadline_seconds`` is refused with the reason."""
         started = time.perf_counter()
+        deadline = Deadline.after(self.config.deadline_seconds)
         created_at = datetime.now(UTC).isoformat(timespec="microseconds")
-        chunks = self.retriever.retrieve(question, top_k or self.config.context_chunks, filters)
-        retrieve_ms = 1000 * (time.perf_counter() - started)
-        rows = self._citable_rows(chunks, question)
-        looked_up = self._lookup_draft(question, rows)
-        if looked_up is None and self._drafts_from_rows(question):
-            deeper_started = time.perf_counter()
-            deeper = self.retriever.retrieve(question, self.config.lookup_chunks, filters)
-            retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
-            # Unranked: only the lookup reads these; the context stays the ranked first rows.
-            looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, ""))
-        context = (
-            looked_up[0]
-            if looked_up
-            else EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
-        )
-        timings = Timings(retrieve_ms=retrieve_ms)
-        if on_progress is not None:
-            on_progress(
-                "retrieved",
-                {
-                    "chunks": len(chunks),
-                    "sentences": len(context.sentences),
-                    "filings": sorted({c.filing for c in chunks}),
-                    "retrieve_ms": round(retrieve_ms, 1),
-                },
-            )
-        rounds: list[Round] = []
-        best: Drafted | None = None
-        if context.sentences:
-            best = self._generate_and_verify(
-                question,
-                context,
-                rounds,
-                timings,
-                on_progress,
-                looked_up[1:] if looked_up else None,
-            )
-        versions = self.versions()
         filter_dump = filters_dump(filters)
-        answer = self._deliver(
-            question, context, best, versions, timings, created_at, filter_dump, rounds
-        )
+        timings = Timings()
+        chunks: list[ScoredChunk] = []
+        rounds: list[Round] = []
+        context = EvidenceContext([])
+        try:
+            chunks = self.retriever.retrieve(question, top_k or self.config.context_chunks, filters)
+            timings.retrieve_ms = 1000 * (time.perf_counter() - started)
+            deadline.check("retrieval")
+            rows = self._citable_rows(chunks, question)
+            looked_up = self._lookup_draft(question, rows)
+            if looked_up is None and self._drafts_from_rows(question):
+                deeper_started = time.perf_counter()
+                deeper = self.retriever.retrieve(question, self.config.lookup_chunks, filters)
+                timings.retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
+                # Unranked: only the lookup reads these; the context stays the ranked first rows.
+                looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, ""))
+            deadline.check("the statement lookup")
+            context = (
+                looked_up[0]
+                if looked_up
+                else EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
+            )
+            if on_progress is not None:
+                on_progress(
+                    "retrieved",
+                    {
+                        "chunks": len(chunks),
+                        "sentences": len(context.sentences),
+                        "filings": sorted({c.filing for c in chunks}),
+                        "retrieve_ms": round(timings.retrieve_ms, 1),
+                    },
+                )
+            best: Drafted | None = None
+            if context.sentences:
+                best = self._generate_and_verify(
+                    question,
+                    context,
+                    rounds,
+                    timings,
+                    deadline,
+                    on_progress,
+                    looked_up[1:] if looked_up else None,
+                )
+            versions = self.versions()
+            answer = self._deliver(
+                question, context, best, versions, timings, created_at, filter_dump, rounds
+            )
+        except DeadlinePassedError as exc:
+            answer = self._refusal(
+                str(exc), self._common(question, self.versions(), timings, created_at, filter_dump)
+            )
         timings.total_ms = 1000 * (time.perf_counter() - started)
         answer.timings = timings
         return AuditRecord(
@@ -297,6 +356,7 @@ class AnswerPipeline:
         context: EvidenceContext,
         rounds: list[Round],
         timings: Timings,
+        deadline: Deadline,
         on_progress: ProgressCallback | None = None,
         lookup_draft: tuple[DraftAnswer, str] | None = None,
     ) -> Drafted | None:
@@ -311,13 +371,12 @@ class AnswerPipeline:
         constraint = build_constraint(context, self.config.max_claims)
         critique_text: str | None = None
         previous: str | None = None
-        for _ in range(self.config.revision_rounds + 1):
+        for number in range(self.config.revision_rounds + 1):
+            deadline.check("drafting" if number == 0 else f"generation round {number}")
             messages = build_messages(question, context, critique_text, previous)
             generate_started = time.perf_counter()
             try:
-                generation = self.generator.generate(
-                    messages, constraint, self.config.max_new_tokens
-                )
+                generation = self._generate(messages, constraint)
                 draft = DraftAnswer.model_validate_json(generation.text)
             except (GeneratorOutputError, ValidationError) as exc:
                 # A generation cut off by its budget or outside the schema is a round without
@@ -393,6 +452,20 @@ class AnswerPipeline:
             },
         )
 
+    def _generate(self, messages: list[dict[str, str]], constraint: OutputConstraint) -> Generation:
+        """One generation; a failure of the backend's own (not one the Generator seam names)
+        is this request's ``GeneratorFailedError``, never an unhandled 500."""
+        try:
+            return self.generator.generate(messages, constraint, self.config.max_new_tokens)
+        except (ServiceError, DeadlinePassedError):
+            raise
+        except Exception as exc:
+            logger.exception("the generator failed")
+            raise GeneratorFailedError(
+                f"the generator failed on this question ({type(exc).__name__}); retry, and "
+                "quote the request id if it keeps failing"
+            ) from exc
+
     def _verify(
         self, draft: DraftAnswer, context: EvidenceContext, question: str, timings: Timings
     ) -> tuple[VerificationReport, float]:
@@ -402,6 +475,14 @@ class AnswerPipeline:
             report = self.verifier.verify(draft, context, question)
         except VerifierError as exc:
             raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
+        except Exception as exc:
+            # A rule that breaks on some draft must fail closed like a judge that cannot load:
+            # nothing unverified is delivered, and the client gets the typed 503.
+            logger.exception("the verifier failed on a draft")
+            raise VerifierUnavailableError(
+                f"the verifier failed on this answer ({type(exc).__name__}); the failure is "
+                "logged with the request id"
+            ) from exc
         verify_ms = 1000 * (time.perf_counter() - started)
         timings.verify_ms += verify_ms
         return report, verify_ms
@@ -508,6 +589,37 @@ class AnswerPipeline:
             entailment=entailment,
         )
 
+    @staticmethod
+    def _common(
+        question: str,
+        versions: Versions,
+        timings: Timings,
+        created_at: str,
+        filters: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """What every answer states, delivered or refused."""
+        return {
+            "id": answer_id(question, filters, versions, created_at),
+            "question": question,
+            "constitution_version": versions.constitution,
+            "model": versions.model,
+            "versions": versions,
+            "timings": timings,
+            "created_at": created_at,
+        }
+
+    @staticmethod
+    def _refusal(reason: str, common: dict[str, Any], dropped: list[Claim] | None = None) -> Answer:
+        return Answer(
+            answer=INSUFFICIENT_EVIDENCE,
+            refused=True,
+            partial=False,
+            refusal_reason=reason,
+            claims=[],
+            dropped_claims=dropped or [],
+            **common,
+        )
+
     def _deliver(
         self,
         question: str,
@@ -519,31 +631,16 @@ class AnswerPipeline:
         filters: dict[str, Any] | None,
         rounds: list[Round],
     ) -> Answer:
-        identifier = answer_id(question, filters, versions, created_at)
-        common: dict[str, Any] = {
-            "id": identifier,
-            "question": question,
-            "constitution_version": versions.constitution,
-            "model": versions.model,
-            "versions": versions,
-            "timings": timings,
-            "created_at": created_at,
-        }
+        common = self._common(question, versions, timings, created_at, filters)
         if best is None:
-            errors = [r.error for r in rounds if r.error]
+            # A round's error may quote the generation; it stays in the audit record.
             reason = (
-                f"the generator produced no answer that could be checked: {errors[0]}"
-                if errors
+                "the generator produced no answer that could be checked (cut off by its token "
+                "budget or outside the answer schema)"
+                if any(r.error for r in rounds)
                 else "retrieval found no citable sentence for this question"
             )
-            return Answer(
-                answer=INSUFFICIENT_EVIDENCE,
-                refused=True,
-                partial=False,
-                refusal_reason=reason,
-                claims=[],
-                **common,
-            )
+            return self._refusal(reason, common)
         draft, report = best.draft, best.report
         common["drafted_by"] = best.drafter
         kept = [self._claim(c, context) for c in report.claims if c.passed]
@@ -554,28 +651,17 @@ class AnswerPipeline:
                 if draft.insufficient_evidence and not draft.claims
                 else "no generated claim passed verification against its cited evidence"
             )
-            return Answer(
-                answer=INSUFFICIENT_EVIDENCE,
-                refused=True,
-                partial=False,
-                refusal_reason=reason,
-                claims=[],
-                dropped_claims=dropped,
-                **common,
-            )
+            return self._refusal(reason, common, dropped)
         if not report.answer_supported:
             # Verified claims that do not establish the direct answer are not an answer: a
             # true but beside-the-point quote delivered as one would mislead the analyst.
             failure = next(r for r in report.answer_results if r.verdict.value == "fail")
-            return Answer(
-                answer=INSUFFICIENT_EVIDENCE,
-                refused=True,
-                partial=False,
-                refusal_reason=f"the verified claims do not establish the answer: {failure.reason}",
-                claims=[],
-                dropped_claims=kept + dropped,
-                **common,
+            # The rule's own reason may quote the draft; it stays in the audit record.
+            reason = (
+                f"the verified claims do not establish the answer (rule {failure.rule_id}); "
+                "the audit record holds the verifier's detail"
             )
+            return self._refusal(reason, common, kept + dropped)
         return Answer(
             answer=draft.answer,
             refused=False,

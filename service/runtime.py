@@ -139,6 +139,7 @@ def build_pipeline(
             max_new_tokens=settings.max_new_tokens,
             max_claims=settings.max_claims,
             revision_rounds=settings.revision_rounds,
+            deadline_seconds=settings.answer_deadline_seconds,
             adapter=promoted_generator(settings).generator_adapter,
         ),
         sentence_ranker=build_sentence_ranker(settings, embedder),

@@ -17,11 +17,25 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.pdf import pdf_encryption
 from ingest.pipeline import SUPPORTED_SUFFIXES
 from service.errors import BadUploadError
 
 UPLOADS_DIR = "uploads"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,150}$")
+# An absolute path inside a message (a library's error names the file it failed on): two or
+# more segments, not preceded by a word character, so "and/or" is no path.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^\s'\"/]+/)+[^\s'\"/,;:)]*")
+
+
+def without_paths(message: str, paths: dict[Path, str] | None = None) -> str:
+    """The message as a client may see it: each of ``paths`` (a staging file, the stored
+    upload) said as the name given, any other absolute path as its file name. Where the
+    service keeps its files is nobody's business outside it."""
+    for path, name in (paths or {}).items():
+        for spelled in {str(path), str(path.resolve())}:
+            message = message.replace(spelled, name)
+    return _ABSOLUTE_PATH.sub(lambda match: Path(match.group()).name, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +80,18 @@ def check_content(path: Path, suffix: str, filename: str) -> None:
 
         try:
             with pymupdf.open(path) as document:  # type: ignore[no-untyped-call]
-                if document.needs_pass:
+                if encryption := pdf_encryption(document):
                     raise BadUploadError(
-                        f"{filename!r} is encrypted (needs a password); upload an unencrypted copy"
+                        f"{filename!r} is an encrypted PDF ({encryption}); upload an "
+                        "unencrypted copy"
                     )
                 if document.page_count == 0:
                     raise BadUploadError(f"{filename!r} has no pages")
         except BadUploadError:
             raise
         except Exception as exc:
-            raise BadUploadError(f"{filename!r} is not a readable PDF: {exc}") from exc
+            reason = without_paths(str(exc), {path: filename})
+            raise BadUploadError(f"{filename!r} is not a readable PDF: {reason}") from exc
         return
     text = head.decode("utf-8", errors="ignore").lower()
     if "<html" not in text and "<?xml" not in text and "<!doctype" not in text:

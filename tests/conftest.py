@@ -13,6 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
+# The REST app and its keys, for every API test module.
+pytest_plugins = ["tests.service_app"]
+
 # Before anything imports transformers: the packaged weights are all there is.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

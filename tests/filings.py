@@ -299,6 +299,22 @@ def write_encrypted(path: Path) -> Path:
     return path
 
 
+def write_owner_locked(path: Path) -> Path:
+    """A whole 10-K that opens without a password but whose owner password forbids copying and
+    extraction (permissions 0): encrypted all the same."""
+    document = pymupdf.open(write_10k(path.with_suffix(".plain.pdf")))
+    document.save(
+        path,
+        encryption=pymupdf.PDF_ENCRYPT_AES_256,
+        owner_pw="owner-secret",
+        user_pw="",
+        permissions=0,
+    )
+    document.close()
+    path.with_suffix(".plain.pdf").unlink()
+    return path
+
+
 def write_scanned(path: Path) -> Path:
     """Pages that are pictures of text: no text layer at all."""
     source = pymupdf.open()

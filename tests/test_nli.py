@@ -12,7 +12,14 @@ import pytest
 from tests.conftest import nli_pairs
 from verifier.errors import JudgeUnavailableError, TrainingDataError
 from verifier.evaluate import balanced_accuracy, load_bench, roc_auc
-from verifier.nli import JUDGE_CARD, load_judge, premise_windows, split_claim, support
+from verifier.nli import (
+    JUDGE_CARD,
+    UNREADABLE_SCORE,
+    load_judge,
+    premise_windows,
+    split_claim,
+    support,
+)
 from verifier.training import JudgeTrainingConfig, load_nli_pairs, train_judge
 
 
@@ -49,6 +56,20 @@ def test_the_trained_judge_separates_clear_pairs(tiny_judge: Path, model_cache: 
     assert min(entail) > max(contra)
     assert judge.version.startswith("tiny-nli@")
     assert judge.threshold == 0.0  # from its card
+
+
+def test_a_claim_too_long_for_the_judges_window_is_unsupported_not_an_error(
+    tiny_judge: Path, model_cache: Path
+) -> None:
+    """A 1,500-term claim once made the tokenizer raise (it could not truncate the premise
+    enough), which failed the whole answer with a 503; it is now simply not entailed."""
+    judge = load_judge("trained:tiny-nli", model_cache)
+    premise = "Net sales were $1,577 million in fiscal 2023."
+    endless = "Net sales were " + " + ".join(["$1,577 million"] * 1500) + "."
+    short = "Net sales were $1,577 million in fiscal 2023."
+    long_score, short_score = judge.score([(premise, endless), (premise, short)])
+    assert long_score == UNREADABLE_SCORE < judge.threshold
+    assert short_score == judge.score([(premise, short)])[0]  # the other pair is judged as ever
 
 
 def test_a_missing_judge_is_a_clear_error(tmp_path: Path) -> None:

@@ -80,6 +80,8 @@ def test_sentences_carry_bounding_boxes_on_the_page(document: ParsedDocument) ->
     ("writer", "reason"),
     [
         (filings.write_encrypted, "encrypted"),
+        # Opens without a password, but its owner password restricts copying and extraction.
+        (filings.write_owner_locked, "encrypted PDF \\(owner password"),
         (filings.write_scanned, "no text layer"),
         (filings.write_corrupt, "not a readable PDF"),
     ],

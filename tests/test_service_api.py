@@ -5,120 +5,17 @@ scripted (the seams these tests are not about), so an answer takes milliseconds.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from fastapi.testclient import TestClient
 
-from ingest.settings import Settings, get_settings
-from service.api.app import create_app
-from service.api.components import build_components
-from service.api.metrics import ServiceMetrics
-from service.db import open_database
-from service.keys import KeyStore, Role
-from service.log import InteractionLog
 from tests import filings
+from tests.service_app import ServiceFactory, expect_error, wait_for_job
 from tests.test_answer_pipeline import QUESTION, ScriptedGenerator, good_draft, mixed_draft
-from tests.test_verifier import BrokenJudge, OverlapJudge
-from verifier.checks import Verifier
-from verifier.constitution import load_constitution
-
-
-@pytest.fixture
-def data(acme_index: Path, tmp_path: Path) -> Path:
-    # A copy: uploads and deletes change the index.
-    target = tmp_path / "index"
-    shutil.copytree(acme_index, target)
-    return target
-
-
-class Service:
-    """A running app with keys for each role."""
-
-    def __init__(self, client: TestClient, database_url: str) -> None:
-        self.client = client
-        self.engine = open_database(database_url)
-        self.log = InteractionLog(self.engine)
-        store = KeyStore(self.engine)
-        self.keys: dict[str, str] = {}
-        self.ids: dict[str, str] = {}
-        for name, role in [
-            ("alice", Role.ANALYST),
-            ("bob", Role.ANALYST),
-            ("carol", Role.COMPLIANCE),
-            ("root", Role.ADMIN),
-        ]:
-            key, stored = store.create(role, name)
-            self.keys[name], self.ids[name] = key, stored.id
-
-    def headers(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[who]}"}
-
-    def request(self, method: str, path: str, who: str | None = None, **kw: Any) -> httpx.Response:
-        headers = {**(self.headers(who) if who else {}), **kw.pop("headers", {})}
-        return self.client.request(method, path, headers=headers, **kw)
-
-    def ask(self, who: str = "alice", question: str = QUESTION, **body: Any) -> httpx.Response:
-        return self.request("POST", "/v1/answers", who, json={"question": question, **body})
-
-
-ServiceFactory = Callable[..., Service]
-
-
-@pytest.fixture
-def make_service(data: Path, database_url: str, embedder: Any) -> Iterator[ServiceFactory]:
-    clients: list[TestClient] = []
-
-    def make(
-        generator: Any = None, judge: Any = None, verifier: Any = None, **settings: Any
-    ) -> Service:
-        chosen = Settings(
-            **{
-                **get_settings().model_dump(),
-                "data_dir": data,
-                "database_url": database_url,
-                "rerank_top": 0,
-                # These tests script the generator; the statement lookup would answer the
-                # net sales question first (one test below turns it on).
-                "statement_lookup": False,
-                **settings,
-            }
-        )
-
-        def components(s: Settings, metrics: ServiceMetrics) -> Any:
-            return build_components(
-                s,
-                metrics,
-                generator=generator or ScriptedGenerator(good_draft),
-                verifier=verifier or Verifier(load_constitution(), judge or OverlapJudge()),
-                embedder=embedder,
-            )
-
-        client = TestClient(create_app(chosen, components), raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return Service(client, database_url)
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def _error(response: httpx.Response, status: int, kind: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert error["type"] == kind, error
-    assert error["message"] and error["request_id"] == response.headers["x-request-id"]
-    return dict(error)
-
+from tests.test_verifier import BrokenJudge
 
 # ---- answering -------------------------------------------------------------------------------
 
@@ -149,7 +46,9 @@ def test_an_analyst_gets_a_verified_answer_and_its_audit_record(
     assert record["answer"] == answer
     assert record["user_id"] == service.ids["alice"]
     assert record["retrieved"] and all("score" in chunk for chunk in record["retrieved"])
-    (round_,) = record["rounds"]
+    assert record["rounds"] is None  # drafts are for compliance's eyes
+    audit = service.request("GET", f"/v1/answers/{answer['id']}", "carol").json()
+    (round_,) = audit["rounds"]
     assert round_["messages"][0]["role"] == "system" and round_["raw_generation"]
     assert round_["report"][0]["passed"] is True
     assert record["feedback"] == []
@@ -206,7 +105,7 @@ def test_listing_filters_and_pages(make_service: ServiceFactory) -> None:
         "GET", "/v1/answers", "carol", params={"since": "2100-01-01T00:00:00Z"}
     ).json()
     assert later["items"] == []
-    _error(
+    expect_error(
         service.request("GET", "/v1/answers", "carol", params={"cursor": "not-a-cursor"}),
         422,
         "invalid_cursor",
@@ -257,7 +156,7 @@ def test_feedback_is_stored_append_only_with_labels_corrections_and_preferences(
         ({"preference": {"other_answer_id": "a0", "preferred": "other"}}, "invalid_feedback"),
         ({"rating": 3, "surprise": True}, "invalid_request"),
     ]:
-        _error(
+        expect_error(
             service.request("POST", f"/v1/answers/{first}/feedback", "alice", json=body),
             422,
             kind,
@@ -274,15 +173,15 @@ def test_every_route_enforces_its_role(make_service: ServiceFactory) -> None:
     bobs = service.ask("bob").json()["id"]
 
     # An analyst cannot see that another analyst's answer exists, list it, or rate it.
-    _error(service.request("GET", f"/v1/answers/{bobs}", "alice"), 404, "answer_not_found")
+    expect_error(service.request("GET", f"/v1/answers/{bobs}", "alice"), 404, "answer_not_found")
     listed = service.request("GET", "/v1/answers", "alice").json()["items"]
     assert [item["id"] for item in listed] == [alices]
-    _error(
+    expect_error(
         service.request("GET", "/v1/answers", "alice", params={"user": service.ids["bob"]}),
         403,
         "forbidden",
     )
-    _error(
+    expect_error(
         service.request("POST", f"/v1/answers/{bobs}/feedback", "alice", json={"rating": 1}),
         404,
         "answer_not_found",
@@ -292,11 +191,11 @@ def test_every_route_enforces_its_role(make_service: ServiceFactory) -> None:
     assert (
         service.request("POST", f"/v1/answers/{bobs}/feedback", "carol", json={"rating": 2})
     ).status_code == 201
-    _error(service.ask("carol"), 403, "forbidden")
+    expect_error(service.ask("carol"), 403, "forbidden")
     # Admin manages filings and keys, and reads no answers.
-    _error(service.request("GET", f"/v1/answers/{alices}", "root"), 403, "forbidden")
-    _error(service.request("GET", "/v1/answers", "root"), 403, "forbidden")
-    _error(service.ask("root"), 403, "forbidden")
+    expect_error(service.request("GET", f"/v1/answers/{alices}", "root"), 403, "forbidden")
+    expect_error(service.request("GET", "/v1/answers", "root"), 403, "forbidden")
+    expect_error(service.ask("root"), 403, "forbidden")
 
     admin_only = [
         ("GET", "/v1/keys", None),
@@ -308,19 +207,19 @@ def test_every_route_enforces_its_role(make_service: ServiceFactory) -> None:
     ]
     for who in ("alice", "carol"):
         for method, path, body in admin_only:
-            _error(service.request(method, path, who, json=body), 403, "forbidden")
+            expect_error(service.request(method, path, who, json=body), 403, "forbidden")
         upload = service.request(
             "POST", "/v1/filings", who, files={"file": ("x.pdf", b"%PDF-1.4", "application/pdf")}
         )
-        _error(upload, 403, "forbidden")
+        expect_error(upload, 403, "forbidden")
     for who in ("alice", "carol", "root"):
         assert service.request("GET", "/v1/filings", who).status_code == 200
 
     # No key, a malformed key, an unknown key, a revoked key.
-    _error(service.request("GET", "/v1/filings"), 401, "unauthenticated")
+    expect_error(service.request("GET", "/v1/filings"), 401, "unauthenticated")
     for bad in ("nonsense", "vr_k0000_secret", service.keys["bob"][:-2] + "xx"):
         response = service.request("GET", "/v1/filings", headers={"Authorization": f"Bearer {bad}"})
-        _error(response, 401, "unauthenticated")
+        expect_error(response, 401, "unauthenticated")
         assert response.headers["www-authenticate"] == "Bearer"
     created = service.request(
         "POST", "/v1/keys", "root", json={"role": "analyst", "name": "temp"}
@@ -331,7 +230,7 @@ def test_every_route_enforces_its_role(make_service: ServiceFactory) -> None:
     listed_keys = service.request("GET", "/v1/keys", "root").json()["items"]
     assert all("key" not in item and "secret_hash" not in item for item in listed_keys)
     assert service.request("DELETE", f"/v1/keys/{created['id']}", "root").json()["revoked_at"]
-    _error(service.request("GET", "/v1/filings", headers=temp), 401, "unauthenticated")
+    expect_error(service.request("GET", "/v1/filings", headers=temp), 401, "unauthenticated")
 
 
 def test_keys_are_stored_hashed(make_service: ServiceFactory) -> None:
@@ -353,7 +252,7 @@ def test_per_key_rate_limits(make_service: ServiceFactory) -> None:
     service = make_service(rate_limit_per_minute=3)
     for _ in range(3):
         assert service.request("GET", "/v1/filings", "alice").status_code == 200
-    error = _error(service.request("GET", "/v1/filings", "alice"), 429, "rate_limited")
+    error = expect_error(service.request("GET", "/v1/filings", "alice"), 429, "rate_limited")
     assert error["retry_after_seconds"] > 0
     # Another key has its own budget.
     assert service.request("GET", "/v1/filings", "bob").status_code == 200
@@ -398,7 +297,7 @@ def test_bad_questions_get_typed_4xx_and_store_nothing(make_service: ServiceFact
         (service.request("PUT", "/v1/answers", "alice"), 405, "method_not_allowed"),
     ]
     for response, status, kind in cases:
-        _error(response, status, kind)
+        expect_error(response, status, kind)
     assert service.log.count() == 0
 
 
@@ -462,7 +361,7 @@ def test_a_full_queue_sheds_with_429_and_retry_after(make_service: ServiceFactor
         assert time.monotonic() < deadline
         time.sleep(0.01)
     shed = service.ask(question=f"{QUESTION} #3")
-    error = _error(shed, 429, "overloaded")
+    error = expect_error(shed, 429, "overloaded")
     assert int(shed.headers["retry-after"]) >= 1 and error["retry_after_seconds"] >= 1
     generator.gate.set()
     first.join(30)
@@ -494,7 +393,7 @@ def test_questions_that_would_wait_too_long_are_shed(make_service: ServiceFactor
         time.sleep(0.01)
     # A third would wait about 20 s, over the 15 s bound, though the queue has room.
     shed = service.ask(question=f"{QUESTION} 3")
-    assert _error(shed, 429, "overloaded")["retry_after_seconds"] == 10
+    assert expect_error(shed, 429, "overloaded")["retry_after_seconds"] == 10
     generator.gate.set()
     for thread in threads:
         thread.join(30)
@@ -517,16 +416,16 @@ def test_a_dead_generator_gets_503_with_retry_after_and_no_answer(
     service = make_service(generator=generator)
     ready = service.client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["generator"].startswith("unreach")
-    error = _error(service.ask(), 503, "generator_unavailable")
+    error = expect_error(service.ask(), 503, "generator_unavailable")
     assert error["retry_after_seconds"] >= 1
     # Known down: the next question is refused at once, not queued behind a dead backend.
-    _error(service.ask(), 503, "generator_unavailable")
+    expect_error(service.ask(), 503, "generator_unavailable")
     assert service.log.count() == 0
 
 
 def test_a_verifier_that_cannot_run_fails_closed(make_service: ServiceFactory) -> None:
     service = make_service(judge=BrokenJudge())
-    _error(service.ask(), 503, "verifier_unavailable")
+    expect_error(service.ask(), 503, "verifier_unavailable")
     assert service.log.count() == 0
 
 
@@ -589,16 +488,6 @@ def test_streaming_reports_a_failure_as_an_error_event(make_service: ServiceFact
 # ---- filings ---------------------------------------------------------------------------------
 
 
-def _wait_for_job(service: Service, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while True:
-        job = service.request("GET", f"/v1/jobs/{job_id}", "root").json()
-        if job["status"] in {"done", "failed"}:
-            return dict(job)
-        assert time.monotonic() < deadline, job
-        time.sleep(0.1)
-
-
 def test_upload_ingests_in_the_background_and_delete_removes(
     make_service: ServiceFactory, tmp_path: Path
 ) -> None:
@@ -609,7 +498,7 @@ def test_upload_ingests_in_the_background_and_delete_removes(
             "POST", "/v1/filings", "root", files={"file": (pdf.name, handle, "application/pdf")}
         )
     assert response.status_code == 202, response.text
-    job = _wait_for_job(service, response.json()["id"])
+    job = wait_for_job(service, response.json()["id"])
     assert job["status"] == "done" and job["result"]["outcome"] == "ingested", job
     listed = service.request("GET", "/v1/filings", "alice").json()
     names = {item["name"]: item for item in listed["items"]}
@@ -623,11 +512,13 @@ def test_upload_ingests_in_the_background_and_delete_removes(
 
     gone = service.request("DELETE", f"/v1/filings/{names['GLOBEX_2022_10K']['id']}", "root")
     assert gone.status_code == 202
-    assert _wait_for_job(service, gone.json()["id"])["result"]["outcome"] == "removed"
+    assert wait_for_job(service, gone.json()["id"])["result"]["outcome"] == "removed"
     after = service.request("GET", "/v1/filings", "alice").json()["items"]
     assert [item["name"] for item in after] == ["ACME_2023_10K"]
-    _error(service.request("DELETE", "/v1/filings/f-unknown", "root"), 404, "filing_not_found")
-    _error(service.request("GET", "/v1/jobs/j-unknown", "root"), 404, "job_not_found")
+    expect_error(
+        service.request("DELETE", "/v1/filings/f-unknown", "root"), 404, "filing_not_found"
+    )
+    expect_error(service.request("GET", "/v1/jobs/j-unknown", "root"), 404, "job_not_found")
 
 
 def test_bad_uploads_are_refused_and_nothing_changes(
@@ -648,8 +539,8 @@ def test_bad_uploads_are_refused_and_nothing_changes(
     ]
     for file, status, kind in cases:
         response = service.request("POST", "/v1/filings", "root", files={"file": file})
-        _error(response, status, kind or "request_too_large")
-    _error(
+        expect_error(response, status, kind or "request_too_large")
+    expect_error(
         service.request("POST", "/v1/filings", "root", data={"other": "x"}), 422, "invalid_request"
     )
     assert service.request("GET", "/v1/jobs", "root").json()["items"] == []
@@ -663,12 +554,25 @@ class ExplodingGenerator(ScriptedGenerator):
         raise StopIteration  # the worst thing a thread can hand an asyncio future
 
 
-def test_an_unexpected_failure_is_a_500_envelope_not_a_hang(make_service: ServiceFactory) -> None:
+class ExplodingRetriever:
+    def retrieve(self, *args: Any, **kwargs: Any) -> Any:
+        raise StopIteration
+
+
+def test_an_unexpected_failure_is_a_typed_envelope_not_a_hang(
+    make_service: ServiceFactory,
+) -> None:
     service = make_service(generator=ExplodingGenerator(good_draft), answer_timeout_seconds=30)
+    pipeline = service.client.app.state.components.pipeline  # type: ignore[attr-defined]
     started = time.monotonic()
-    _error(service.ask(), 500, "internal_error")
+    # A generator's own failure is the generator's 503 ...
+    expect_error(service.ask(), 503, "generator_failed")
+    # ... and anything else the last-resort 500.
+    retriever, pipeline.retriever = pipeline.retriever, ExplodingRetriever()
+    expect_error(service.ask(), 500, "internal_error")
     assert time.monotonic() - started < 10
     assert service.log.count() == 0
     # The worker survived: the next question is answered.
-    service.client.app.state.components.pipeline.generator = ScriptedGenerator(good_draft)  # type: ignore[attr-defined]
+    pipeline.retriever = retriever
+    pipeline.generator = ScriptedGenerator(good_draft)
     assert service.ask().status_code == 200

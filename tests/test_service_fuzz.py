@@ -59,6 +59,7 @@ def served(
             "rerank_top": 0,
             "rate_limit_per_minute": 1_000_000,
             "answer_rate_limit_per_minute": 1_000_000,
+            "unauthenticated_rate_limit_per_minute": 1_000_000,
             "max_upload_bytes": 2_000_000,
             "log_format": "text",
         }

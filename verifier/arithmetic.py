@@ -123,13 +123,17 @@ class Formula:
 
 
 _PERCENTAGE_POINTS = re.compile(r"\bpercentage points?\b", re.IGNORECASE)
+# No calculation an analyst asks for has more figures than this (a five-year sum with its
+# averages is a dozen); a longer one is refused as no formula rather than read, parsed and
+# evaluated at any length.
+MAX_FORMULA_FIGURES = 64
 
 
 def formula_in(claim_text: str) -> Formula | None:
     """The calculation a claim states in the form above, or None when it states none (no two
     "=" signs) or the part between them is not that form."""
     text = normalise_text(claim_text).rstrip(" .")
-    if text.count("=") != 2:
+    if text.count("=") != 2 or text.count("[") > MAX_FORMULA_FIGURES:
         return None
     subject, expression_text, result_text = (part.strip() for part in text.split("="))
     results = quantities(result_text)
@@ -161,6 +165,8 @@ def formula_in(claim_text: str) -> Formula | None:
         return None
     inputs, constants, expression = parsed
     if not inputs or (points and not all(i.quantity.percent for i in inputs)):
+        return None
+    if len(inputs) + len(constants) > MAX_FORMULA_FIGURES:
         return None
     if ranking is not None:
         if constants or len(inputs) < 2:
@@ -299,13 +305,19 @@ _SUPERLATIVES = {
 }
 _SUPERLATIVE = "|".join(w for words in _SUPERLATIVES.values() for w in words)
 _RANKED = re.compile(rf"^({_SUPERLATIVE}) of\s+", re.IGNORECASE)
-# "Among operations, investing, and financing activities, which …", "Which of A, B or C …".
-_ALTERNATIVES = re.compile(
-    r"\b(?:among|between|which of)\s+(?:the\s+)?(?P<items>[^?]+?,?\s+(?:and|or)\s+[^,?]+?)"
-    r"(?:,\s*(?:which|what)\b|\s+(?:had|has|have|was|were|is|are|brought|generated|"
-    r"contributed|performed|recorded|reported)\b)",
+# "Among operations, investing, and financing activities, which …", "Which of A, B or C …":
+# the items run from the opening words to the first verb or ", which" after them, and end in
+# "and" or "or" before a last item. Read by forward searches within a bounded window (one
+# lazy pattern over the whole question was cubic in its length).
+_ALTERNATIVES_START = re.compile(r"\b(?:among|between|which of)\s+(?:the\s+)?", re.IGNORECASE)
+_ALTERNATIVES_END = re.compile(
+    r",\s*(?:which|what)\b|\s+(?:had|has|have|was|were|is|are|brought|generated|"
+    r"contributed|performed|recorded|reported)\b",
     re.IGNORECASE,
 )
+_LAST_ITEM = re.compile(r"\s(?:and|or)\s+", re.IGNORECASE)
+# Longer than any list of a few short items; a longer run is no list of line items.
+_ALTERNATIVES_CHARS = 400
 _SUPERLATIVE_WORD = re.compile(rf"\b({_SUPERLATIVE})\b", re.IGNORECASE)
 
 
@@ -328,11 +340,11 @@ def ranking_question(question: str) -> RankingQuestion | None:
     """The items a "which of A, B and C is the most …" question ranks, and which way; None
     when it names fewer than two items or no superlative. Of "the most (or lost the least)",
     the first superlative is the question."""
-    items = _ALTERNATIVES.search(question)
+    listed = _listed_items(question)
     superlative = _SUPERLATIVE_WORD.search(question)
-    if items is None or superlative is None or superlative.start() < items.end("items"):
+    if listed is None or superlative is None or superlative.start() < listed[1]:
         return None
-    parts = re.split(r",\s*(?:and|or)?\s*|\s+(?:and|or)\s+", items["items"])
+    parts = re.split(r",\s*(?:and|or)?\s*|\s+(?:and|or)\s+", listed[0])
     alternatives = [" ".join(p.split()) for p in parts if p.strip()]
     direction = superlative_direction(superlative.group(1))
     # Items are named in a few words; a longer phrase describes a group ("all of the derivative
@@ -340,6 +352,21 @@ def ranking_question(question: str) -> RankingQuestion | None:
     if len(alternatives) < 2 or direction is None or any(len(a.split()) > 4 for a in alternatives):
         return None
     return RankingQuestion(superlative.group(1).lower(), direction, alternatives)
+
+
+def _listed_items(question: str) -> tuple[str, int] | None:
+    """The text of the items a question lists ("operations, investing, and financing
+    activities") and where it ends; None when it lists none."""
+    for opening in _ALTERNATIVES_START.finditer(question):
+        start = opening.end()
+        stop = question.find("?", start)
+        window = question[start : stop if stop >= 0 else len(question)][:_ALTERNATIVES_CHARS]
+        for end in _ALTERNATIVES_END.finditer(window):
+            items = window[: end.start()]
+            last = _LAST_ITEM.search(items, max(0, items.rfind(",")))
+            if last and items[: last.start()].strip(" ,") and items[last.end() :].strip():
+                return items, start + end.start()
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ numbers and periods the claim states must appear in those same citations.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Callable
@@ -113,6 +114,7 @@ class Verifier:
             "arithmetic": self._arithmetic,
             "claim_words": self._claim_words,
             "asked_period": self._asked_period,
+            "not_instructions": self._not_instructions,
         }
 
     def warm_up(self) -> None:
@@ -146,6 +148,27 @@ class Verifier:
         if claim.citations:
             return RuleResult(rule.id, Verdict.PASS, f"{len(claim.citations)} citation(s)")
         return RuleResult(rule.id, Verdict.FAIL, "the claim cites no sentence", span=claim.text)
+
+    @staticmethod
+    def _not_instructions(
+        rule: Rule,
+        claim: DraftClaim,
+        spans: list[CitedSpan],
+        context: EvidenceContext,
+        question: str,
+    ) -> RuleResult:
+        patterns = instruction_patterns(rule)
+        for span in spans:
+            text = span.sentence.text
+            if any(pattern.search(text) for pattern in patterns):
+                return RuleResult(
+                    rule.id,
+                    Verdict.FAIL,
+                    f"{span.sentence.label} is an instruction to the reader or a model, not a "
+                    "statement of the filing; it is evidence of nothing",
+                    span=span.quote,
+                )
+        return RuleResult(rule.id, Verdict.PASS, "no cited sentence is an instruction")
 
     def _citation_in_context(
         self,
@@ -671,6 +694,54 @@ class Verifier:
         return RuleResult(rule.id, Verdict.PASS, "the direct answer is backed by the claims")
 
 
+def instruction_patterns(rule: Rule) -> tuple[re.Pattern[str], ...]:
+    """The rule's vocabulary as patterns: an addressee, then within a few words a modal, then
+    an answering verb ("the assistant must answer"); an overriding verb before what it
+    overrides ("ignore the rules"); an answering verb before "every question"."""
+    options = rule.options
+    return _instruction_patterns(
+        *(
+            tuple(options.get(key, ()))
+            for key in (
+                "addressees",
+                "modals",
+                "answering",
+                "overriding",
+                "overridden",
+                "every_question",
+            )
+        )
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _instruction_patterns(
+    addressees: tuple[str, ...],
+    modals: tuple[str, ...],
+    answering: tuple[str, ...],
+    overriding: tuple[str, ...],
+    overridden: tuple[str, ...],
+    every_question: tuple[str, ...],
+) -> tuple[re.Pattern[str], ...]:
+    def words(phrases: tuple[str, ...]) -> str:
+        return "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases)
+
+    # The gaps are bounded and exclude sentence breaks, so a match costs a short scan from
+    # each (rare) first word, never a backtracking search over the whole text.
+    gap = r"[^.;:!?]{0,60}?"
+    forms = []
+    if addressees and modals and answering:
+        forms.append(
+            rf"\b(?:{words(addressees)})\b{gap}\b(?:{words(modals)})\b{gap}"
+            rf"\b(?:{words(answering)})\b"
+        )
+    if overriding and overridden:
+        forms.append(rf"\b(?:{words(overriding)})\b{gap}\b(?:{words(overridden)})\b")
+    if answering and every_question:
+        forms.append(rf"\b(?:{words(answering)})\b{gap}\b(?:{words(every_question)})\b")
+    return tuple(re.compile(form, re.IGNORECASE) for form in forms)
+
+
 def passing_spans(
     reports: list[ClaimReport], spans_per_claim: list[list[CitedSpan]]
 ) -> list[CitedSpan]:
@@ -754,11 +825,11 @@ def answer_is_the_asked_item(
     question: str,
 ) -> RuleResult:
     """When the question asks for a line item or a metric ("capital expenditure", "net working
-    capital"), each figure of the direct answer is stated by a verified claim that names it:
-    in the claim's words or its cited row's caption, as the analyst term or a caption filings
-    print for the same item. Free cash flow is not capital expenditure, and total current
-    liabilities is one input of net working capital, not its value, however true and
-    well cited."""
+    capital"), each figure of the direct answer is stated by a verified claim whose evidence
+    names it: its cited row's caption or cited sentence, or the subject of its verified
+    calculation, as the analyst term or a caption filings print for the same item. Free cash
+    flow is not capital expenditure, and total current liabilities is one input of net working
+    capital, not its value, however true and well cited."""
     asked = asked_items(question)
     # A metric computed from other items (free cash flow, net working capital) is what is
     # asked; the items its definition names ("cash from operations less capex") are inputs.
@@ -779,8 +850,16 @@ def answer_is_the_asked_item(
             if quantity_supported(figure, evidence_values(report.claim.text, None), True)
         ] or passing
         for report, spans in stating:
-            names = [report.claim.text]
-            names += [_row_label(s.sentence) for s in spans if s.sentence.kind == "table_row"]
+            # The evidence names the item, not the drafter: a cited row's caption or the cited
+            # sentence, or the subject of a verified calculation (an executed result). A claim
+            # that only says "net sales" beside a figure from elsewhere names nothing.
+            names = [
+                _row_label(s.sentence) if s.sentence.kind == "table_row" else s.sentence.text
+                for s in spans
+                if s.verbatim
+            ]
+            if formula := formula_in(report.claim.text):
+                names.append(formula.subject)
             if any(item.named_in(name) for item in asked for name in names):
                 break
         else:

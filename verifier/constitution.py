@@ -27,6 +27,7 @@ CHECKS = frozenset(
         "answer_item",
         "claim_words",
         "asked_period",
+        "not_instructions",
     }
 )
 DEFAULT_CONSTITUTION = Path(__file__).parent / "constitutions" / "sec-filings-v1.toml"

@@ -41,6 +41,13 @@ class EntailmentJudge(Protocol):
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]: ...
 
 
+# [CLS] premise [SEP] claim [SEP]; and the least of the premise worth judging a claim on.
+_SPECIAL_TOKENS = 3
+_MIN_PREMISE_TOKENS = 32
+# What a claim too long for the judge's window scores: below any threshold.
+UNREADABLE_SCORE = -1.0
+
+
 def _weights_digest(path: Path) -> str:
     hasher = hashlib.sha256()
     for file in sorted(path.iterdir()):
@@ -161,9 +168,17 @@ class CrossEncoderJudge:
         import torch
 
         self.warm_up()
+        # A claim sentence that leaves no room for its evidence in the judge's window cannot
+        # be judged against it: it scores as unsupported (fail closed), never truncated into
+        # something shorter that might pass.
+        claim_tokens = self._tokenizer(
+            [hypothesis for _, hypothesis in pairs], add_special_tokens=False
+        )["input_ids"]
+        room = self.max_tokens - _SPECIAL_TOKENS - _MIN_PREMISE_TOKENS
+        readable = [i for i, tokens in enumerate(claim_tokens) if len(tokens) <= room]
         # Pairs of similar length batch together: less padding, same scores.
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        scores = [0.0] * len(pairs)
+        order = sorted(readable, key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        scores = [UNREADABLE_SCORE] * len(pairs)
         for begin in range(0, len(order), self._batch_size):
             positions = order[begin : begin + self._batch_size]
             batch = [pairs[i] for i in positions]

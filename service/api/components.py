@@ -42,6 +42,7 @@ class ServiceComponents:
     metrics: ServiceMetrics
     request_limiter: RateLimiter
     question_limiter: RateLimiter
+    unauthenticated_limiter: RateLimiter
     warm: bool = False
     problems: dict[str, str] = field(default_factory=dict)
 
@@ -145,4 +146,9 @@ def build_components(
         metrics=metrics,
         request_limiter=RateLimiter(settings.rate_limit_per_minute, "requests"),
         question_limiter=RateLimiter(settings.answer_rate_limit_per_minute, "questions"),
+        unauthenticated_limiter=RateLimiter(
+            settings.unauthenticated_rate_limit_per_minute,
+            "requests without a valid API key",
+            who="this client address",
+        ),
     )

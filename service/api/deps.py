@@ -24,12 +24,21 @@ Components = Annotated[ServiceComponents, Depends(get_components)]
 
 
 def get_principal(
+    request: Request,
     components: Components,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationError("send an API key as 'Authorization: Bearer KEY'")
-    principal = components.keys.authenticate(credentials.credentials)
+    """The caller, before any request body is read. A request without a valid key spends its
+    client address's budget first: guessing keys or flooding unauthenticated costs the caller
+    429s, and the service a dictionary lookup, not an Argon2 hash each."""
+    try:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise AuthenticationError("send an API key as 'Authorization: Bearer KEY'")
+        principal = components.keys.authenticate(credentials.credentials)
+    except AuthenticationError:
+        address = request.client.host if request.client else "unknown"
+        components.unauthenticated_limiter.take(address)
+        raise
     components.request_limiter.take(principal.key_id)
     return principal
 

@@ -8,11 +8,29 @@ path leaks into a response.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.answers import Answer, AuditRecord
+from service.answers import Answer, AnswerFields, Claim, RetrievedChunk, Round
+
+
+def _storable(text: str) -> str:
+    """Text the service can store, search and log: valid Unicode (JSON's "\\ud800" escapes
+    decode to lone surrogates, which no database or encoder takes) and no NUL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"contains an unpaired surrogate ({text[exc.start : exc.end]!a}); send valid Unicode"
+        ) from exc
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    return text
+
+
+# Every free text a client sends is checked once here, at the edge, like the question.
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class ErrorDetail(BaseModel):
@@ -36,13 +54,13 @@ class ErrorEnvelope(BaseModel):
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    companies: list[str] = Field(
+    companies: list[Text] = Field(
         default_factory=list, max_length=20, description="Company names or tickers."
     )
     fiscal_years: list[int] = Field(default_factory=list, max_length=20)
     quarter: int | None = Field(default=None, ge=1, le=4)
     form: Literal["10-K", "10-Q", "8-K"] | None = None
-    filings: list[str] = Field(
+    filings: list[Text] = Field(
         default_factory=list, max_length=50, description="Filing ids or names (GET /v1/filings)."
     )
 
@@ -66,7 +84,7 @@ class Filters(BaseModel):
 class AnswerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(min_length=1, description="The analyst's question.")
+    question: Text = Field(min_length=1, description="The analyst's question.")
     filters: Filters | None = Field(
         default=None, description="Restrict retrieval; without, the question's own are used."
     )
@@ -84,13 +102,37 @@ class AnswerRequest(BaseModel):
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
-        if "\x00" in question:
-            raise ValueError("the question contains a NUL character")
         return question
 
 
-class AnswerPublic(Answer):
+class DroppedClaimPublic(BaseModel):
+    """A drafted claim that failed verification, as a client sees it: which rules it failed.
+    Its text is a draft, and draft text never leaves the service; compliance reads it in the
+    audit record."""
+
+    failed_rules: list[str] = Field(description="Ids of the constitution rules it failed.")
+
+
+class AnswerPublic(AnswerFields):
     """The verified answer. ``refused`` answers are normal answers with a reason."""
+
+    dropped_claims: list[DroppedClaimPublic] = Field(
+        default_factory=list, description="Claims that failed verification: rule ids only."
+    )
+
+    @classmethod
+    def of(cls, answer: Answer) -> AnswerPublic:
+        return cls(
+            **answer.model_dump(exclude={"dropped_claims"}),
+            dropped_claims=[
+                DroppedClaimPublic(
+                    failed_rules=[
+                        rule for rule, verdict in claim.verdicts.items() if verdict != "pass"
+                    ]
+                )
+                for claim in answer.dropped_claims
+            ],
+        )
 
 
 class FeedbackPublic(BaseModel):
@@ -107,9 +149,22 @@ class FeedbackPublic(BaseModel):
     preferred: str | None
 
 
-class AuditRecordPublic(AuditRecord):
-    """Everything that produced an answer, with who asked and the feedback given on it."""
+class AuditRecordPublic(BaseModel):
+    """Everything that produced an answer, with who asked and the feedback given on it. The
+    drafts (each round's prompt, raw generation, draft and verifier report, and the text of
+    the claims that failed) are in it for the compliance role only: ``rounds`` and
+    ``dropped_claims`` are null for the analyst who asked."""
 
+    answer: AnswerPublic
+    filters: dict[str, Any] | None
+    retrieved: list[RetrievedChunk]
+    context: list[dict[str, Any]]
+    rounds: list[Round] | None = Field(
+        description="Compliance only: prompts, raw generations, drafts, verifier reports."
+    )
+    dropped_claims: list[Claim] | None = Field(
+        description="Compliance only: the claims that failed verification, with their text."
+    )
     user_id: str | None
     feedback: list[FeedbackPublic]
 
@@ -141,7 +196,7 @@ class ClaimLabel(BaseModel):
 class Preference(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    other_answer_id: str = Field(min_length=1, max_length=64)
+    other_answer_id: Text = Field(min_length=1, max_length=64)
     preferred: Literal["this", "other"]
 
 
@@ -149,9 +204,9 @@ class FeedbackCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: int | None = Field(default=None, ge=1, le=5)
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: Text | None = Field(default=None, max_length=4000)
     claim_labels: list[ClaimLabel] = Field(default_factory=list, max_length=100)
-    corrected_answer: str | None = Field(default=None, min_length=1, max_length=4000)
+    corrected_answer: Text | None = Field(default=None, min_length=1, max_length=4000)
     preference: Preference | None = Field(
         default=None, description="Which of two answers to the same question is better."
     )
@@ -212,7 +267,7 @@ class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["analyst", "compliance", "admin"]
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class KeyPublic(BaseModel):

@@ -9,9 +9,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from ingest.errors import FilingNotFoundError
 from ingest.metadata import parse_form
@@ -131,7 +132,7 @@ async def create_answer(body: AnswerRequest, principal: Analyst, components: Com
     service = components.answers
     if not body.stream:
         record = await service.answer(body.question, filters, body.top_k, principal.key_id)
-        return AnswerPublic.model_validate(record.answer.model_dump())
+        return AnswerPublic.of(record.answer)
 
     events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
     future = service.submit(
@@ -178,7 +179,7 @@ async def _stream(
     answer = record.answer
     for index, claim in enumerate(answer.claims):
         yield _sse("claim", {"index": index, **claim.model_dump(mode="json")})
-    yield _sse("answer", AnswerPublic.model_validate(answer.model_dump()).model_dump(mode="json"))
+    yield _sse("answer", AnswerPublic.of(answer).model_dump(mode="json"))
 
 
 def _feedback_public(item: StoredFeedback) -> FeedbackPublic:
@@ -202,8 +203,14 @@ def _readable(components: ServiceComponents, principal: Principal, answer_id: st
 def get_answer(answer_id: str, principal: Reader, components: Components) -> AuditRecordPublic:
     owner = _readable(components, principal, answer_id)
     record = components.log.get(answer_id)
+    drafts = principal.role is Role.COMPLIANCE
     return AuditRecordPublic(
-        **record.model_dump(),
+        answer=AnswerPublic.of(record.answer),
+        filters=record.filters,
+        retrieved=record.retrieved,
+        context=record.context,
+        rounds=record.rounds if drafts else None,
+        dropped_claims=record.answer.dropped_claims if drafts else None,
         user_id=owner,
         feedback=[_feedback_public(f) for f in components.log.feedback_for(answer_id)],
     )
@@ -338,23 +345,57 @@ def list_filings(_: AnyRole, components: Components) -> FilingList:
     )
 
 
+# The upload's body is described here rather than as a ``File`` parameter: FastAPI reads and
+# parses a declared body before it resolves any dependency, so a body parameter would spool a
+# 100 MB upload from anyone before the key was checked. The route reads the body itself, after
+# ``Admin`` has passed.
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The filing: .pdf, .htm, .html or .xhtml.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 @filings_router.post(
     "/v1/filings",
     response_model=JobPublic,
     status_code=202,
     summary="Upload a filing (PDF or EDGAR HTML); it is ingested by a background job",
+    openapi_extra=_UPLOAD_BODY,
 )
-async def upload_filing(
-    principal: Admin,
-    components: Components,
-    file: Annotated[UploadFile, File(description="The filing: .pdf, .htm, .html or .xhtml.")],
-) -> JobPublic:
-    async def chunks() -> AsyncIterator[bytes]:
-        while chunk := await file.read(1 << 20):
-            yield chunk
-
+async def upload_filing(principal: Admin, components: Components, request: Request) -> JobPublic:
     settings = components.settings
-    saved = await save_upload(chunks(), file.filename, settings.data_dir, settings.max_upload_bytes)
+    # Malformed multipart framing is Starlette's 400, through the error envelope.
+    async with request.form(max_files=1, max_fields=8) as form:
+        file = form.get("file")
+        if not isinstance(file, StarletteUploadFile):
+            raise InvalidRequestError(
+                "send the filing as the multipart/form-data field 'file' "
+                "(curl -F file=@ACME_2023_10K.pdf)"
+            )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := await file.read(1 << 20):
+                yield chunk
+
+        saved = await save_upload(
+            chunks(), file.filename, settings.data_dir, settings.max_upload_bytes
+        )
     job = await asyncio.to_thread(
         components.jobs.create,
         "ingest",
