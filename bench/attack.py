@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import re
 import select
@@ -257,32 +256,6 @@ def filing_html() -> str:
         '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>acme-20231231</title></head>'
         f"<body>\n{pages}\n</body></html>\n"
     )
-
-
-def owner_locked_pdf(path: Path) -> Path:
-    """A 10-K cover encrypted with only an owner password: it opens without one."""
-    pymupdf: Any = importlib.import_module("pymupdf")  # untyped
-    document = pymupdf.open()
-    page = document.new_page()
-    y = 72.0
-    for line in (
-        "SECURITIES AND EXCHANGE COMMISSION",
-        "FORM 10-K",
-        "For the fiscal year ended December 31, 2023",
-        "Locked Example Corporation",
-        "Net sales were $10 million in fiscal 2023. Net income was $1 million.",
-    ):
-        page.insert_text((60.0, y), line, fontsize=10)
-        y += 14.0
-    document.save(
-        path,
-        encryption=pymupdf.PDF_ENCRYPT_AES_256,
-        owner_pw="owner",
-        user_pw="",
-        permissions=0,
-    )
-    document.close()
-    return path
 
 
 # ---- the judge -----------------------------------------------------------------------------------
@@ -734,7 +707,6 @@ class Attack:
         self.restarts: list[str] = []
         self.needs_restart = ""
         self.baseline: dict[str, Any] | None = None
-        self.audit_note = ""
 
     # ---- set-up and tear-down ------------------------------------------------------------------
 
@@ -1087,26 +1059,30 @@ class Attack:
                     row.detail["error_type"] = error.get("type")
 
     def check_audit_read(self, inject_calls_before: int) -> None:
-        """Not a row: whether an analyst's read of their own audit record carries the draft
-        (the README lets it; noted in the report)."""
+        """An analyst's read of their own audit record carries no draft: the rounds and the
+        dropped claims' text are compliance's (the record's context is the filing's own text,
+        planted sentences included, and is not searched)."""
         if self.stub.count("[inject]") == inject_calls_before:
             return
-        reply = self.request(
+        listed = self.request(
             "GET", "/v1/answers", key=self.keys.analyst, bound=5.0, params={"limit": 5}
         )
-        items = reply.body.get("items") if isinstance(reply.body, dict) else None
+        items = listed.body.get("items") if isinstance(listed.body, dict) else None
         for item in items or []:
             if not isinstance(item, dict) or "[inject]" not in str(item.get("question")):
                 continue
-            record = self.request(
-                "GET", f"/v1/answers/{item.get('id')}", key=self.keys.analyst, bound=5.0
+            row = Row("inject", "GET /v1/answers/{id} (the analyst's own record)", self.bound(5.0))
+            reply = self.request(
+                "GET", f"/v1/answers/{item.get('id')}", key=self.keys.analyst, bound=row.bound
             )
-            fragments = _fragments(self.stub.forbidden())
-            self.audit_note = (
-                f"an analyst reading their own audit record (GET /v1/answers/{{id}}) gets status "
-                f"{record.status}; draft text in it: "
-                f"{any(piece in record.text for piece in fragments)}"
-            )
+            judge_reply(row, reply, {200})
+            if isinstance(reply.body, dict):
+                body = reply.body
+                check_answer(row, body.get("answer"), self.stub.forbidden(), "analyst's record")
+                for drafts in ("rounds", "dropped_claims"):
+                    if body.get(drafts) is not None:
+                        row.fail(f"the analyst's audit record carries {drafts}")
+            self.add(row)
             return
 
     def case_generator(self) -> None:
@@ -1127,7 +1103,10 @@ class Attack:
         self.add(self.upload_without_key())
         corrupt = self.work / "bad.pdf"
         corrupt.write_bytes(b"%PDF-1.4 garbage\n" + bytes(range(256)) * 8)
-        locked = owner_locked_pdf(self.work / "locked.pdf")
+        # The test suite's writer: a whole 10-K that opens without a password.
+        from tests.filings import write_owner_locked
+
+        locked = write_owner_locked(self.work / "locked.pdf")
         accepted: list[str] = []
         for path, label in ((corrupt, "corrupt PDF"), (locked, "owner-password-only PDF")):
             self.restart_if_needed()
@@ -1460,8 +1439,6 @@ def main(args: argparse.Namespace) -> int:
         print(f"\nserver restarted {len(attack.restarts)}× ({'; '.join(attack.restarts)})")
     if attack.stub.notes:
         print("stub: " + "; ".join(attack.stub.notes))
-    if attack.audit_note:
-        print(f"note: {attack.audit_note}")
     from bench.common import run_environment
 
     document = {
@@ -1474,7 +1451,6 @@ def main(args: argparse.Namespace) -> int:
         "restarts": attack.restarts,
         "stub_calls": dict(attack.stub.calls),
         "stub_notes": attack.stub.notes,
-        "audit_note": attack.audit_note,
         "interrupted": interrupted,
         "seconds": round(time.perf_counter() - started, 1),
         "rows": [row.dump() for row in attack.rows],

@@ -354,10 +354,7 @@ def _print_answer(answer: Any) -> None:
     if answer.dropped_claims:
         typer.echo(f"\n{len(answer.dropped_claims)} claim(s) failed verification and were dropped:")
         for claim in answer.dropped_claims:
-            failed = [
-                f"{r}: {claim.reasons.get(r, '')}" for r, v in claim.verdicts.items() if v == "fail"
-            ]
-            typer.echo(f"   - {claim.text!r} ({'; '.join(failed)})")
+            typer.echo(f"   - {_dropped_line(claim)}")
     timings = answer.timings
     drafted = (
         f" · drafted by {answer.drafted_by}"
@@ -370,6 +367,16 @@ def _print_answer(answer: Any) -> None:
         f"{timings.generate_ms:.0f} ms, verify {timings.verify_ms:.0f} ms over "
         f"{timings.rounds} round(s)"
     )
+
+
+def _dropped_line(claim: Any) -> str:
+    """A dropped claim as the asker may see it: in process (the operator's own index and log)
+    with its text and reasons; from a service, which keeps draft text to itself, by the rules
+    it failed."""
+    if hasattr(claim, "failed_rules"):
+        return f"failed {', '.join(claim.failed_rules)}"
+    failed = [f"{r}: {claim.reasons.get(r, '')}" for r, v in claim.verdicts.items() if v == "fail"]
+    return f"{claim.text!r} ({'; '.join(failed)})"
 
 
 def answer_json(answer: Any) -> dict[str, Any]:
@@ -486,7 +493,7 @@ def _ask_service(
 ) -> Any:
     import httpx
 
-    from service.answers import Answer
+    from service.api.protocol import AnswerPublic
 
     if not api_key:
         raise _fail(
@@ -511,7 +518,7 @@ def _ask_service(
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
         raise _fail(f"the service answered {response.status_code} — {message}")
-    return Answer.model_validate(response.json())
+    return AnswerPublic.model_validate(response.json())
 
 
 generator_app = typer.Typer(help="Run the generator as a service.", no_args_is_help=True)

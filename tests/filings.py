@@ -299,16 +299,17 @@ def write_encrypted(path: Path) -> Path:
     return path
 
 
-def write_owner_locked(path: Path) -> Path:
-    """A whole 10-K that opens without a password but whose owner password forbids copying and
-    extraction (permissions 0): encrypted all the same."""
+def write_owner_locked(path: Path, permissions: int = 0) -> Path:
+    """A whole 10-K that opens without a password but carries an owner password; with the
+    default permissions (0) it forbids copying and extraction. Published filings often carry
+    one that permits everything (``permissions=-1``)."""
     document = pymupdf.open(write_10k(path.with_suffix(".plain.pdf")))
     document.save(
         path,
         encryption=pymupdf.PDF_ENCRYPT_AES_256,
         owner_pw="owner-secret",
         user_pw="",
-        permissions=0,
+        permissions=permissions,
     )
     document.close()
     path.with_suffix(".plain.pdf").unlink()

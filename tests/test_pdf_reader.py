@@ -80,8 +80,8 @@ def test_sentences_carry_bounding_boxes_on_the_page(document: ParsedDocument) ->
     ("writer", "reason"),
     [
         (filings.write_encrypted, "encrypted"),
-        # Opens without a password, but its owner password restricts copying and extraction.
-        (filings.write_owner_locked, "encrypted PDF \\(owner password"),
+        # Opens without a password, but its owner password forbids copying and extraction.
+        (filings.write_owner_locked, "owner password forbids copying"),
         (filings.write_scanned, "no text layer"),
         (filings.write_corrupt, "not a readable PDF"),
     ],
@@ -93,6 +93,14 @@ def test_bad_pdfs_are_refused_with_the_file_and_the_fix(
     with pytest.raises(UnreadableFilingError, match=reason) as error:
         PdfReader().read(path)
     assert str(path) in str(error.value)
+
+
+def test_an_owner_password_that_permits_extraction_is_read(tmp_path: Path) -> None:
+    """Half the FinanceBench 10-Ks carry an owner password that permits everything: encrypted
+    in name only, and read like any other."""
+    path = filings.write_owner_locked(tmp_path / "OPEN_2023_10K.pdf", permissions=-1)
+    document = PdfReader().read(path)
+    assert any("Net sales" in page.text for page in document.pages)
 
 
 def test_empty_file_is_refused(tmp_path: Path) -> None:

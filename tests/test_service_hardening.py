@@ -375,5 +375,5 @@ def test_a_pdf_locked_by_its_owner_password_is_refused(
     message = expect_error(_uploaded(service, "LOCKED_2023_10K.pdf", locked), 400, "bad_upload")[
         "message"
     ]
-    assert "encrypted" in message and "owner password" in message
+    assert "encrypted" in message and "owner password forbids" in message
     assert service.request("GET", "/v1/jobs", "root").json()["items"] == []
