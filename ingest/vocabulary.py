@@ -375,6 +375,27 @@ def asks_about_certification(question: str) -> bool:
     return bool(_ASKS_ABOUT_CERTIFICATION.search(question))
 
 
+# Exhibit 23: the auditor consents to its report's incorporation by reference into the
+# company's registration statements. Its "incorporation" and "consolidated financial
+# statements" match many questions; it states no fact about the company.
+_CONSENT_TITLE = re.compile(r"^\s*(?:exhibit\s+23\b|consent\s+of\s+independent\b)", re.I | re.M)
+_CONSENT_TEXT = re.compile(r"\bconsent\b.{0,200}\bincorporation\s+by\s+reference\b", re.I | re.S)
+_ASKS_ABOUT_CONSENT = re.compile(
+    r"\bconsent\w*|\bauditor\w*|accounting\s+firm|registration\s+statements?", re.I
+)
+
+
+def is_auditor_consent(page_head: str) -> bool:
+    """Whether a page is an auditor's consent (Exhibit 23): titled as one in its first lines,
+    consenting to the incorporation of its report by reference."""
+    top = "\n".join(page_head.splitlines()[:3])
+    return bool(_CONSENT_TITLE.search(top) and _CONSENT_TEXT.search(page_head))
+
+
+def asks_about_consent(question: str) -> bool:
+    return bool(_ASKS_ABOUT_CONSENT.search(question))
+
+
 _SUBSIDIARIES_EXHIBIT = re.compile(r"^\s*exhibit\s*21\b", re.I | re.M)
 _NEXT_EXHIBIT = re.compile(r"^\s*(?:exhibit|consent|power of attorney)\b", re.I | re.M)
 _ASKS_ABOUT_SUBSIDIARIES = re.compile(

@@ -9,9 +9,11 @@ from ingest.store import IndexStore, VectorHit
 from ingest.vocabulary import (
     BREAKDOWN_TITLES,
     asks_about_certification,
+    asks_about_consent,
     asks_about_subsidiaries,
     breakdown_title_patterns,
     expansion_phrases,
+    is_auditor_consent,
     is_breakdown_page,
     is_consolidated_title,
     is_officer_certification,
@@ -161,11 +163,13 @@ def boost_pages(
 @dataclass(frozen=True, slots=True)
 class _PageKinds:
     """Pages of an index version by kind: each primary statement's, and the chunks on
-    certification pages, subsidiary lists and pages titled with each breakdown."""
+    certification pages, auditors' consents, subsidiary lists and pages titled with each
+    breakdown."""
 
     version: str
     statement_pages: dict[str, list[tuple[str, int]]]
     certification_chunks: frozenset[int]
+    consent_chunks: frozenset[int]
     subsidiary_list_chunks: frozenset[int]
     breakdown_chunks: dict[str, frozenset[int]]
 
@@ -198,6 +202,7 @@ class HybridRetriever:
             return current
         statements: dict[tuple[str, str], list[tuple[int, bool]]] = {}
         certifications: list[tuple[str, int]] = []
+        consents: list[tuple[str, int]] = []
         breakdowns: dict[str, list[tuple[str, int]]] = {p.pattern: [] for p in BREAKDOWN_TITLES}
         # A subsidiary list's continuation is told by its lines, the rest by a page's top:
         # statement titles and certifications by its first 300 characters, as measured.
@@ -212,6 +217,8 @@ class HybridRetriever:
                 )
             if is_officer_certification(head[:300]):
                 certifications.append((filing_id, page))
+            if is_auditor_consent(head):
+                consents.append((filing_id, page))
             for pattern in BREAKDOWN_TITLES:
                 if is_breakdown_page(head, [pattern]):
                     breakdowns[pattern.pattern].append((filing_id, page))
@@ -228,6 +235,7 @@ class HybridRetriever:
             version=version,
             statement_pages=by_kind,
             certification_chunks=frozenset(chunks(certifications)),
+            consent_chunks=frozenset(chunks(consents)),
             subsidiary_list_chunks=frozenset(chunks(subsidiary_list_pages(heads))),
             breakdown_chunks={key: frozenset(chunks(pages)) for key, pages in breakdowns.items()},
         )
@@ -288,6 +296,8 @@ class HybridRetriever:
         boilerplate: frozenset[int] = frozenset()
         if not asks_about_certification(query):
             boilerplate |= kinds.certification_chunks
+        if not asks_about_consent(query):
+            boilerplate |= kinds.consent_chunks
         if not asks_about_subsidiaries(query):
             boilerplate |= kinds.subsidiary_list_chunks
 

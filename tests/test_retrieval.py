@@ -439,6 +439,33 @@ def test_the_list_of_subsidiaries_answers_only_questions_about_them(
         assert asked[0].page == 4
 
 
+def test_the_auditors_consent_answers_only_questions_about_it(tmp_path: Any, embedder: Any) -> None:
+    """The consent to "incorporation by reference" once outranked the list of subsidiaries for
+    where they are incorporated: it states no fact about the company."""
+    with _duo_index(tmp_path, embedder, filings.write_segmented_10k) as (opened, only):
+        retriever = _hybrid(opened, embedder)
+        incorporated = retriever.retrieve("Where are Duo's subsidiaries incorporated?", 10, only)
+        assert 5 not in {hit.page for hit in incorporated}
+        asked = retriever.retrieve("Which accounting firm gave its consent?", 10, only)
+        assert asked[0].page == 5
+
+
+def test_an_auditors_consent_is_told_by_its_title_and_its_words() -> None:
+    from ingest.vocabulary import asks_about_consent, is_auditor_consent
+
+    consent = "\n".join(filings.CONSENT)
+    assert is_auditor_consent(consent)
+    assert is_auditor_consent(
+        "EXHIBIT 23\nCONSENT OF INDEPENDENT REGISTERED PUBLIC ACCOUNTING "
+        "FIRM\nWe hereby consent to the incorporation by reference in the Registration "
+    )
+    # An exhibit index lists the consent without being one; prose may mention consent.
+    assert not is_auditor_consent("Exhibit Index\n21 Subsidiaries\n23 Consent of KPMG LLP")
+    assert not is_auditor_consent("Item 7\nWe obtained the consent of the lenders to amend.")
+    assert asks_about_consent("Who is the company's auditor?")
+    assert not asks_about_consent("Where are the subsidiaries incorporated?")
+
+
 def test_a_breakdown_page_is_told_by_a_title_line_naming_the_breakdown() -> None:
     from ingest.vocabulary import breakdown_title_patterns, is_breakdown_page
 
