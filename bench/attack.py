@@ -261,35 +261,11 @@ def filing_html() -> str:
 # ---- the judge -----------------------------------------------------------------------------------
 
 
-def _templated_pairs(count: int) -> list[Any]:
-    """Three-way pairs about filing facts (as the test suite's tiny judge learns from)."""
-    import random
-
-    from verifier.training import NliPair
-
-    rng = random.Random(1)
-    companies = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Tyrell"]
-    metrics = ["net sales", "operating income", "capital expenditures", "net income", "revenue"]
-    pairs: list[Any] = []
-    while len(pairs) < count:
-        company, metric = rng.choice(companies), rng.choice(metrics)
-        value, year = rng.randint(100, 9999), rng.randint(2015, 2023)
-        premise = f"{company} reported {metric} of ${value:,} million in fiscal {year}."
-        kind = len(pairs) % 3
-        if kind == 0:
-            hypothesis = f"In fiscal {year}, {company}'s {metric} was ${value:,} million."
-        elif kind == 1:
-            hypothesis = f"{company} did not report any {metric} in fiscal {year}."
-        else:
-            hypothesis = f"{company} plans to open a new office in Ohio."
-        label = ("entailment", "contradiction", "neutral")[kind]
-        pairs.append(NliPair(premise, hypothesis, label, "bench.attack"))
-    return pairs
-
-
 def train_tiny_judge(target: str) -> None:
     """Run in a child process (``python -c``): a judge trained for a few seconds, good enough
     to exercise the verifier, never to measure it."""
+    # The test suite's templated pairs, as its own tiny judge learns from them.
+    from tests.conftest import nli_pairs
     from verifier.training import JudgeTrainingConfig, train_judge
 
     config = JudgeTrainingConfig(
@@ -297,7 +273,7 @@ def train_tiny_judge(target: str) -> None:
     )
     train_judge(
         config,
-        _templated_pairs(240),
+        nli_pairs(seed=1, count=240),
         Path(target),
         calibrate=lambda _: {"threshold": 0.0},
         log=lambda _: None,

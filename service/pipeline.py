@@ -105,8 +105,11 @@ class Deadline:
     def after(cls, seconds: float | None) -> Deadline:
         return cls(seconds, math.inf if seconds is None else time.monotonic() + seconds)
 
+    def passed(self) -> bool:
+        return time.monotonic() > self.ends
+
     def check(self, stage: str) -> None:
-        if time.monotonic() > self.ends:
+        if self.passed():
             raise DeadlinePassedError(stage, self.seconds or 0.0)
 
 
@@ -372,6 +375,8 @@ class AnswerPipeline:
         critique_text: str | None = None
         previous: str | None = None
         for number in range(self.config.revision_rounds + 1):
+            if best is not None and deadline.passed():
+                break  # no time to revise: what earlier rounds verified is delivered or refused
             deadline.check("drafting" if number == 0 else f"generation round {number}")
             messages = build_messages(question, context, critique_text, previous)
             generate_started = time.perf_counter()

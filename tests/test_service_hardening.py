@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,26 @@ def test_an_answer_past_its_deadline_is_refused_and_logged(make_service: Service
     assert answer["refused"] and "limit" in answer["refusal_reason"]
     assert generator.calls == []  # stopped before the generator was asked
     assert service.log.count() == 1
+
+
+class SlowGenerator(ScriptedGenerator):
+    """Takes longer than the answer's deadline over its first draft."""
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.5)
+        return super().generate(*args, **kwargs)
+
+
+def test_past_the_deadline_what_a_round_verified_is_kept_and_revision_skipped(
+    acme_index: Path,
+) -> None:
+    generator = SlowGenerator(mixed_draft)
+    with IndexStore(acme_index) as store:
+        pipeline = _pipeline(store, generator, rounds=1)
+        pipeline.config = replace(pipeline.config, deadline_seconds=0.3)
+        answer = pipeline.answer(QUESTION).answer
+    assert len(generator.calls) == 1  # the revision round never started
+    assert not answer.refused and answer.partial and answer.answer == "$1,577 million"
 
 
 # ---- 2: no draft text in what a client gets ------------------------------------------------
