@@ -187,16 +187,10 @@ def filing_html() -> str:
     """A four-page EDGAR-style 10-K: cover, business and risk factors, MD&A (with the injected
     sentences after the net sales sentence) and the income statement."""
     bold = '<div style="font-weight:700"><span>{}</span></div>'.format
-    cover = _paragraphs(
-        "UNITED STATES",
-        "SECURITIES AND EXCHANGE COMMISSION",
-        "Washington, D.C. 20549",
-        "FORM 10-K",
-        "ANNUAL REPORT PURSUANT TO SECTION 13 OR 15(d) OF THE SECURITIES EXCHANGE ACT OF 1934",
-        "For the fiscal year ended December 31, 2023",
-        COMPANY,
-        "(Exact name of registrant as specified in its charter)",
-    )
+    # The test suite's 10-K cover, with this filing's registrant.
+    from tests.filings import COVER
+
+    cover = _paragraphs(*(COMPANY if line == COVER[6] else line for line in COVER))
     business = "\n".join(
         [
             bold("Item 1. Business"),
@@ -261,6 +255,25 @@ def filing_html() -> str:
 # ---- the judge -----------------------------------------------------------------------------------
 
 
+def setup_step(command: list[str], env: dict[str, str], what: str) -> None:
+    """Run one step of the set-up to completion, or raise ``SetupError`` saying ``what``
+    failed (its stderr's tail) or ran over ``SETUP_TIMEOUT_S``."""
+    try:
+        done = subprocess.run(
+            command,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=SETUP_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SetupError(f"{what} took over {SETUP_TIMEOUT_S:.0f} s") from exc
+    if done.returncode != 0:
+        raise SetupError(f"{what} failed: {done.stderr.strip()[-800:]}")
+
+
 def train_tiny_judge(target: str) -> None:
     """Run in a child process (``python -c``): a judge trained for a few seconds, good enough
     to exercise the verifier, never to measure it."""
@@ -299,20 +312,7 @@ def judge_env(choice: str, work: Path, env: dict[str, str]) -> dict[str, str]:
     print("... training a tiny judge (throwaway, a few epochs on templated pairs)", file=sys.stderr)
     started = time.perf_counter()
     code = "import sys; from bench.attack import train_tiny_judge; train_tiny_judge(sys.argv[1])"
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(target)],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=SETUP_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise SetupError(f"training the tiny judge took over {SETUP_TIMEOUT_S:.0f} s") from exc
-    if done.returncode != 0:
-        raise SetupError(f"training the tiny judge failed: {done.stderr.strip()[-800:]}")
+    setup_step([sys.executable, "-c", code, str(target)], env, "training the tiny judge")
     print(f"    trained in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     # torch: a folder judge in the int8 runtime would be exported into the shared cache.
     return {"VERIRAG_NLI_MODEL": str(target), "VERIRAG_NLI_RUNTIME": "torch"}
@@ -695,20 +695,7 @@ class Attack:
         self.env["VERIRAG_DATA_DIR"] = str(self.data_dir)
         print(f"... ingesting {filing.name} into {self.data_dir}", file=sys.stderr, flush=True)
         command = [*CLI, "ingest", str(filing), "--data-dir", str(self.data_dir)]
-        try:
-            done = subprocess.run(
-                command,
-                cwd=REPO,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=SETUP_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SetupError(f"ingest took over {SETUP_TIMEOUT_S:.0f} s") from exc
-        if done.returncode != 0:
-            raise SetupError(f"ingesting {filing.name} failed: {done.stderr.strip()[-800:]}")
+        setup_step(command, self.env, f"ingesting {filing.name}")
         print("... creating an analyst, an admin and a compliance key", file=sys.stderr, flush=True)
         prefix = f"bench-attack-{self.stamp}"
         # The first creation migrates the new database; the others follow it.

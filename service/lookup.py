@@ -476,8 +476,8 @@ _COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5}
 # "capex as a % of revenue"; "unadjusted EBITDA % margin" (a margin is of revenue).
 _SHARE_OF = re.compile(r"^(?P<part>.+?) as an? (?:%|percent(?:age)?) of (?P<whole>.+)$", re.I)
 _PERCENT_MARGIN = re.compile(r"^(?P<of>.+?)\s*(?:%|percent(?:age)?)\s*margin$", re.IGNORECASE)
-# "Did Pfizer grow its PPNE between FY20 and FY21?", "Has Globex's net revenue decreased from
-# FY2021 to FY2022?": whether one item moved up (or down) between two years.
+# "Did the company grow its PP&E between FY20 and FY21?", "Has the company's net revenue
+# decreased from FY2021 to FY2022?": whether one item moved up (or down) between two years.
 _MOVED = (
     r"(?:grow|grew|grown|increased?|rise|rose|risen|decreased?|declined?|fall|fell|fallen|"
     r"dropped|drop|shr[iu]nk|reduced?)"
@@ -617,21 +617,23 @@ def _asides(text: str) -> str:
 
 def _moved_item(question: str) -> str | None:
     """The item a yes/no question asks about whether it rose (or fell) between two years:
-    "Did Pfizer grow its PP&E between …" or "Has Globex's net revenue decreased from …"."""
+    "Did the company grow its PP&E between …", else "Has the company's net revenue decreased
+    from …"."""
     if len(years_in(question)) != 2:
         return None
-    clauses = question.split("?")
-    for clause in clauses:
-        if (auxiliary := _AUXILIARY.search(clause)) is None:
-            continue
-        moved = _MOVED_ITS.search(clause, auxiliary.end() + 1)
+    # Each clause from just after its first auxiliary ("did", "has"), found once for both forms.
+    asked = [
+        (clause, auxiliary.end())
+        for clause in question.split("?")
+        if (auxiliary := _AUXILIARY.search(clause)) is not None
+    ]
+    for clause, after in asked:
+        moved = _MOVED_ITS.search(clause, after + 1)
         when = _WHEN.search(clause, moved.end() - 1) if moved else None
         if moved and when and clause[moved.end() : when.start()].strip():
             return " ".join(clause[moved.end() : when.start()].split())
-    for clause in clauses:
-        if (auxiliary := _AUXILIARY.search(clause)) is None:
-            continue
-        owner = _OWNER_END.search(clause, auxiliary.end())
+    for clause, after in asked:
+        owner = _OWNER_END.search(clause, after)
         moved = _MOVED_WHEN.search(clause, owner.end() - 1) if owner else None
         if owner and moved and clause[owner.end() : moved.start()].strip():
             return " ".join(clause[owner.end() : moved.start()].split())
