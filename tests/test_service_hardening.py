@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -84,21 +85,44 @@ def test_an_answer_past_its_deadline_is_refused_and_logged(make_service: Service
     assert service.log.count() == 1
 
 
+class Clock:
+    """The pipeline's monotonic clock, moved only by the test: the deadline depends on what
+    the answer did, not on how fast this machine retrieves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
 class SlowGenerator(ScriptedGenerator):
     """Takes longer than the answer's deadline over its first draft."""
 
+    def __init__(self, clock: Clock, *scripts: Any) -> None:
+        super().__init__(*scripts)
+        self.clock = clock
+
     def generate(self, *args: Any, **kwargs: Any) -> Any:
-        time.sleep(0.5)
+        self.clock.now += 1_000.0
         return super().generate(*args, **kwargs)
 
 
 def test_past_the_deadline_what_a_round_verified_is_kept_and_revision_skipped(
-    acme_index: Path,
+    acme_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    generator = SlowGenerator(mixed_draft)
+    import service.pipeline
+
+    clock = Clock()
+    monkeypatch.setattr(
+        service.pipeline,
+        "time",
+        SimpleNamespace(monotonic=clock.monotonic, perf_counter=time.perf_counter),
+    )
+    generator = SlowGenerator(clock, mixed_draft)
     with IndexStore(acme_index) as store:
         pipeline = _pipeline(store, generator, rounds=1)
-        pipeline.config = replace(pipeline.config, deadline_seconds=0.3)
+        pipeline.config = replace(pipeline.config, deadline_seconds=300.0)
         answer = pipeline.answer(QUESTION).answer
     assert len(generator.calls) == 1  # the revision round never started
     assert not answer.refused and answer.partial and answer.answer == "$1,577 million"
