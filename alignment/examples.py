@@ -40,12 +40,7 @@ def context_dump(context: EvidenceContext) -> str:
 
 def context_load(dumped: str | list[dict[str, Any]]) -> EvidenceContext:
     rows = json.loads(dumped) if isinstance(dumped, str) else dumped
-    sentences = []
-    for row in rows:
-        row = dict(row)
-        row["table_header_rows"] = tuple(tuple(h) for h in row.get("table_header_rows") or ())
-        sentences.append(EvidenceSentence(**row))
-    return EvidenceContext(sentences)
+    return EvidenceContext([EvidenceSentence.from_dump(row) for row in rows])
 
 
 def refusal_completion() -> str:

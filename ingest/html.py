@@ -24,12 +24,13 @@ from typing import Any, Final
 from lxml import etree
 
 from ingest.errors import UnreadableFilingError
-from ingest.layout import apply_filing_scale
+from ingest.layout import apply_filing_scale, apply_page_scale
 from ingest.sentences import split_sentences
 from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Table
 
 PARSER_NAME: Final = "edgar-html"
-PARSER_VERSION: Final = "2"
+# 3: tables keep the grid columns of every cell; 4: a page's declared unit for its tables
+PARSER_VERSION: Final = "4"
 
 # Synthetic page size for filings without page breaks: a printed 10-K page holds 500-800
 # words, so this is a handful of printed pages — small enough for a citation's page to be a
@@ -198,6 +199,11 @@ class _Text:
 class _Cell:
     column: int  # grid column the cell starts in (colspans counted)
     text: str
+    span: int = 1  # grid columns it covers
+
+    @property
+    def columns(self) -> tuple[int, int]:
+        return (self.column, self.column + self.span)
 
 
 @dataclass(slots=True)
@@ -243,22 +249,28 @@ def _merge_cells(cells: list[_Cell]) -> list[_Cell]:
     prefix: _Cell | None = None
     for cell in cells:
         if cell.text in _CURRENCY_CELLS:
-            prefix = cell if prefix is None else _Cell(prefix.column, prefix.text + cell.text)
+            prefix = cell if prefix is None else _joined(prefix, cell)
             continue
         if prefix is not None:
-            cell = _Cell(prefix.column, prefix.text + cell.text)
+            cell = _joined(prefix, cell)
             prefix = None
         elif (
             merged
             and _SUFFIX_CELL.fullmatch(cell.text)
             and (_is_amount(merged[-1].text) or merged[-1].text in _DASHES)
         ):
-            merged[-1] = _Cell(merged[-1].column, merged[-1].text + cell.text)
+            merged[-1] = _joined(merged[-1], cell)
             continue
         merged.append(cell)
     if prefix is not None:
         merged.append(prefix)
     return merged
+
+
+def _joined(first: _Cell, second: _Cell) -> _Cell:
+    """One cell of two adjacent ones ("$" and "1,452"), covering both."""
+    end = max(first.column + first.span, second.column + second.span)
+    return _Cell(first.column, first.text + second.text, end - first.column)
 
 
 def _is_amount(text: str) -> bool:
@@ -295,9 +307,10 @@ def _read_grid(table: _Element) -> _Grid | None:
             if _style_of(cell).hidden:
                 continue
             text = _cell_text(cell)
+            span = _colspan(cell)
             if text:
-                cells.append(_Cell(column, text))
-            column += _colspan(cell)
+                cells.append(_Cell(column, text, span))
+            column += span
         merged = _merge_cells(cells)
         if merged:
             rows.append(merged)
@@ -552,7 +565,9 @@ class _PageBuilder:
         header_count = _split_header(grid)
         has_labels = any(row[0].column == 0 for row in grid.rows[header_count:])
         header_rows = [[cell.text for cell in row] for row in grid.rows[:header_count]]
+        header_spans = [[cell.columns for cell in row] for row in grid.rows[:header_count]]
         body_rows: list[list[str]] = []
+        row_spans: list[list[tuple[int, int]]] = []
         table_index = len(self._tables)
         table_start = self._offset
         table_end = self._offset
@@ -566,10 +581,13 @@ class _PageBuilder:
             self._sentences.append(Sentence(start, end, line, kind, table_index=table_index))
             if not is_header:
                 cells = [cell.text for cell in row]
+                spans = [cell.columns for cell in row]
                 # Keep the label column aligned: a total row with no label gets an empty one.
                 if has_labels and row[0].column != 0:
                     cells.insert(0, "")
+                    spans.insert(0, (0, row[0].column))
                 body_rows.append(cells)
+                row_spans.append(spans)
         scale = _find_scale(header_rows, [block.text for block in self._above])
         if scale is None:
             scale = self._running_scale
@@ -583,6 +601,8 @@ class _PageBuilder:
                 scale=scale,
                 start=table_start,
                 end=table_end,
+                header_spans=header_spans,
+                row_spans=row_spans,
             )
         )
         self._above.clear()
@@ -725,6 +745,7 @@ class EdgarHtmlReader:
             ) from exc
         root = _parse(path, data)
         pages = _build_pages(_BlockWalker().walk(root))
+        apply_page_scale(pages)
         apply_filing_scale(pages)
         if not pages:
             raise UnreadableFilingError(

@@ -370,6 +370,46 @@ def _states_money(table: Table) -> bool:
     return any("$" in cell for row in table.rows for cell in row)
 
 
+# A page that says once what all its amounts are in, as statement and note pages do in their
+# running head: "(All amounts expressed in thousands of U.S. Dollars, except share data)",
+# "(United States Dollars in thousands, except per share data)", or "(In thousands)" alone
+# on its line.
+_PAGE_SCALE_IN_PARENS = re.compile(
+    r"\((?:all\s+)?(?:amounts|figures|[\w.\s]{0,30}?dollars|\$|us\$)"
+    r"(?:\s+(?:are\s+)?(?:expressed|presented|stated|shown|reported))?\s+in\s+"
+    r"(thousands|millions|billions)\b[^()]*\)",
+    re.IGNORECASE,
+)
+
+
+def page_declared_scale(page: ParsedPage) -> str | None:
+    """The unit a page declares for all its amounts, if one line of it does."""
+    for line in page.text.splitlines():
+        match = _PAGE_SCALE_IN_PARENS.search(line) or _DECLARED_SCALE_LINE.match(line.strip())
+        if match:
+            return match.group(1).lower()
+    return None
+
+
+def _all_rates(table: Table) -> bool:
+    cells = [cell for row in table.rows for cell in row[1:] if cell.strip()]
+    return bool(cells) and all(cell.strip().endswith("%") for cell in cells)
+
+
+def apply_page_scale(pages: list[ParsedPage]) -> None:
+    """Give a page's declared unit to its tables that state none (not to tables of rates)."""
+    for page in pages:
+        if not any(table.scale is None for table in page.tables):
+            continue
+        scale = page_declared_scale(page)
+        if scale is None:
+            continue
+        page.tables = [
+            replace(table, scale=scale) if table.scale is None and not _all_rates(table) else table
+            for table in page.tables
+        ]
+
+
 def apply_filing_scale(pages: list[ParsedPage]) -> str | None:
     """Give the filing's declared tabular unit to its money tables that state none; returns
     the unit (None when the filing declares none)."""

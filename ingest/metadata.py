@@ -42,13 +42,25 @@ _FORM_ALIASES = {
     "8-k": FormType.FORM_8K,
     "earnings": FormType.EARNINGS,
     "earnings release": FormType.EARNINGS,
+    "annual report": FormType.ANNUAL_REPORT,
+    "annual report excerpt": FormType.ANNUAL_REPORT,
+    "annual report and accounts": FormType.ANNUAL_REPORT,
+    "integrated report": FormType.ANNUAL_REPORT,
 }
+# A report to shareholders that names itself so on its first pages and is not an SEC form.
+_ANNUAL_REPORT_TITLE = re.compile(
+    r"\bannual\s+report(?:\s+and\s+accounts)?\b|\bintegrated\s+report\b|\breport\s+to\s+"
+    r"shareholders\b",
+    re.IGNORECASE,
+)
 
 # Signals that a document is an SEC filing or an earnings release and not some other PDF.
 _FILING_SIGNALS = re.compile(
     r"securities\s+and\s+exchange\s+commission|form\s+10-[kq]|form\s+8-k|fiscal\s+(year|quarter)|"
     r"net\s+(income|sales|revenue|loss)|earnings\s+per\s+share|total\s+assets|"
-    r"cash\s+flows?|balance\s+sheets?|operating\s+income|shareholders|stockholders",
+    r"cash\s+flows?|balance\s+sheets?|operating\s+income|shareholders|stockholders|"
+    # IFRS and UK reports: the statements' names and the words their notes use.
+    r"financial\s+position|profit\s+(?:for|before)|annual\s+report|comprehensive\s+income",
     re.IGNORECASE,
 )
 _MIN_FILING_SIGNALS = 2
@@ -101,6 +113,8 @@ def from_cover_page(name: str, cover_text: str) -> FilingMetadata:
     """What the first pages say about the filing (form, period, registrant)."""
     form_match = _COVER_FORM.search(cover_text)
     form = parse_form(form_match.group(1)) if form_match else None
+    if form is None and _ANNUAL_REPORT_TITLE.search(cover_text):
+        form = FormType.ANNUAL_REPORT
     period_end = fiscal_year = fiscal_period = None
     period_match = _PERIOD_END.search(cover_text)
     if period_match:

@@ -283,9 +283,9 @@ class Ingestor:
             ):
                 raise UnreadableFilingError(
                     path,
-                    "does not look like an SEC filing or earnings release (no form type, "
-                    "no financial statement terms on its first pages); pass a 10-K, 10-Q, 8-K "
-                    "or earnings release",
+                    "does not look like an SEC filing, annual report or earnings release (no "
+                    "form type, no financial statement terms on its first pages); pass a 10-K, "
+                    "10-Q, 8-K, annual report or earnings release",
                 )
             meta = metadata_rules.resolve(path, cover, self._overrides)
             sections = assign_sections(document.pages, meta.form_type)

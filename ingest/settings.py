@@ -151,6 +151,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Sentences shown to the generator, the most relevant to the question first.",
     )
+    answer_engine: bool = Field(
+        default=True,
+        description=(
+            "When the statement lookup drafts nothing, draft with the answer engine: the "
+            "question read once, a plan over the retrieved tables (as cell grids) and prose, "
+            "executed; verified like any draft. False leaves those questions to the generator."
+        ),
+    )
     statement_lookup: bool = Field(
         default=True,
         description=(

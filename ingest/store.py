@@ -24,15 +24,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.errors import FilingNotFoundError, IndexMismatchError
+from ingest.grid import row_cell_columns
 from ingest.ids import page_id, settings_hash
-from ingest.types import Chunk, FilingMetadata, ParsedPage
+from ingest.layout import is_numeric_cell
+from ingest.types import Chunk, ColumnSpan, FilingMetadata, ParsedPage, Table
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from ingest.sections import Section
 
-SCHEMA_VERSION = 3  # 2: chunks_fts (BM25 over chunk text); 3: its filing column
+# 2: chunks_fts (BM25 over chunk text); 3: its filing column; 4: tables.layout (cell columns)
+SCHEMA_VERSION = 4
 DOCSTORE_FILE = "docstore.sqlite"
 VECTORS_DIR = "vectors"
 LOCK_FILE = "write.lock"
@@ -85,7 +88,8 @@ CREATE TABLE IF NOT EXISTS tables (
     header_rows TEXT NOT NULL,
     rows TEXT NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    bbox TEXT
+    bbox TEXT,
+    layout TEXT
 );
 CREATE TABLE IF NOT EXISTS sentences (
     id TEXT PRIMARY KEY,
@@ -120,6 +124,36 @@ CREATE TABLE IF NOT EXISTS ingest_failures (
     at TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTable:
+    """A stored table with the sentence ids its header rows and body rows were stored under
+    (one sentence per row, cells joined by tabs, in the order of ``header_rows``/``rows``)."""
+
+    id: str
+    filing_id: str
+    page: int
+    title: str | None
+    scale: str | None
+    header_rows: list[list[str]]
+    rows: list[list[str]]
+    header_spans: list[list[ColumnSpan]] | None
+    row_spans: list[list[ColumnSpan]] | None
+    header_sentence_ids: list[str]
+    row_sentence_ids: list[str]
+
+
+def _layout_json(table: Table) -> str | None:
+    if table.header_spans is None or table.row_spans is None:
+        return None
+    return json.dumps({"header": table.header_spans, "rows": table.row_spans})
+
+
+def _spans(value: Any) -> list[list[ColumnSpan]] | None:
+    if value is None:
+        return None
+    return [[(int(first), int(end)) for first, end in row] for row in value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,12 +232,23 @@ class IndexStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        self._add_table_layout()
         self._fill_text_index()
         self._vectors: Any = None
         self._vectors_version: str | None = None
 
     def close(self) -> None:
         self._db.close()
+
+    def _add_table_layout(self) -> None:
+        """Indexes written before schema 4 get the (empty) layout column; their tables are
+        read with headers aligned to the rightmost columns until the filing is re-ingested."""
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(tables)")]
+        if "layout" in columns:
+            return
+        with contextlib.suppress(sqlite3.OperationalError):  # a writer holds the lock
+            self._db.execute("ALTER TABLE tables ADD COLUMN layout TEXT")
+            self._db.commit()
 
     def _fill_text_index(self) -> None:
         """Create or upgrade the text index and index chunks it does not hold yet.
@@ -385,7 +430,7 @@ class IndexStore:
         marks = ",".join("?" * len(sentence_ids))
         rows = self._db.execute(
             'SELECT s.id, s.filing_id, s.page, s.start, s."end", s.kind, s.section, s.text, '
-            "f.name AS filing, f.company, f.form_type, f.fiscal_year, f.fiscal_period, "
+            "s.table_id, f.name AS filing, f.company, f.form_type, f.fiscal_year, f.fiscal_period, "
             "f.period_end, "
             "t.title AS table_title, t.scale AS table_scale, t.header_rows AS table_header_rows "
             "FROM sentences s JOIN filings f ON f.id = s.filing_id "
@@ -398,8 +443,84 @@ class IndexStore:
             item = dict(row)
             headers = item.pop("table_header_rows")
             item["table_header_rows"] = json.loads(headers) if headers else []
+            item["table_cells"] = []
             by_id[item["id"]] = item
+        self._add_table_cells([item for item in by_id.values() if item["kind"] == "table_row"])
         return [by_id[i] for i in sentence_ids if i in by_id]
+
+    def _add_table_cells(self, rows: list[dict[str, Any]]) -> None:
+        """Each table row's figure cells with the column-header path above each cell, so a
+        reader can tell which period (or segment) a cited figure belongs to."""
+        table_ids = sorted({row["table_id"] for row in rows if row.get("table_id")})
+        cells_of: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for table in self.tables_by_ids(table_ids):
+            if table.row_spans is None or len(table.row_sentence_ids) != len(table.rows):
+                # No recorded columns (a PDF's text lines): guessing them here would override
+                # what the verifier reads from the row and its headers, so give none.
+                continue
+            per_row = row_cell_columns(table, is_numeric_cell)
+            cells_of.update(zip(table.row_sentence_ids, per_row, strict=True))
+        for row in rows:
+            row["table_cells"] = cells_of.get(row["id"], [])
+
+    def filing_tables(self, filing_id: str) -> list[StoredTable]:
+        """Every table of a filing in reading order, with the ids of its stored rows."""
+        return self._stored_tables("t.filing_id = ?", [filing_id])
+
+    def tables_by_ids(self, table_ids: Sequence[str]) -> list[StoredTable]:
+        """These tables (those that exist), in reading order."""
+        if not table_ids:
+            return []
+        marks = ",".join("?" * len(table_ids))
+        return self._stored_tables(f"t.id IN ({marks})", list(table_ids))
+
+    def _stored_tables(self, where: str, params: list[str]) -> list[StoredTable]:
+        tables = self._db.execute(
+            "SELECT t.id, t.filing_id, t.page, t.title, t.scale, t.header_rows, t.rows, "
+            f"t.layout FROM tables t WHERE {where} ORDER BY t.filing_id, t.page, t.position",
+            params,
+        ).fetchall()
+        ids = [row["id"] for row in tables]
+        sentences: dict[str, dict[str, list[str]]] = {}
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for row in self._db.execute(
+                f"SELECT id, kind, table_id FROM sentences WHERE table_id IN ({marks}) "
+                "ORDER BY page, position",
+                batch,
+            ):
+                kinds = sentences.setdefault(row["table_id"], {"table_header": [], "table_row": []})
+                kinds.setdefault(row["kind"], []).append(row["id"])
+        stored = []
+        for row in tables:
+            layout = json.loads(row["layout"]) if row["layout"] else {}
+            kinds = sentences.get(row["id"], {"table_header": [], "table_row": []})
+            stored.append(
+                StoredTable(
+                    id=row["id"],
+                    filing_id=row["filing_id"],
+                    page=row["page"],
+                    title=row["title"],
+                    scale=row["scale"],
+                    header_rows=json.loads(row["header_rows"]),
+                    rows=json.loads(row["rows"]),
+                    header_spans=_spans(layout.get("header")),
+                    row_spans=_spans(layout.get("rows")),
+                    header_sentence_ids=kinds["table_header"],
+                    row_sentence_ids=kinds["table_row"],
+                )
+            )
+        return stored
+
+    def filing_sentences(self, filing_id: str) -> list[dict[str, Any]]:
+        """Every stored sentence of a filing in reading order."""
+        rows = self._db.execute(
+            'SELECT id, filing_id, page, start, "end", kind, section, table_id, text '
+            "FROM sentences WHERE filing_id = ? ORDER BY page, position",
+            (filing_id,),
+        ).fetchall()
+        return [dict(row) for row in rows]
 
     def sample_sentences(self, limit: int, seed: int = 13) -> list[dict[str, Any]]:
         """A reproducible sample of prose sentences and table rows (60-400 characters), each
@@ -741,6 +862,7 @@ class WriteBatch:
                         table.start,
                         table.end,
                         json.dumps(table.bbox) if table.bbox else None,
+                        _layout_json(table),
                     )
                 )
             for position, (sentence, sid) in enumerate(
@@ -763,7 +885,7 @@ class WriteBatch:
                 )
         db.executemany(
             "INSERT INTO tables (id, filing_id, page, position, title, scale, header_rows, rows, "
-            'start, "end", bbox) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            'start, "end", bbox, layout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
             table_rows,
         )
         db.executemany(

@@ -12,6 +12,9 @@ from enum import StrEnum
 from pathlib import Path
 
 BBox = tuple[float, float, float, float]
+# The grid columns a table cell covers: its first column and one past its last (colspans
+# counted), so header cells can be laid over the figures beneath them.
+ColumnSpan = tuple[int, int]
 
 
 class SentenceKind(StrEnum):
@@ -26,6 +29,9 @@ class FormType(StrEnum):
     FORM_10Q = "10-Q"
     FORM_8K = "8-K"
     EARNINGS = "earnings release"
+    # A company's own annual report (IFRS, UK or any report to shareholders that is not an
+    # SEC form), whole or an excerpt of it.
+    ANNUAL_REPORT = "annual report"
     OTHER = "other"
 
 
@@ -67,6 +73,11 @@ class Table:
     start: int  # span of the whole table in the page text
     end: int
     bbox: BBox | None = None
+    # Per cell of ``header_rows`` and ``rows``, the grid columns it covers, where the reader
+    # knows them (HTML); None where it does not (PDF text lines), and readers then align the
+    # header rows to the rightmost figure columns.
+    header_spans: list[list[ColumnSpan]] | None = None
+    row_spans: list[list[ColumnSpan]] | None = None
 
     def render(self) -> str:
         """The table as text that keeps every number beside its row label and the headers."""

@@ -277,5 +277,12 @@ def _by_quarter(filters: QueryFilters) -> FilingTest:
     return lambda f: wanted is None or f.metadata.fiscal_period == wanted
 
 
+# "The annual report" of a company that files no 10-K is its own report to shareholders.
+_SAME_ROLE = {FormType.FORM_10K: {FormType.FORM_10K, FormType.ANNUAL_REPORT}}
+
+
 def _by_form(filters: QueryFilters) -> FilingTest:
-    return lambda f: filters.form is None or f.metadata.form_type is filters.form
+    if filters.form is None:
+        return lambda f: True
+    accepted = _SAME_ROLE.get(filters.form, {filters.form})
+    return lambda f: f.metadata.form_type in accepted

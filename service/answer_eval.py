@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.evaluate import Score, answer_parts, score_answer
 from retrieval.catalog import QueryFilters
 from retrieval.evaluate import load_questions
 from service.answers import Answer, AuditRecord
@@ -34,6 +35,15 @@ TEXT_MATCH_COSINE = 0.75
 _SCALE_RATIOS = (1.0, 1e3, 1e6, 1e9, 1e-3, 1e-6, 1e-9)
 
 
+@dataclass(frozen=True)
+class TatqaGold:
+    """TAT-QA's own gold: the answer spans or figure, its scale and its answer type."""
+
+    answers: tuple[str, ...]
+    scale: str
+    answer_type: str
+
+
 @dataclass
 class GoldQuestion:
     id: str
@@ -41,17 +51,29 @@ class GoldQuestion:
     filing: str
     answer: str
     evidence_pages: frozenset[tuple[str, int]]
+    tatqa: TatqaGold | None = None
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
     answers = {}
+    tatqa: dict[str, TatqaGold] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             record = json.loads(line)
             key = str(record.get("financebench_id") or record.get("id") or number)
             answers[key] = str(record.get("answer", ""))
+            if "tatqa_answer" in record:
+                given = record["tatqa_answer"]
+                spans = given if isinstance(given, list) else [given]
+                tatqa[key] = TatqaGold(
+                    tuple(str(s) for s in spans),
+                    str(record.get("scale") or ""),
+                    str(record.get("answer_type") or ""),
+                )
     return [
-        GoldQuestion(q.id, q.question, q.filing, answers.get(q.id, ""), q.evidence_pages)
+        GoldQuestion(
+            q.id, q.question, q.filing, answers.get(q.id, ""), q.evidence_pages, tatqa.get(q.id)
+        )
         for q in load_questions(path)
     ]
 
@@ -173,6 +195,10 @@ class QuestionOutcome:
     # the baseline the verifier is measured against, from the same run.
     unverified_outcome: str | None = None
     drafted_by: str | None = None  # the generator's model, the lookup or the calculator
+    # TAT-QA's own scores, where the gold is TAT-QA's (0 for a refusal).
+    answer_type: str | None = None
+    exact_match: float | None = None
+    f1: float | None = None
 
 
 @dataclass
@@ -249,8 +275,15 @@ class AnswerEvaluation:
             for c in claim.citations
         )
         matched_by = None
+        scored: Score | None = None
         if answer.refused:
             outcome = "refused"
+        elif question.tatqa is not None:
+            # TAT-QA's way: exact match with the scale; an inexact span is not correct.
+            gold = question.tatqa
+            scored = score_answer(list(gold.answers), gold.scale, answer_parts(answer.answer), "")
+            outcome = "correct" if scored.exact_match == 1.0 else "incorrect"
+            matched_by = "tatqa exact match"
         else:
             outcome, matched_by = self.judge_answer(
                 question.answer, answer.answer, question.question
@@ -289,6 +322,9 @@ class AnswerEvaluation:
             answer_id=answer.id,
             unverified_outcome=unverified,
             drafted_by=None if answer.refused else answer.drafted_by,
+            answer_type=question.tatqa.answer_type if question.tatqa else None,
+            exact_match=(scored.exact_match if scored else 0.0) if question.tatqa else None,
+            f1=(scored.f1 if scored else 0.0) if question.tatqa else None,
         )
 
     def judge_answer(self, gold: str, delivered: str, question: str = "") -> tuple[str, str]:
@@ -348,7 +384,7 @@ def summarise(
         k: sum(o.unverified_outcome == k for o in outcomes)
         for k in ("correct", "incorrect", "refused")
     }
-    return {
+    result = {
         "questions": total,
         "unverified_baseline_counts": unverified,
         "setting": "gold filing given" if given_filing else "filters read from the question",
@@ -371,6 +407,26 @@ def summarise(
         "retrieve_plus_verify_p50_ms": _median(retrieve_verify),
         "seconds": round(seconds, 1),
         "per_question": [o.__dict__ for o in outcomes],
+    }
+    scored = [o for o in outcomes if o.exact_match is not None]
+    if scored:
+        result["tatqa"] = _tatqa_scores(scored)
+    return result
+
+
+def _tatqa_scores(outcomes: Sequence[QuestionOutcome]) -> dict[str, Any]:
+    """Exact match and F1 over the TAT-QA questions, overall and per answer type."""
+
+    def scores(group: Sequence[QuestionOutcome]) -> dict[str, Any]:
+        return {
+            "questions": len(group),
+            "exact_match": round(statistics.fmean(o.exact_match or 0.0 for o in group), 4),
+            "f1": round(statistics.fmean(o.f1 or 0.0 for o in group), 4),
+        }
+
+    types = sorted({o.answer_type or "" for o in outcomes})
+    return scores(outcomes) | {
+        "by_answer_type": {t: scores([o for o in outcomes if o.answer_type == t]) for t in types}
     }
 
 

@@ -640,7 +640,8 @@ def eval_answers(
 ) -> None:
     """Correct / incorrect / refused against gold answers, quote exact-match rate, citation
     precision and recall, citations on the gold page, dropped claims and per-stage latency.
-    Every answer is logged like any other."""
+    TAT-QA questions (with ``tatqa_answer``) are judged the benchmark's way: exact match with
+    the scale, and EM/F1 per answer type. Every answer is logged like any other."""
     from service.answer_eval import (
         AnswerEvaluation,
         embedding_similarity,

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.drafter import AnswerEngine
 from ingest.store import IndexStore
 from retrieval.catalog import QueryFilters
 from retrieval.sentences import SentenceRanker
@@ -169,6 +170,7 @@ class AnswerPipeline:
         sentence_ranker: SentenceRanker | None = None,
         lookup: StatementLookup | None = None,
         calculator: MetricCalculator | None = None,
+        engine: AnswerEngine | None = None,
     ) -> None:
         self.store = store
         self.retriever = retriever
@@ -178,6 +180,7 @@ class AnswerPipeline:
         self.sentence_ranker = sentence_ranker
         self.lookup = lookup
         self.calculator = calculator
+        self.engine = engine
 
     def warm_up(self) -> None:
         self.retriever.warm_up()
@@ -260,6 +263,27 @@ class AnswerPipeline:
                     citation.sentence_id = label_of[sentence.sentence_id]
         return context, draft, drafter
 
+    def _engine_draft(
+        self, question: str, rows: list[dict[str, Any]]
+    ) -> tuple[EvidenceContext, DraftAnswer, str] | None:
+        """The answer engine's draft (a plan over the retrieved tables and prose, executed),
+        with the context it cites: the ranked rows, then any cited row below their cut."""
+        if self.engine is None:
+            return None
+        found = self.engine.draft(question, rows)
+        if found is None:
+            return None
+        shown = rows[: self.config.context_max_sentences]
+        shown_ids = {row["id"] for row in shown}
+        shown += [r for r in self.store.evidence_sentences(found.cited) if r["id"] not in shown_ids]
+        context = EvidenceContext.from_rows(shown)
+        label_of = {s.sentence_id: s.label for s in context}
+        draft = found.draft.model_copy(deep=True)
+        for claim in draft.claims:
+            for citation in claim.citations:
+                citation.sentence_id = label_of[citation.sentence_id]
+        return context, draft, self.engine.version
+
     def versions(self) -> Versions:
         return Versions(
             index=self.store.index_version,
@@ -298,6 +322,8 @@ class AnswerPipeline:
                 timings.retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
                 # Unranked: only the lookup reads these; the context stays the ranked first rows.
                 looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, ""))
+            if looked_up is None:
+                looked_up = self._engine_draft(question, rows)
             deadline.check("the statement lookup")
             context = (
                 looked_up[0]
@@ -521,19 +547,7 @@ class AnswerPipeline:
     def reverify(self, record: AuditRecord) -> Answer:
         """The answer a logged record's own generations would get from this pipeline's
         verifier: what a new constitution or judge changes, without generating again."""
-        context = EvidenceContext(
-            [
-                EvidenceSentence(
-                    **{
-                        **item,
-                        "table_header_rows": tuple(
-                            tuple(row) for row in item.get("table_header_rows", ())
-                        ),
-                    }
-                )
-                for item in record.context
-            ]
-        )
+        context = EvidenceContext([EvidenceSentence.from_dump(item) for item in record.context])
         question = record.answer.question
         best: Drafted | None = None
         for logged in record.rounds:

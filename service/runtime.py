@@ -16,6 +16,7 @@ from verifier.constitution import load_constitution
 from verifier.nli import EntailmentJudge, load_judge
 
 if TYPE_CHECKING:
+    from engine.drafter import AnswerEngine
     from ingest.settings import Settings
     from ingest.store import IndexStore
     from retrieval.sentences import SentenceRanker
@@ -145,7 +146,24 @@ def build_pipeline(
         sentence_ranker=build_sentence_ranker(settings, embedder),
         lookup=StatementLookup() if settings.statement_lookup else None,
         calculator=MetricCalculator() if settings.statement_lookup else None,
+        engine=build_engine(settings, store, embedder) if settings.answer_engine else None,
     )
+
+
+def build_engine(settings: Settings, store: IndexStore, embedder: Any = None) -> AnswerEngine:
+    """The answer engine with its shipped models, given the sentence-vector model they were
+    trained with: the index's embedder when it is that model, else the packaged one."""
+    from engine.drafter import AnswerEngine
+    from engine.question import _packaged_model
+    from engine.vectors import TextVectors
+    from ingest.embedding import OnnxEmbedder
+
+    wanted = _packaged_model("link.json").card.get("vectors_model")
+    if wanted is None:
+        return AnswerEngine.packaged(store)
+    if embedder is None or getattr(embedder, "model_id", None) != wanted:
+        embedder = OnnxEmbedder(cache_dir=settings.cache_dir, threads=settings.torch_threads)
+    return AnswerEngine.packaged(store, TextVectors(embedder))
 
 
 def build_sentence_ranker(settings: Settings, embedder: Any = None) -> SentenceRanker:

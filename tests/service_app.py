@@ -82,9 +82,10 @@ def make_service(service_data: Path, database_url: str, embedder: Any) -> Iterat
                 "data_dir": service_data,
                 "database_url": database_url,
                 "rerank_top": 0,
-                # These tests script the generator; the statement lookup would answer the
-                # net sales question first (one test below turns it on).
+                # These tests script the generator; the statement lookup or the answer
+                # engine would answer the net sales question first (tests turn them on).
                 "statement_lookup": False,
+                "answer_engine": False,
                 **settings,
             }
         )

@@ -118,3 +118,25 @@ def test_a_question_naming_no_period_searches_the_latest_year_of_filings() -> No
     ]
     # A named period still reaches back.
     assert pick("Was Boeing's business cyclical in FY2018?") == ["BOEING_2018_10K"]
+
+
+def test_a_question_about_the_annual_report_accepts_a_report_that_is_not_a_10k() -> None:
+    catalog = Catalog(
+        [
+            _filing(
+                "HARBOUR_2019_AR",
+                FilingMetadata(
+                    name="HARBOUR_2019_AR", company="Harbour", form_type=FormType.ANNUAL_REPORT
+                ),
+            ),
+            _filing(
+                "HARBOUR_2019_Q2",
+                FilingMetadata(
+                    name="HARBOUR_2019_Q2", company="Harbour", form_type=FormType.FORM_10Q
+                ),
+            ),
+        ]
+    )
+    parsed = catalog.parse("What did Harbour's annual report say about inventories?")
+    assert parsed.form is FormType.FORM_10K
+    assert [f.name for f in catalog.select(parsed) or []] == ["HARBOUR_2019_AR"]

@@ -229,6 +229,7 @@ def test_ask_end_to_end_with_the_packaged_model(
     # The packaged model answers: the statement lookup would read this net-sales question off
     # the income statement without it.
     monkeypatch.setenv("VERIRAG_STATEMENT_LOOKUP", "false")
+    monkeypatch.setenv("VERIRAG_ANSWER_ENGINE", "false")
     result = verirag("ask", QUESTION, "--data-dir", data, "--json")
     assert result.exit_code == 0, result.stderr
     answer = json.loads(result.stdout)
@@ -313,6 +314,7 @@ def test_eval_answers_reports_outcomes_with_every_question_counted(
     # The harness is measured on the generator: the statement lookup would answer this
     # net-sales question without it.
     monkeypatch.setenv("VERIRAG_STATEMENT_LOOKUP", "false")
+    monkeypatch.setenv("VERIRAG_ANSWER_ENGINE", "false")
     report_file, plot = tmp_path / "answers.json", tmp_path / "answers.png"
     result = verirag(
         "eval",

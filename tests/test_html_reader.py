@@ -423,3 +423,28 @@ def test_real_inline_xbrl_values_appear_verbatim(name: str) -> None:
     page_texts = [page.text for page in document.pages]
     missing = [value for value in sample if not any(value in text for text in page_texts)]
     assert missing == []
+
+
+def test_cells_keep_their_grid_columns_and_a_page_declares_its_unit(tmp_path: Path) -> None:
+    page = """<html><body>
+<p>Notes to the consolidated financial statements (All amounts expressed in thousands of U.S.
+Dollars, except share data)</p>
+<p>Current liabilities consisted of the following:</p>
+<table>
+<tr><td></td><td colspan="2">2019</td><td colspan="2">2018</td></tr>
+<tr><td></td><td>Amount</td><td>%</td><td>Amount</td><td>%</td></tr>
+<tr><td>Accrued expenses</td><td>1,200</td><td>60.0%</td><td>1,000</td><td>55.0%</td></tr>
+<tr><td>Total</td><td>2,000</td><td>100.0%</td><td>1,818</td><td>100.0%</td></tr>
+</table>
+<p>Rates used in the valuation were as follows:</p>
+<table><tr><td></td><td>2019</td><td>2018</td></tr>
+<tr><td>Discount rate</td><td>3.1%</td><td>3.9%</td></tr></table>
+</body></html>"""
+    path = tmp_path / "notes.htm"
+    path.write_text(page, encoding="utf-8")
+    (parsed,) = EdgarHtmlReader().read(path).pages
+    amounts, rates = parsed.tables
+    assert amounts.header_spans == [[(1, 3), (3, 5)], [(1, 2), (2, 3), (3, 4), (4, 5)]]
+    assert amounts.row_spans is not None and amounts.row_spans[0][3] == (3, 4)
+    assert amounts.scale == "thousands"  # the page's running head, not a line above
+    assert rates.scale is None  # a table of rates takes no unit

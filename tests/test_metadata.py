@@ -76,3 +76,22 @@ def test_malformed_overrides_name_the_line(tmp_path: Path, content: str, message
     with pytest.raises(MetadataFileError, match=message) as error:
         load_overrides(path)
     assert f"{path}:1" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("cover", "form"),
+    [
+        ("Harbour Mills plc\nAnnual Report and Accounts 2019\nStrategic report", "annual report"),
+        ("Integrated Report 2023\nGroup financial statements", "annual report"),
+        ("UNITED STATES\nSECURITIES AND EXCHANGE COMMISSION\nFORM 10-K\nAnnual report", "10-K"),
+    ],
+)
+def test_an_annual_report_that_is_no_sec_form_is_read_as_one(cover: str, form: str) -> None:
+    meta = from_cover_page("x", cover)
+    assert meta.form_type is not None and meta.form_type.value == form
+
+
+def test_an_annual_report_excerpt_takes_its_form_from_the_metadata(tmp_path: Path) -> None:
+    overrides = tmp_path / "documents.jsonl"
+    overrides.write_text('{"doc_name": "R1", "doc_type": "annual report excerpt"}\n')
+    assert load_overrides(overrides)["R1"].form_type is FormType.ANNUAL_REPORT

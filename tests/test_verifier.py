@@ -405,7 +405,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.14.0+")
+    assert constitution.version_id.startswith("sec-filings@1.15.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",

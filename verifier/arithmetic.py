@@ -197,6 +197,10 @@ def _parse_expression(
     cursor = 0
     for figure in quantities(text):
         start = text.find(figure.text, cursor)
+        # Not a match inside a bracket: "÷ 2" after "[receivables, fiscal 2018]" is the 2
+        # after it, not the 2 of 2018.
+        while start >= 0 and text.count("[", cursor, start) > text.count("]", cursor, start):
+            start = text.find(figure.text, start + 1)
         if start < 0 or not _read_between(text[cursor:start], tokens, inputs, pending, ranked):
             return None
         constants.extend(quantity for quantity, _ in pending)

@@ -668,8 +668,8 @@ class Verifier:
         if settled is not None and words & _POLARITY == {settled}:
             words -= _POLARITY
         missing += sorted((words - content_words(grounded)) | (words & _POLARITY))
-        if not words and not quantities(draft.answer):
-            missing.append("(an empty answer)")
+        if not words and not quantities(draft.answer) and not years_in(draft.answer):
+            missing.append("(an empty answer)")  # a period alone ("2019") is an answer
         # Figures are paired with the years the answer names, or else with the one year the
         # question asks about.
         answer_years = years_in(draft.answer)
@@ -1136,14 +1136,33 @@ def _column_matches(quantity: Quantity, span: CitedSpan, claim_text: str) -> dic
     """For a statement row with one figure per year column: whether ``quantity`` is that
     column's figure (with the table's scale), per year. None for any other sentence."""
     sentence = span.sentence
+    scale = figure_scale(sentence, claim_text)
+    if by_grid := _grid_column_matches(quantity, sentence, scale):
+        return by_grid
     columns = aligned_columns(normalise_text(sentence.text), sentence.table_header_rows)
     if not columns:
         return None
-    scale = figure_scale(sentence, claim_text)
     return {
         year: quantity_supported(quantity, evidence_values(figure.text, scale), True)
         for year, figure in columns
     }
+
+
+def _grid_column_matches(
+    quantity: Quantity, sentence: EvidenceSentence, scale: str | None
+) -> dict[int, bool] | None:
+    """The same from the row's cells and the header path above each (``table_cells``): a
+    cell under one period's header is that period's figure, whatever else its column says
+    ("2019" over "Amount" and "%"). None when no cell sits under exactly one period."""
+    by_year: dict[int, bool] = {}
+    for text, path in sentence.table_cells:
+        years = set(header_years(tuple((part,) for part in path)))
+        if len(years) != 1:
+            continue
+        year = years.pop()
+        found = quantity_supported(quantity, evidence_values(text, scale), True)
+        by_year[year] = by_year.get(year, False) or found
+    return by_year or None
 
 
 def figure_scale(sentence: EvidenceSentence, claim_text: str) -> str | None:

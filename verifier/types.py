@@ -55,6 +55,25 @@ class EvidenceSentence:
     table_title: str | None = None
     table_scale: str | None = None  # "thousands" | "millions" | "billions"
     table_header_rows: tuple[tuple[str, ...], ...] = ()
+    # A table row's figure cells, each with the column-header path above it (``ingest.grid``):
+    # ("4,200", ("2019", "Amount")). Empty for prose and for rows stored without a grid.
+    table_cells: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def from_dump(cls, item: dict[str, Any]) -> EvidenceSentence:
+        """A sentence from its logged form (``dataclasses.asdict``, then JSON): tuples come
+        back as lists."""
+        return cls(
+            **{
+                **item,
+                "table_header_rows": tuple(
+                    tuple(row) for row in item.get("table_header_rows") or ()
+                ),
+                "table_cells": tuple(
+                    (str(text), tuple(path)) for text, path in item.get("table_cells") or ()
+                ),
+            }
+        )
 
     @property
     def table_header(self) -> str:
@@ -109,6 +128,10 @@ class EvidenceContext:
                     table_header_rows=tuple(
                         tuple(str(cell) for cell in header)
                         for header in row.get("table_header_rows") or ()
+                    ),
+                    table_cells=tuple(
+                        (str(text), tuple(str(part) for part in path))
+                        for text, path in row.get("table_cells") or ()
                     ),
                 )
                 for number, row in enumerate(rows, start=1)

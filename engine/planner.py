@@ -1,0 +1,449 @@
+"""The CPU planner: links a ``Question`` to table rows, columns and prose sentences, and writes
+the ``Plan`` its operation asks for, or refuses.
+
+Linking is learned, not matched by wording rules: a row's link features (how much of its
+label the question covers, how much of the question it covers, weighted by how distinctive
+each word is within its table, the group label, the embedding cosine when an embedder is
+given) go through a logistic model trained on questions whose derivations name the rows they
+used (``engine/training.py``, cross-validated by report). Columns are linked by the periods
+the question asks and, where a table's columns are not periods, by the same word features
+over the column headers. A plan's confidence is the product of the operation's and the
+links' probabilities; the planner refuses below ``min_confidence``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from engine.cells import Cell, CellGrid, header_years
+from engine.learned import LinearModel
+from engine.plans import Plan, ProseSpan, Refusal
+from engine.question import Operation, Question, Vectors, _packaged_model
+from engine.spans import SpanSelector
+from engine.text import content_stems
+
+DEFAULT_MIN_CONFIDENCE = 0.35
+# The least confidence each operation's plans are delivered with, chosen on training reports
+# by ``engine/training.py`` and shipped beside the models.
+Thresholds = dict[str, float]
+
+
+@dataclass(slots=True)
+class Evidence:
+    """What a plan may cite: the report's tables as cell grids and its prose sentences."""
+
+    grids: list[CellGrid]
+    sentences: list[tuple[str, str]]  # (sentence id, text) of prose, in reading order
+
+
+class Planner(Protocol):
+    def plan(self, question: Question, evidence: Evidence) -> Plan | Refusal: ...
+
+
+@dataclass(slots=True)
+class RowLink:
+    grid: CellGrid
+    row: int
+    probability: float
+    mention: int  # where in the question the row's words first appear (for order)
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def _coverage(stems: Sequence[str], asked: set[str], weights: dict[str, float]) -> float:
+    if not stems:
+        return 0.0
+    total = sum(weights.get(s, 1.0) for s in set(stems))
+    found = sum(weights.get(s, 1.0) for s in set(stems) if s in asked)
+    return found / total if total else 0.0
+
+
+def row_features(
+    question: Question, grid: CellGrid, row: int, cosine: float | None = None
+) -> dict[str, float]:
+    """The link features of one table row for a question."""
+    asked = set(question.stems)
+    path = grid.row_paths[row]
+    label_stems = content_stems(path[-1]) if path else []
+    group_stems = [s for part in path[:-1] for s in content_stems(part)]
+    # A stem printed on many rows of the table tells rows apart less than a rare one.
+    rows_with: dict[str, int] = {}
+    for other in grid.row_paths:
+        for s in set(content_stems(" ".join(other))):
+            rows_with[s] = rows_with.get(s, 0) + 1
+    count = max(len(grid.row_paths), 1)
+    idf = {s: math.log(1 + count / n) for s, n in rows_with.items()}
+    covered = _coverage(label_stems, asked, idf)
+    asked_covered = sum(
+        1 for s in set(question.stems) if s in set(label_stems) | set(group_stems)
+    ) / max(len(set(question.stems)), 1)
+    title_stems = set(content_stems(grid.table.title or ""))
+    features = {
+        "label_covered": covered,
+        "label_all_covered": float(bool(label_stems) and set(label_stems) <= asked),
+        "question_covered": asked_covered,
+        "group_covered": _coverage(group_stems, asked, idf) if group_stems else 0.0,
+        "has_group": float(bool(group_stems)),
+        "label_words": min(len(label_stems), 8) / 8.0,
+        "total_row": float(bool(label_stems) and label_stems[0] == "total"),
+        "asks_total": float("total" in asked),
+        "title_covered": _coverage(sorted(title_stems), asked, {}) if title_stems else 0.0,
+        "no_label": float(not label_stems),
+    }
+    features["total_match"] = features["total_row"] * features["asks_total"]
+    features["covered_x_asked"] = covered * asked_covered
+    if cosine is not None:
+        features["cosine"] = cosine
+    return features
+
+
+def _mention(question: Question, grid: CellGrid, row: int) -> int:
+    label = set(content_stems(" ".join(grid.row_paths[row])))
+    for position, s in enumerate(question.stems):
+        if s in label:
+            return position
+    return len(question.stems)
+
+
+class CellLinker:
+    """Scores table rows against a question with the learned link model."""
+
+    def __init__(self, model: LinearModel, vectors: Vectors | None = None) -> None:
+        self.model = model
+        self.vectors = vectors
+
+    @classmethod
+    def packaged(cls, vectors: Vectors | None = None) -> CellLinker:
+        return cls(_packaged_model("link.json"), vectors)
+
+    def rows(self, question: Question, grids: Sequence[CellGrid]) -> list[RowLink]:
+        links = []
+        query = self.vectors([question.text])[0] if self.vectors is not None else None
+        for grid in grids:
+            rows = [r for r in range(len(grid.row_paths)) if grid.row_cells(r)]
+            cosines: list[float | None] = [None] * len(rows)
+            if self.vectors is not None and query is not None and rows:
+                texts = [" / ".join(grid.row_paths[r]) for r in rows]
+                cosines = [float(v) for v in np.asarray(self.vectors(texts)) @ query]
+            for r, cosine in zip(rows, cosines, strict=True):
+                features = row_features(question, grid, r, cosine)
+                probability = self.model.probabilities(features).get("yes", 0.0)
+                links.append(RowLink(grid, r, probability, _mention(question, grid, r), features))
+        links.sort(key=lambda link: -link.probability)
+        return links
+
+
+def _filled(grid: CellGrid, row: int, columns: Sequence[int]) -> tuple[Cell, ...] | None:
+    """The row's cells in these columns, None unless every one prints a figure."""
+    cells = [grid.cell(row, column) for column in columns]
+    if not cells or any(cell is None or cell.value is None for cell in cells):
+        return None
+    return tuple(cell for cell in cells if cell is not None)
+
+
+def _year_columns(grid: CellGrid, years: Sequence[int]) -> list[int] | None:
+    """The figure columns of the asked years, in the order asked; None unless every asked
+    year has exactly one column (a year over "Amount" and "%" is ambiguous here)."""
+    columns = []
+    for year in years:
+        found = [c for c, path in grid.column_paths.items() if year in _years(path)]
+        amounts = [c for c in found if not _is_percent_column(grid, c)]
+        if len(amounts) == 1:
+            columns.append(amounts[0])
+        elif len(found) == 1:
+            columns.append(found[0])
+        else:
+            return None
+    return columns
+
+
+def _years(path: tuple[str, ...]) -> tuple[int, ...]:
+    return header_years(path)
+
+
+def _is_percent_column(grid: CellGrid, column: int) -> bool:
+    cells = grid.column_cells(column)
+    return bool(cells) and all(cell.percent for cell in cells)
+
+
+def _period_columns(grid: CellGrid) -> list[int]:
+    """Columns that hold one period's amounts, most recent first as printed."""
+    return [
+        c
+        for c in grid.figure_columns
+        if len(set(_years(grid.column_paths[c]))) == 1 and not _is_percent_column(grid, c)
+    ]
+
+
+def _two_named_columns(question: Question, grid: CellGrid) -> tuple[int, int] | None:
+    """Two columns that are not periods but that the question names by their headers' own
+    words ("between the third and fourth quarter", "at June 30 and December 31"), as
+    (the one named second, the one named first): a change runs from the first to the second."""
+    shared = None
+    stems_of = {}
+    for column in grid.figure_columns:
+        stems = set(content_stems(" ".join(grid.column_paths[column])))
+        stems_of[column] = stems
+        shared = stems if shared is None else shared & stems
+    named = []
+    for column, stems in stems_of.items():
+        own = stems - (shared or set())
+        positions = [i for i, s in enumerate(question.stems) if s in own]
+        if own and positions:
+            named.append((min(positions), column))
+    if len(named) != 2 or named[0][0] == named[1][0]:
+        return None
+    (_, first), (_, second) = sorted(named)
+    return second, first
+
+
+def _column_by_words(question: Question, grid: CellGrid) -> int | None:
+    """The one figure column whose header words the question names, if exactly one."""
+    asked = set(question.stems)
+    scored = []
+    for column in grid.figure_columns:
+        stems = set(content_stems(" ".join(grid.column_paths[column])))
+        if stems:
+            scored.append((len(stems & asked) / len(stems), column))
+    best = [column for score, column in scored if score > 0 and score == max(s for s, _ in scored)]
+    return best[0] if len(best) == 1 else None
+
+
+class CpuPlanner:
+    def __init__(
+        self,
+        linker: CellLinker,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        thresholds: Thresholds | None = None,
+        spans: SpanSelector | None = None,
+    ) -> None:
+        self.linker = linker
+        self.min_confidence = min_confidence
+        self.thresholds = thresholds or {}
+        self.spans = spans
+
+    @classmethod
+    def packaged(cls, vectors: Vectors | None = None) -> CpuPlanner:
+        """The planner with the models and thresholds shipped in ``engine/models``."""
+        card = _packaged_model("link.json").card
+        return cls(
+            CellLinker.packaged(vectors),
+            thresholds=card.get("thresholds", {}),
+            spans=SpanSelector(_packaged_model("spans.json")),
+        )
+
+    def _least(self, operation: Operation) -> float:
+        return self.thresholds.get(operation.value, self.min_confidence)
+
+    def plan(self, question: Question, evidence: Evidence) -> Plan | Refusal:
+        operation = question.operation
+        if operation in {Operation.OTHER, Operation.COUNT}:
+            return Refusal(f"the engine does not plan a {operation.value} from tables yet")
+        if operation is Operation.EXPLANATION:
+            return self._explanation(question, evidence)
+        links = self.linker.rows(question, evidence.grids)
+        plan = (
+            self._table_plan(question, links)
+            if links
+            else Refusal("no table row to link the question to")
+        )
+        if operation is Operation.VALUE:
+            plan = self._value_from_prose(question, evidence, plan)
+        if isinstance(plan, Refusal):
+            return plan
+        if plan.confidence < self._least(operation):
+            return Refusal(
+                f"the question links to the evidence with confidence {plan.confidence:.2f}, "
+                f"below {self._least(operation):.2f} for a {operation.value}",
+                (plan,),
+            )
+        return plan
+
+    # ---- table plans ------------------------------------------------------------------------
+
+    def _table_plan(self, question: Question, links: list[RowLink]) -> Plan | Refusal:
+        operation = question.operation
+        best = links[0]
+        grid = best.grid
+        confidence = question.operation_confidence * best.probability
+        why = f"row {' / '.join(grid.row_paths[best.row])!r} (p={best.probability:.2f})"
+        years = question.years
+        if operation in {Operation.DIFFERENCE, Operation.SUM, Operation.RATIO} and len(years) < 2:
+            return self._two_rows(question, links)
+
+        def plan(cells: tuple[Cell, ...], expression: str = "", **kwargs: object) -> Plan:
+            return Plan(operation, cells, expression, confidence=confidence, why=why, **kwargs)  # type: ignore[arg-type]
+
+        if operation is Operation.VALUE:
+            column = self._one_column(question, grid)
+            value = _filled(grid, best.row, [column]) if column is not None else None
+            if value is None:
+                return Refusal("no single cell answers the asked period")
+            return plan(value)
+        if operation in {Operation.CHANGE, Operation.PERCENT_CHANGE}:
+            periods = self._two_periods(question, grid) or _two_named_columns(question, grid)
+            pair = _filled(grid, best.row, list(periods)) if periods else None
+            if pair is None:
+                return Refusal("the question's periods do not name two filled columns")
+            if operation is Operation.CHANGE:
+                return plan(pair, "{0} - {1}")
+            return plan(pair, "({0} - {1}) / {1} * 100", percent=True)
+        if operation in {Operation.AVERAGE, Operation.SUM, Operation.RATIO, Operation.DIFFERENCE}:
+            columns = self._asked_periods(question, grid, operation) or []
+            combined = _filled(grid, best.row, columns) if len(columns) >= 2 else None
+            if combined is None:
+                return Refusal("the question's periods do not name the columns to combine")
+            names = [f"{{{i}}}" for i in range(len(combined))]
+            if operation is Operation.AVERAGE:
+                return plan(combined, f"({' + '.join(names)}) / {len(names)}")
+            if operation is Operation.SUM:
+                return plan(combined, " + ".join(names))
+            if operation is Operation.DIFFERENCE:
+                return plan(combined[:2], "{0} - {1}")
+            if question.asks_percent:
+                return plan(combined[:2], "{0} / {1} * 100", percent=True)
+            return plan(combined[:2], "{0} / {1}")
+        if operation is Operation.COMPARISON:
+            if question.answers_with != "period":
+                return Refusal("the engine compares periods of one row, not rows, yet")
+            compared = _year_columns(grid, years) if len(years) >= 2 else _period_columns(grid)
+            cells = _filled(grid, best.row, compared or [])
+            if cells is None or len(cells) < 2:
+                return Refusal("the comparison's periods do not name two filled columns")
+            return plan(cells, direction=question.direction or "higher", answer_with="period")
+        if operation is Operation.LIST:
+            if question.answers_with == "period":
+                listed = _filled(grid, best.row, _period_columns(grid))
+                if listed is None or len(listed) < 2:
+                    return Refusal("the table has no two period columns to list")
+                return plan(listed, answer_with="period")
+            if question.answers_with == "figure" and len(years) >= 2:
+                figures = _filled(grid, best.row, _year_columns(grid, years) or [])
+                if figures is not None and len(figures) == len(years):
+                    return plan(figures)
+            return Refusal("the list's items are not periods of one row")
+        return Refusal(f"the engine does not plan a {operation.value} yet")
+
+    def _one_column(self, question: Question, grid: CellGrid) -> int | None:
+        if question.years:
+            columns = _year_columns(grid, question.years[:1])
+            if columns:
+                return columns[0]
+            return None
+        named = _column_by_words(question, grid)
+        if named is not None:
+            return named
+        figure_columns = grid.figure_columns
+        return figure_columns[0] if len(figure_columns) == 1 else None
+
+    def _two_periods(self, question: Question, grid: CellGrid) -> tuple[int, int] | None:
+        """The columns of the minuend and the subtrahend: "from 2019 to 2018" is 2018 less
+        2019 as asked; otherwise the later period less the earlier."""
+        if question.ordered_periods and len(question.years) == 2:
+            years = [question.years[1], question.years[0]]
+        else:
+            years = sorted(set(question.years), reverse=True)
+        if len(years) == 1:
+            years = [years[0], years[0] - 1]
+        if len(years) != 2:
+            return None
+        columns = _year_columns(grid, years)
+        if not columns:
+            return None
+        return columns[0], columns[1]
+
+    def _asked_periods(
+        self, question: Question, grid: CellGrid, operation: Operation
+    ) -> list[int] | None:
+        years = list(question.years)
+        if operation in {Operation.AVERAGE, Operation.SUM} and question.year_span:
+            years = list(question.year_span)
+        if operation is Operation.AVERAGE and len(years) == 1:
+            years = [years[0], years[0] - 1]  # an average balance over the year: its two ends
+        if len(years) >= 2:
+            return _year_columns(grid, years)
+        if operation in {Operation.AVERAGE, Operation.SUM} and not years:
+            return _period_columns(grid)
+        return None
+
+    def _two_rows(self, question: Question, links: list[RowLink]) -> Plan | Refusal:
+        first = links[0]
+        grid = first.grid
+        others = [link for link in links[1:] if link.grid is grid]
+        if not others:
+            return Refusal("the question names one row; two are needed")
+        second = others[0]
+        pair = sorted((first, second), key=lambda link: link.mention)
+        column = self._one_column(question, grid)
+        if column is None:
+            return Refusal("no single column for the asked period")
+        found = [grid.cell(link.row, column) for link in pair]
+        cells = tuple(cell for cell in found if cell is not None and cell.value is not None)
+        if len(cells) != len(pair):
+            return Refusal("a row's cell is empty")
+        operation = question.operation
+        if operation is Operation.SUM:
+            expression = "{0} + {1}"
+        elif operation is Operation.DIFFERENCE:
+            expression = "{0} - {1}"
+        else:
+            expression = "{0} / {1} * 100" if question.asks_percent else "{0} / {1}"
+        confidence = question.operation_confidence * first.probability * second.probability
+        return Plan(
+            operation,
+            cells,
+            expression,
+            percent=operation is Operation.RATIO and question.asks_percent,
+            confidence=confidence,
+            why=f"rows {[' / '.join(grid.row_paths[link.row]) for link in pair]}",
+        )
+
+    # ---- prose -----------------------------------------------------------------------------
+
+    def _explanation(self, question: Question, evidence: Evidence) -> Plan | Refusal:
+        plan = self._prose_plan(question, evidence)
+        if isinstance(plan, Refusal):
+            return plan
+        if plan.confidence < self._least(Operation.EXPLANATION):
+            return Refusal(
+                f"the best span answers with confidence {plan.confidence:.2f}, below "
+                f"{self._least(Operation.EXPLANATION):.2f}",
+                (plan,),
+            )
+        return plan
+
+    def _value_from_prose(
+        self, question: Question, evidence: Evidence, table: Plan | Refusal
+    ) -> Plan | Refusal:
+        """A figure the prose states, where it answers with more confidence than a cell."""
+        prose = self._prose_plan(question, evidence)
+        if isinstance(prose, Refusal):
+            return table
+        if isinstance(table, Refusal) or prose.confidence > table.confidence:
+            return prose
+        return table
+
+    def _prose_plan(self, question: Question, evidence: Evidence) -> Plan | Refusal:
+        if self.spans is None:
+            return Refusal("no span selector")
+        found = self.spans.best(question, evidence.sentences)
+        if found is None:
+            return Refusal("no sentence shares the question's words")
+        candidate, probability = found
+        return Plan(
+            question.operation,
+            spans=(
+                ProseSpan(candidate.sentence_id, candidate.start, candidate.end, candidate.text),
+            ),
+            confidence=question.operation_confidence * probability,
+            why=f"{candidate.kind} span of a sentence holding {candidate.sentence_score:.0%} "
+            f"of the question's words (p={probability:.2f})",
+        )
+
+
+def cells_of(plan: Plan) -> tuple[Cell, ...]:
+    return plan.cells

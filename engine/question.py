@@ -1,0 +1,185 @@
+"""The question, read once: what is asked (its content words), for which periods, by which
+operation, in what unit. Every later stage takes the ``Question``; this is the only module of
+the engine that reads question text.
+
+The operation is not matched by wording rules: a linear classifier over the question's stems
+and word pairs, trained on questions whose derivations are known (``engine/training.py``,
+cross-validated by report), scores every operation; the reader keeps the scores so the planner
+can refuse when no operation is clearly asked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.learned import LinearModel
+from engine.text import content_stems, stem, vocabulary, words
+from verifier.numbers import normalise_text, periods
+
+
+class Operation(StrEnum):
+    VALUE = "value"  # one figure as printed
+    CHANGE = "change"  # one item, a later period less an earlier one
+    PERCENT_CHANGE = "percentage change"
+    AVERAGE = "average"
+    SUM = "sum"
+    DIFFERENCE = "difference"  # two items, one period: the first less the second
+    RATIO = "ratio"  # one figure over another (a share, a margin, a rate)
+    COMPARISON = "comparison"  # which period or item is higher or lower
+    COUNT = "count"
+    LIST = "list"  # several figures, periods or items
+    EXPLANATION = "explanation"  # a span of prose
+    OTHER = "other"  # an arithmetic the engine does not plan (refused)
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    stems: tuple[str, ...]  # content stems in the order asked (periods and numbers left out)
+    years: tuple[int, ...]  # the periods asked, in the order asked
+    operation: Operation
+    operation_scores: dict[Operation, float] = field(default_factory=dict)
+    # What a list or comparison answers with: "figure", "period" (the years whose figures
+    # are asked about) or "item" (row labels).
+    answers_with: str = "figure"
+    # "2017-2019", "from 2015 to 2019": every year of the span (for averages and sums).
+    year_span: tuple[int, ...] = ()
+    # "from 2019 to 2018": the periods' order is the direction of a change (later minus
+    # earlier otherwise).
+    ordered_periods: bool = False
+    asks_percent: bool = False
+    yes_no: bool = False
+    direction: str | None = None  # "higher" or "lower", for comparisons and rankings
+
+    @property
+    def operation_confidence(self) -> float:
+        return self.operation_scores.get(self.operation, 0.0)
+
+
+class Vectors(Protocol):
+    """L2-normalised sentence vectors of texts (``engine.vectors.TextVectors``)."""
+
+    def __call__(self, texts: Sequence[str]) -> Any: ...
+
+
+class OperationClassifier(Protocol):
+    def scores(self, text: str) -> dict[str, float]:
+        """Probabilities of the classes ``"<operation>"`` or ``"<operation>/<answers_with>"``."""
+        ...
+
+
+def question_features(text: str, vector: Sequence[float] | None = None) -> dict[str, float]:
+    """What the operation classifier sees: stems (stop words kept: "how many", "which year"
+    are the signal), adjacent stem pairs, the number of periods asked, a percent sign, and
+    the question's sentence vector when one is given (the wording it was never trained on
+    still lands near the questions it was)."""
+    tokens = [stem(word) for word in words(text) if not word.replace(".", "").isdigit()]
+    features: dict[str, float] = {}
+    for token in tokens:
+        features[f"w:{token}"] = 1.0
+    for first, second in itertools.pairwise(tokens):
+        features[f"p:{first}_{second}"] = 1.0
+    if tokens:
+        features[f"first:{tokens[0]}"] = 1.0
+    years = len({p.year for p in periods(text) if p.year is not None})
+    features[f"years:{min(years, 3)}"] = 1.0
+    if vector is not None:
+        for index, value in enumerate(vector):
+            features[f"e:{index}"] = float(value)
+    return features
+
+
+class LinearOperationClassifier:
+    """``vectors``: the sentence-vector model the classifier was trained with (its card names
+    it); without one, a model trained with vectors scores on words alone."""
+
+    def __init__(self, model: LinearModel, vectors: Vectors | None = None) -> None:
+        self.model = model
+        self.vectors = vectors
+
+    @classmethod
+    def packaged(cls, vectors: Vectors | None = None) -> LinearOperationClassifier:
+        return cls(_packaged_model("operation.json"), vectors)
+
+    def scores(self, text: str) -> dict[str, float]:
+        vector = self.vectors([text])[0] if self.vectors is not None else None
+        return self.model.probabilities(question_features(text, vector))
+
+
+@cache
+def _packaged_model(name: str) -> LinearModel:
+    path = Path(str(resources.files("engine").joinpath("models", name)))
+    return LinearModel.load(path)
+
+
+_SPAN_JOINERS = frozenset({"-", "to", "through", "until", "till"})
+MAX_YEAR_SPAN = 10
+
+
+def _year_span(text: str) -> tuple[tuple[int, ...], bool]:
+    """Every year of a span the question names by its two ends ("2017-2019", "from 2015 to
+    2019", "FY2015 through FY2019"), and whether two periods are joined that way at all."""
+    normal = normalise_text(text)
+    found = sorted((p for p in periods(text) if p.year is not None), key=lambda p: p.position)
+    for first, second in itertools.pairwise(found):
+        between = normal[first.position + len(first.text) : second.position]
+        if between.strip(" ,").lower() in _SPAN_JOINERS and first.year != second.year:
+            assert first.year is not None and second.year is not None
+            low, high = sorted((first.year, second.year))
+            span = tuple(range(low, high + 1)) if high - low <= MAX_YEAR_SPAN else ()
+            return span, True
+    return (), False
+
+
+class QuestionReader:
+    def __init__(self, classifier: OperationClassifier) -> None:
+        self._classifier = classifier
+
+    def read(self, text: str) -> Question:
+        words_asked = words(text)
+        terms = vocabulary()["question"]
+        years: list[int] = []
+        for period in sorted(periods(text), key=lambda p: p.position):
+            if period.year is not None and period.year not in years:
+                years.append(period.year)
+        year_span, ordered = _year_span(text)
+        classes = self._classifier.scores(text)
+        scores: dict[Operation, float] = {}
+        for name, probability in classes.items():
+            kind = Operation(name.split("/")[0])
+            scores[kind] = scores.get(kind, 0.0) + probability
+        operation = max(scores, key=lambda name: scores[name]) if scores else Operation.OTHER
+        kinds = {
+            name.split("/")[1]: p
+            for name, p in classes.items()
+            if "/" in name and name.split("/")[0] == operation.value
+        }
+        answers_with = max(kinds, key=lambda k: kinds[k]) if kinds else "figure"
+        direction = None
+        for word in words_asked:
+            if word in terms["higher_words"]:
+                direction = "higher"
+                break
+            if word in terms["lower_words"]:
+                direction = "lower"
+                break
+        return Question(
+            text=text,
+            stems=tuple(content_stems(text)),
+            years=tuple(years),
+            year_span=year_span,
+            ordered_periods=ordered,
+            operation=operation,
+            operation_scores=scores,
+            answers_with=answers_with,
+            asks_percent=any(word in terms["percent_words"] for word in words_asked),
+            yes_no=bool(words_asked) and words_asked[0] in terms["yes_no_openers"],
+            direction=direction,
+        )
