@@ -169,3 +169,26 @@ def test_a_new_parser_version_re_embeds_only_the_chunks_it_changed(
         _consistent(store)
         query = embedder.embed_query("revenue in billions")
         assert _search(store, query, 3)
+
+
+def test_an_index_written_before_table_layouts_opens_with_its_tables_whole(
+    tmp_path: Path, embedder: Any
+) -> None:
+    """Schema 3 had no ``tables.layout``: opening such an index adds the column, keeps every
+    table, and its tables read without recorded columns (headers right-aligned)."""
+    filing = filings.write_10k(tmp_path / "ACME_2023_10K.pdf")
+    with IndexStore(tmp_path / "index") as store:
+        _ingestor(store, embedder).ingest([filing])
+        (stored,) = store.filings()
+        before = store.filing_tables(stored.id)
+        store._db.execute("ALTER TABLE tables DROP COLUMN layout")
+    assert before
+    with IndexStore(tmp_path / "index") as store:
+        columns = [row[1] for row in store._db.execute("PRAGMA table_info(tables)")]
+        after = store.filing_tables(stored.id)
+        _consistent(store)
+    assert "layout" in columns
+    assert [(t.id, t.rows, t.header_rows) for t in after] == [
+        (t.id, t.rows, t.header_rows) for t in before
+    ]
+    assert all(t.row_spans is None for t in after)
