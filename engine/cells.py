@@ -90,9 +90,6 @@ class CellGrid:
                 return cell
         return None
 
-    def row_label(self, row: int) -> str:
-        return self.row_paths[row][-1] if self.row_paths[row] else ""
-
 
 def cell_value(text: str) -> tuple[float | None, bool] | None:
     """The signed figure a cell prints and whether it is a percentage; (None, False) for a

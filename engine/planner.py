@@ -443,7 +443,3 @@ class CpuPlanner:
             why=f"{candidate.kind} span of a sentence holding {candidate.sentence_score:.0%} "
             f"of the question's words (p={probability:.2f})",
         )
-
-
-def cells_of(plan: Plan) -> tuple[Cell, ...]:
-    return plan.cells
