@@ -122,7 +122,7 @@ class CellLinker:
 
     def rows(self, question: Question, grids: Sequence[CellGrid]) -> list[RowLink]:
         links = []
-        query = self.vectors([question.text])[0] if self.vectors is not None else None
+        query = question.vector if self.vectors is not None else None
         for grid in grids:
             rows = [r for r in range(len(grid.row_paths)) if grid.row_cells(r)]
             cosines: list[float | None] = [None] * len(rows)

@@ -57,6 +57,10 @@ class Question:
     asks_percent: bool = False
     yes_no: bool = False
     direction: str | None = None  # "higher" or "lower", for comparisons and rankings
+    opener: str = ""  # the question's first word, lower-cased ("how", "what", "which")
+    # The question's sentence vector (the vector model the engine's models were trained
+    # with), computed once here for every stage that compares the question with evidence.
+    vector: Any = field(default=None, compare=False, repr=False)
 
     @property
     def operation_confidence(self) -> float:
@@ -70,7 +74,7 @@ class Vectors(Protocol):
 
 
 class OperationClassifier(Protocol):
-    def scores(self, text: str) -> dict[str, float]:
+    def scores(self, text: str, vector: Any = None) -> dict[str, float]:
         """Probabilities of the classes ``"<operation>"`` or ``"<operation>/<answers_with>"``."""
         ...
 
@@ -108,8 +112,9 @@ class LinearOperationClassifier:
     def packaged(cls, vectors: Vectors | None = None) -> LinearOperationClassifier:
         return cls(_packaged_model("operation.json"), vectors)
 
-    def scores(self, text: str) -> dict[str, float]:
-        vector = self.vectors([text])[0] if self.vectors is not None else None
+    def scores(self, text: str, vector: Any = None) -> dict[str, float]:
+        if vector is None and self.vectors is not None:
+            vector = self.vectors([text])[0]
         return self.model.probabilities(question_features(text, vector))
 
 
@@ -139,8 +144,12 @@ def _year_span(text: str) -> tuple[tuple[int, ...], bool]:
 
 
 class QuestionReader:
-    def __init__(self, classifier: OperationClassifier) -> None:
+    """``vectors``: the sentence-vector model of the engine's models; by default the
+    classifier's own."""
+
+    def __init__(self, classifier: OperationClassifier, vectors: Vectors | None = None) -> None:
         self._classifier = classifier
+        self._vectors = vectors if vectors is not None else getattr(classifier, "vectors", None)
 
     def read(self, text: str) -> Question:
         words_asked = words(text)
@@ -150,7 +159,8 @@ class QuestionReader:
             if period.year is not None and period.year not in years:
                 years.append(period.year)
         year_span, ordered = _year_span(text)
-        classes = self._classifier.scores(text)
+        vector = self._vectors([text])[0] if self._vectors is not None else None
+        classes = self._classifier.scores(text, vector)
         scores: dict[Operation, float] = {}
         for name, probability in classes.items():
             kind = Operation(name.split("/")[0])
@@ -182,4 +192,6 @@ class QuestionReader:
             asks_percent=any(word in terms["percent_words"] for word in words_asked),
             yes_no=bool(words_asked) and words_asked[0] in terms["yes_no_openers"],
             direction=direction,
+            opener=text.split()[0].lower() if text.split() else "",
+            vector=vector,
         )

@@ -129,7 +129,7 @@ def candidate_features(question: Question, candidate: Candidate, sentence: str) 
         "previous_is_stop": float(previous in stop_words()),
         "previous_in_question": float(any(s in asked for s in content_stems(previous))),
         "has_figure": float(bool(quantities(candidate.text))),
-        f"first:{question.text.split()[0].lower() if question.text.split() else ''}": 1.0,
+        f"first:{question.opener}": 1.0,
     }
     return features
 

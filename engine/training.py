@@ -223,7 +223,7 @@ def _link_examples(
         }:
             continue
         question = reader.read(labelled.text)
-        query = vectors([labelled.text])[0] if vectors is not None else None
+        query = question.vector if vectors is not None else None
         for grid in evidence[labelled.report].grids:
             for row in range(len(grid.row_paths)):
                 cells = grid.row_cells(row)
@@ -264,6 +264,7 @@ def _span_examples(
             stems=tuple(content_stems(labelled.text)),
             years=(),
             operation=labelled.operation,
+            opener=labelled.text.split()[0].lower() if labelled.text.split() else "",
         )
         text_of = dict(evidence.sentences)
         examples, labels = [], []
