@@ -253,9 +253,9 @@ def main(args: argparse.Namespace) -> int:
             model.card = card | ({"thresholds": thresholds} if name == "link.json" else {})
             model.save(args.save / name)
         print(f"saved {', '.join(models)} in {args.save}")
-        from engine.question import _packaged_model
+        from engine.question import packaged_model
 
-        _packaged_model.cache_clear()  # the pipeline below loads what was just saved
+        packaged_model.cache_clear()  # the pipeline below loads what was just saved
     if args.baseline_sample:
         from engine.training import tally
 

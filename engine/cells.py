@@ -10,11 +10,14 @@ until a total closes the group or another such label opens the next.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
+from engine.text import content_stems
 from ingest.grid import body_spans as grid_body_spans
 from ingest.grid import column_paths as grid_column_paths
+from ingest.grid import figure_columns as grid_figure_columns
 from ingest.store import StoredTable
 from verifier.numbers import normalise_text, periods, quantities
 
@@ -50,14 +53,14 @@ class Cell:
 
     @property
     def years(self) -> tuple[int, ...]:
-        return header_years(self.column_path)
+        return column_years(self.column_path)
 
 
 # "2 0 1 8": a year printed letter-spaced (a PDF's tracking, kept by the excerpt).
 _SPACED_YEAR = re.compile(r"\b((?:19|20)\d)\s(\d)\b|\b(\d)\s(\d)\s(\d)\s(\d)\b")
 
 
-def header_years(path: tuple[str, ...]) -> tuple[int, ...]:
+def column_years(path: tuple[str, ...]) -> tuple[int, ...]:
     """The years a column-header path names, in order ("FY19", "December 31, 2019",
     "2 0 1 8")."""
     found: list[int] = []
@@ -73,22 +76,37 @@ class CellGrid:
     row_paths: list[tuple[str, ...]]
     column_paths: dict[int, tuple[str, ...]]  # grid column → header path
     cells: list[Cell] = field(default_factory=list)
+    _at: dict[tuple[int, int], Cell] = field(default_factory=dict, repr=False)
+    _row_stem_idf: dict[str, float] | None = field(default=None, repr=False)
+
+    def add(self, cell: Cell) -> None:
+        self.cells.append(cell)
+        self._at[(cell.row, cell.column)] = cell
 
     @property
     def figure_columns(self) -> list[int]:
         return sorted(self.column_paths)
 
     def row_cells(self, row: int) -> list[Cell]:
-        return [cell for cell in self.cells if cell.row == row]
+        return [cell for column in self.figure_columns if (cell := self._at.get((row, column)))]
 
     def column_cells(self, column: int) -> list[Cell]:
-        return [cell for cell in self.cells if cell.column == column]
+        return [cell for row in range(len(self.row_paths)) if (cell := self._at.get((row, column)))]
 
     def cell(self, row: int, column: int) -> Cell | None:
-        for cell in self.cells:
-            if cell.row == row and cell.column == column:
-                return cell
-        return None
+        return self._at.get((row, column))
+
+    def row_stem_idf(self) -> dict[str, float]:
+        """How rare each stem is among the table's row paths (log(1 + rows / rows with it)):
+        a stem printed on many rows tells rows apart less than a rare one. Read once."""
+        if self._row_stem_idf is None:
+            rows_with: dict[str, int] = {}
+            for path in self.row_paths:
+                for stem in set(content_stems(" ".join(path))):
+                    rows_with[stem] = rows_with.get(stem, 0) + 1
+            count = max(len(self.row_paths), 1)
+            self._row_stem_idf = {s: math.log(1 + count / n) for s, n in rows_with.items()}
+        return self._row_stem_idf
 
 
 def cell_value(text: str) -> tuple[float | None, bool] | None:
@@ -147,15 +165,15 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
     """The table's cell grid; ``sentences`` maps the table's row sentence ids to their text."""
     body_spans = grid_body_spans(table)
     parsed = [[cell_value(text) for text in row] for row in table.rows]
-    figure_columns = sorted(
-        {
-            spans[i][0]
-            for row, spans, values in zip(table.rows, body_spans, parsed, strict=True)
-            for i in range(1, min(len(row), len(spans)))
-            if values[i] is not None and spans[i][0] > 0
-        }
+    figures = {
+        text
+        for row, values in zip(table.rows, parsed, strict=True)
+        for text, value in zip(row, values, strict=True)
+        if value is not None
+    }
+    column_paths = grid_column_paths(
+        table, grid_figure_columns(table, figures.__contains__, body_spans)
     )
-    column_paths = grid_column_paths(table, figure_columns)
     scale = table_scale(table)
     row_paths: list[tuple[str, ...]] = []
     group: str | None = None
@@ -190,7 +208,7 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
                 _PERCENT_LABEL.search(label)
                 or _PERCENT_LABEL.search(" ".join(column_paths[span[0]]))
             )
-            grid.cells.append(
+            grid.add(
                 Cell(
                     table_id=table.id,
                     row=index,

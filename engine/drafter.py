@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from engine.cells import read_grid
 from engine.drafts import draft_of
+from engine.evidence import grids_of
 from engine.planner import CpuPlanner, Evidence
 from engine.plans import Plan, PlanError, Refusal, execute
 from engine.question import LinearOperationClassifier, Question, QuestionReader, Vectors
@@ -58,9 +58,8 @@ class AnswerEngine:
         tables = self.store.tables_by_ids(table_ids[:MAX_TABLES])
         wanted = [sid for table in tables for sid in table.row_sentence_ids]
         texts = {row["id"]: row["text"] for row in self.store.sentences_by_ids(wanted)}
-        grids = [grid for grid in (read_grid(t, texts) for t in tables) if grid.cells]
         prose = [(row["id"], row["text"]) for row in rows if row["kind"] == "prose"]
-        return Evidence(grids=grids, sentences=prose)
+        return Evidence(grids=grids_of(tables, texts), sentences=prose)
 
     def draft(self, question_text: str, rows: Sequence[dict[str, Any]]) -> EngineDraft | None:
         question = self.reader.read(question_text)

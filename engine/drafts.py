@@ -13,7 +13,7 @@ from engine.question import Operation
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim
 
 _OPERATORS = {"+": "+", "-": "−", "*": "×", "/": "÷"}
-_SCALE_WORDS = {"thousand": "thousand", "million": "million", "billion": "billion"}
+_SCALE_WORDS = frozenset({"thousand", "million", "billion"})
 
 
 def _period(cell: Cell) -> str:
@@ -36,7 +36,7 @@ def figure(cell: Cell) -> str:
     if cell.percent:
         return f"{sign}{digits}%"
     dollars = "$" if "$" in cell.text else ""
-    scale = f" {_SCALE_WORDS[cell.scale]}" if cell.scale in _SCALE_WORDS else ""
+    scale = f" {cell.scale}" if cell.scale in _SCALE_WORDS else ""
     return f"{sign}{dollars}{digits}{scale}"
 
 

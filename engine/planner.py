@@ -13,17 +13,16 @@ links' probabilities; the planner refuses below ``min_confidence``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from engine.cells import Cell, CellGrid, header_years
+from engine.cells import Cell, CellGrid, column_years
 from engine.learned import LinearModel
 from engine.plans import Plan, ProseSpan, Refusal
-from engine.question import Operation, Question, Vectors, _packaged_model
+from engine.question import Operation, Question, Vectors, packaged_model
 from engine.spans import SpanSelector
 from engine.text import content_stems
 
@@ -70,13 +69,7 @@ def row_features(
     path = grid.row_paths[row]
     label_stems = content_stems(path[-1]) if path else []
     group_stems = [s for part in path[:-1] for s in content_stems(part)]
-    # A stem printed on many rows of the table tells rows apart less than a rare one.
-    rows_with: dict[str, int] = {}
-    for other in grid.row_paths:
-        for s in set(content_stems(" ".join(other))):
-            rows_with[s] = rows_with.get(s, 0) + 1
-    count = max(len(grid.row_paths), 1)
-    idf = {s: math.log(1 + count / n) for s, n in rows_with.items()}
+    idf = grid.row_stem_idf()
     covered = _coverage(label_stems, asked, idf)
     asked_covered = sum(
         1 for s in set(question.stems) if s in set(label_stems) | set(group_stems)
@@ -118,7 +111,7 @@ class CellLinker:
 
     @classmethod
     def packaged(cls, vectors: Vectors | None = None) -> CellLinker:
-        return cls(_packaged_model("link.json"), vectors)
+        return cls(packaged_model("link.json"), vectors)
 
     def rows(self, question: Question, grids: Sequence[CellGrid]) -> list[RowLink]:
         links = []
@@ -150,7 +143,7 @@ def _year_columns(grid: CellGrid, years: Sequence[int]) -> list[int] | None:
     year has exactly one column (a year over "Amount" and "%" is ambiguous here)."""
     columns = []
     for year in years:
-        found = [c for c, path in grid.column_paths.items() if year in _years(path)]
+        found = [c for c, path in grid.column_paths.items() if year in column_years(path)]
         amounts = [c for c in found if not _is_percent_column(grid, c)]
         if len(amounts) == 1:
             columns.append(amounts[0])
@@ -159,10 +152,6 @@ def _year_columns(grid: CellGrid, years: Sequence[int]) -> list[int] | None:
         else:
             return None
     return columns
-
-
-def _years(path: tuple[str, ...]) -> tuple[int, ...]:
-    return header_years(path)
 
 
 def _is_percent_column(grid: CellGrid, column: int) -> bool:
@@ -175,7 +164,7 @@ def _period_columns(grid: CellGrid) -> list[int]:
     return [
         c
         for c in grid.figure_columns
-        if len(set(_years(grid.column_paths[c]))) == 1 and not _is_percent_column(grid, c)
+        if len(set(column_years(grid.column_paths[c]))) == 1 and not _is_percent_column(grid, c)
     ]
 
 
@@ -229,11 +218,11 @@ class CpuPlanner:
     @classmethod
     def packaged(cls, vectors: Vectors | None = None) -> CpuPlanner:
         """The planner with the models and thresholds shipped in ``engine/models``."""
-        card = _packaged_model("link.json").card
+        card = packaged_model("link.json").card
         return cls(
             CellLinker.packaged(vectors),
             thresholds=card.get("thresholds", {}),
-            spans=SpanSelector(_packaged_model("spans.json")),
+            spans=SpanSelector(packaged_model("spans.json")),
         )
 
     def _least(self, operation: Operation) -> float:

@@ -110,7 +110,7 @@ class LinearOperationClassifier:
 
     @classmethod
     def packaged(cls, vectors: Vectors | None = None) -> LinearOperationClassifier:
-        return cls(_packaged_model("operation.json"), vectors)
+        return cls(packaged_model("operation.json"), vectors)
 
     def scores(self, text: str, vector: Any = None) -> dict[str, float]:
         if vector is None and self.vectors is not None:
@@ -119,7 +119,7 @@ class LinearOperationClassifier:
 
 
 @cache
-def _packaged_model(name: str) -> LinearModel:
+def packaged_model(name: str) -> LinearModel:
     path = Path(str(resources.files("engine").joinpath("models", name)))
     return LinearModel.load(path)
 

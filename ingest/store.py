@@ -104,6 +104,7 @@ CREATE TABLE IF NOT EXISTS sentences (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sentences_by_page ON sentences (filing_id, page, position);
+CREATE INDEX IF NOT EXISTS sentences_by_table ON sentences (table_id);
 CREATE TABLE IF NOT EXISTS chunks (
     vector_id INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -453,10 +454,16 @@ class IndexStore:
         reader can tell which period (or segment) a cited figure belongs to."""
         table_ids = sorted({row["table_id"] for row in rows if row.get("table_id")})
         cells_of: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
-        for table in self.tables_by_ids(table_ids):
+        # Only tables with recorded columns: guessing a PDF table's (its text lines) would
+        # override what the verifier reads from the row and its headers, so it gets none.
+        marks = ",".join("?" * len(table_ids))
+        with_columns = (
+            self._stored_tables(f"t.id IN ({marks}) AND t.layout IS NOT NULL", table_ids)
+            if table_ids
+            else []
+        )
+        for table in with_columns:
             if table.row_spans is None or len(table.row_sentence_ids) != len(table.rows):
-                # No recorded columns (a PDF's text lines): guessing them here would override
-                # what the verifier reads from the row and its headers, so give none.
                 continue
             per_row = row_cell_columns(table, is_numeric_cell)
             cells_of.update(zip(table.row_sentence_ids, per_row, strict=True))

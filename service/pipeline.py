@@ -244,23 +244,20 @@ class AnswerPipeline:
             drafter = self.calculator.version
         if draft is None:
             return None
+
+        def sentence_id(label: str) -> str | None:
+            sentence = everything.get(label)
+            return sentence.sentence_id if sentence is not None else None
+
         cited = {
-            sentence.sentence_id
+            stored
             for claim in draft.claims
             for citation in claim.citations
-            if (sentence := everything.get(citation.sentence_id)) is not None
+            if (stored := sentence_id(citation.sentence_id)) is not None
         }
-        shown = rows[: self.config.context_max_sentences]
-        shown_ids = {row["id"] for row in shown}
-        shown += [r for r in searched if r["id"] in cited and r["id"] not in shown_ids]
-        context = EvidenceContext.from_rows(shown)
+        context = self._context_citing(rows, [r for r in searched if r["id"] in cited])
         # The draft cited the labels of every retrieved sentence; the context's differ.
-        label_of = {s.sentence_id: s.label for s in context}
-        for claim in draft.claims:
-            for citation in claim.citations:
-                sentence = everything.get(citation.sentence_id)
-                if sentence is not None:
-                    citation.sentence_id = label_of[sentence.sentence_id]
+        _relabel(draft, sentence_id, context)
         return context, draft, drafter
 
     def _engine_draft(
@@ -273,16 +270,20 @@ class AnswerPipeline:
         found = self.engine.draft(question, rows)
         if found is None:
             return None
+        context = self._context_citing(rows, self.store.evidence_sentences(found.cited))
+        draft = found.draft.model_copy(deep=True)
+        _relabel(draft, lambda stored_id: stored_id, context)  # it cites stored ids
+        return context, draft, self.engine.version
+
+    def _context_citing(
+        self, rows: list[dict[str, Any]], cited: list[dict[str, Any]]
+    ) -> EvidenceContext:
+        """The ranked rows the generator is shown, then each cited row below their cut, so
+        the generator, the verifier and the log all see one context."""
         shown = rows[: self.config.context_max_sentences]
         shown_ids = {row["id"] for row in shown}
-        shown += [r for r in self.store.evidence_sentences(found.cited) if r["id"] not in shown_ids]
-        context = EvidenceContext.from_rows(shown)
-        label_of = {s.sentence_id: s.label for s in context}
-        draft = found.draft.model_copy(deep=True)
-        for claim in draft.claims:
-            for citation in claim.citations:
-                citation.sentence_id = label_of[citation.sentence_id]
-        return context, draft, self.engine.version
+        shown += [row for row in cited if row["id"] not in shown_ids]
+        return EvidenceContext.from_rows(shown)
 
     def versions(self) -> Versions:
         return Versions(
@@ -698,6 +699,18 @@ class Drafted:
     draft: DraftAnswer
     report: VerificationReport
     drafter: str
+
+
+def _relabel(
+    draft: DraftAnswer, sentence_id: Callable[[str], str | None], context: EvidenceContext
+) -> None:
+    """Point the draft's citations at the context's labels; ``sentence_id`` says which stored
+    sentence a citation names now (None: leave it as it is)."""
+    label_of = {s.sentence_id: s.label for s in context}
+    for claim in draft.claims:
+        for citation in claim.citations:
+            if (stored := sentence_id(citation.sentence_id)) is not None:
+                citation.sentence_id = label_of[stored]
 
 
 def _rank(report: VerificationReport) -> tuple[bool, int]:

@@ -154,11 +154,11 @@ def build_engine(settings: Settings, store: IndexStore, embedder: Any = None) ->
     """The answer engine with its shipped models, given the sentence-vector model they were
     trained with: the index's embedder when it is that model, else the packaged one."""
     from engine.drafter import AnswerEngine
-    from engine.question import _packaged_model
+    from engine.question import packaged_model
     from engine.vectors import TextVectors
     from ingest.embedding import OnnxEmbedder
 
-    wanted = _packaged_model("link.json").card.get("vectors_model")
+    wanted = packaged_model("link.json").card.get("vectors_model")
     if wanted is None:
         return AnswerEngine.packaged(store)
     if embedder is None or getattr(embedder, "model_id", None) != wanted:

@@ -136,9 +136,9 @@ def test_cell_values(text: str, expected: tuple[float | None, bool] | None) -> N
 @pytest.fixture(scope="module")
 def vectors(embedder: Any) -> TextVectors:
     """The sentence vectors the shipped models were trained with (their card names them)."""
-    from engine.question import _packaged_model
+    from engine.question import packaged_model
 
-    assert _packaged_model("link.json").card["vectors_model"] == embedder.model_id
+    assert packaged_model("link.json").card["vectors_model"] == embedder.model_id
     return TextVectors(embedder)
 
 
