@@ -18,6 +18,7 @@ from engine.text import content_stems
 from ingest.grid import body_spans as grid_body_spans
 from ingest.grid import column_paths as grid_column_paths
 from ingest.grid import figure_columns as grid_figure_columns
+from ingest.layout import stated_unit
 from ingest.store import StoredTable
 from verifier.numbers import normalise_text, periods, quantities
 
@@ -25,10 +26,6 @@ from verifier.numbers import normalise_text, periods, quantities
 _PERCENT_LABEL = re.compile(r"%|\bper\s?cent(?:age)?\b", re.IGNORECASE)
 _TOTAL = re.compile(r"^\s*total\b", re.IGNORECASE)
 _DASH_CELL = re.compile(r"^[\s$€£]*[-\u2010-\u2015\u2212]+\s*$")
-_SCALE_WORDS = re.compile(
-    r"\b(thousands?|millions?|billions?)\b|'000|\b000s?\b|€\s?m\b|\$\s?m\b|£\s?m\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,20 +125,9 @@ def cell_value(text: str) -> tuple[float | None, bool] | None:
     return (value, figure.percent)
 
 
-def table_scale(table: StoredTable) -> str | None:
-    """The table's scale as an answer names it: "thousand", "million", "billion"."""
-    texts = [table.scale or ""] + [cell for row in table.header_rows for cell in row]
-    for text in texts:
-        match = _SCALE_WORDS.search(text)
-        if not match:
-            continue
-        word = match.group().lower()
-        if "thousand" in word or "000" in word:
-            return "thousand"
-        if "billion" in word:
-            return "billion"
-        return "million"
-    return None
+def answer_scale(unit: str | None) -> str | None:
+    """A unit as ingest stores it ("thousands") named as an answer names it ("thousand")."""
+    return unit[:-1] if unit and unit.endswith("s") else unit
 
 
 def _locate(sentence: str, texts: list[str]) -> list[tuple[int, int]]:
@@ -174,7 +160,7 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
     column_paths = grid_column_paths(
         table, grid_figure_columns(table, figures.__contains__, body_spans)
     )
-    scale = table_scale(table)
+    scale = answer_scale(table.scale)
     row_paths: list[tuple[str, ...]] = []
     group: str | None = None
     group_sentence: str | None = None
@@ -204,6 +190,8 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
             if value is None or span[0] == 0 or span[0] not in column_paths or start < 0:
                 continue
             number, percent = value
+            # "Gross profit (in thousands)": a row that states its own unit.
+            row_scale = answer_scale(stated_unit(label)) or scale
             percent = percent or bool(
                 _PERCENT_LABEL.search(label)
                 or _PERCENT_LABEL.search(" ".join(column_paths[span[0]]))
@@ -218,7 +206,7 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
                     text=text,
                     value=number,
                     percent=percent,
-                    scale=None if percent else scale,
+                    scale=None if percent else row_scale,
                     sentence_id=sentence_id,
                     start=start,
                     end=end,

@@ -36,7 +36,7 @@ def models_version() -> str:
     """A content hash of the shipped models: what an answer records as its drafter."""
     digest = hashlib.sha256()
     folder = resources.files("engine").joinpath("models")
-    for name in ("operation.json", "link.json", "spans.json"):
+    for name in ("operation.json", "link.json", "spans.json", "confidence.json"):
         digest.update(folder.joinpath(name).read_bytes())
     return digest.hexdigest()[:12]
 

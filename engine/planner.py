@@ -8,13 +8,16 @@ given) go through a logistic model trained on questions whose derivations name t
 used (``engine/training.py``, cross-validated by report). Columns are linked by the periods
 the question asks and, where a table's columns are not periods, by the same word features
 over the column headers. A plan's confidence is the product of the operation's and the
-links' probabilities; the planner refuses below ``min_confidence``.
+links' probabilities, or, when a confidence model is given, that model's probability that the
+plan is right, learned from the plan's signals (the operation's and the links' probabilities
+and margins) on answers to reports the planner was not trained on. The planner refuses below
+its operation's threshold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -82,7 +85,7 @@ def row_features(
         "group_covered": _coverage(group_stems, asked, idf) if group_stems else 0.0,
         "has_group": float(bool(group_stems)),
         "label_words": min(len(label_stems), 8) / 8.0,
-        "total_row": float(bool(label_stems) and label_stems[0] == "total"),
+        "total_row": float(_is_total(path)),
         "asks_total": float("total" in asked),
         "title_covered": _coverage(sorted(title_stems), asked, {}) if title_stems else 0.0,
         "no_label": float(not label_stems),
@@ -100,6 +103,35 @@ def _mention(question: Question, grid: CellGrid, row: int) -> int:
         if s in label:
             return position
     return len(question.stems)
+
+
+def question_signals(question: Question) -> dict[str, float]:
+    """How clearly the question asks its operation, for the confidence model."""
+    scores = sorted(question.operation_scores.values(), reverse=True) or [0.0]
+    return {
+        f"op:{question.operation.value}": 1.0,
+        "op_prob": scores[0],
+        "op_margin": scores[0] - (scores[1] if len(scores) > 1 else 0.0),
+        "years_asked": min(len(question.years), 3) / 3.0,
+        "asks_percent": float(question.asks_percent),
+    }
+
+
+def link_signals(links: Sequence[RowLink]) -> dict[str, float]:
+    """How clearly one row is the asked one: its probability, its lead over the next row (in
+    any table and in its own), how many rows are likely, and its own link features."""
+    best = links[0]
+    runner_up = links[1].probability if len(links) > 1 else 0.0
+    same_table = next((link.probability for link in links[1:] if link.grid is best.grid), 0.0)
+    signals = {
+        "row_prob": best.probability,
+        "row_margin": best.probability - runner_up,
+        "row_margin_in_table": best.probability - same_table,
+        "rows_likely": min(sum(link.probability > 0.5 for link in links), 5) / 5.0,
+        "tables": min(len({id(link.grid) for link in links}), 5) / 5.0,
+    }
+    signals.update({f"row:{name}": value for name, value in best.features.items()})
+    return signals
 
 
 class CellLinker:
@@ -168,6 +200,11 @@ def _period_columns(grid: CellGrid) -> list[int]:
     ]
 
 
+def _is_total(path: tuple[str, ...]) -> bool:
+    stems = content_stems(path[-1]) if path else []
+    return bool(stems) and stems[0] == "total"
+
+
 def _two_named_columns(question: Question, grid: CellGrid) -> tuple[int, int] | None:
     """Two columns that are not periods but that the question names by their headers' own
     words ("between the third and fourth quarter", "at June 30 and December 31"), as
@@ -209,41 +246,34 @@ class CpuPlanner:
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         thresholds: Thresholds | None = None,
         spans: SpanSelector | None = None,
+        confidence_model: LinearModel | None = None,
     ) -> None:
         self.linker = linker
         self.min_confidence = min_confidence
         self.thresholds = thresholds or {}
         self.spans = spans
+        self.confidence_model = confidence_model
 
     @classmethod
     def packaged(cls, vectors: Vectors | None = None) -> CpuPlanner:
         """The planner with the models and thresholds shipped in ``engine/models``."""
-        card = packaged_model("link.json").card
+        confidence = packaged_model("confidence.json")
         return cls(
             CellLinker.packaged(vectors),
-            thresholds=card.get("thresholds", {}),
+            thresholds=confidence.card.get("thresholds", {}),
             spans=SpanSelector(packaged_model("spans.json")),
+            confidence_model=confidence,
         )
 
     def _least(self, operation: Operation) -> float:
         return self.thresholds.get(operation.value, self.min_confidence)
 
     def plan(self, question: Question, evidence: Evidence) -> Plan | Refusal:
-        operation = question.operation
-        if operation in {Operation.OTHER, Operation.COUNT}:
-            return Refusal(f"the engine does not plan a {operation.value} from tables yet")
-        if operation is Operation.EXPLANATION:
-            return self._explanation(question, evidence)
-        links = self.linker.rows(question, evidence.grids)
-        plan = (
-            self._table_plan(question, links)
-            if links
-            else Refusal("no table row to link the question to")
-        )
-        if operation is Operation.VALUE:
-            plan = self._value_from_prose(question, evidence, plan)
+        """The best plan, or a refusal when it is below its operation's threshold."""
+        plan = self.draft(question, evidence)
         if isinstance(plan, Refusal):
             return plan
+        operation = question.operation
         if plan.confidence < self._least(operation):
             return Refusal(
                 f"the question links to the evidence with confidence {plan.confidence:.2f}, "
@@ -251,6 +281,43 @@ class CpuPlanner:
                 (plan,),
             )
         return plan
+
+    def draft(self, question: Question, evidence: Evidence) -> Plan | Refusal:
+        """The best plan with its confidence, however low (thresholds are chosen on these)."""
+        operation = question.operation
+        filtering = {Operation.COUNT, Operation.COMPARISON, Operation.LIST}
+        if question.threshold is not None and operation in filtering:
+            links = self.linker.rows(question, evidence.grids)
+            plan = (
+                self._filter(question, links)
+                if links
+                else Refusal("no table row to link the question to")
+            )
+        elif operation is Operation.COUNT:
+            links = self.linker.rows(question, evidence.grids)
+            if not links:
+                return Refusal("no table row to link the question to")
+            signals = question_signals(question) | link_signals(links)
+            listed = self._items(question, links[0].grid, signals)
+            plan = listed if isinstance(listed, Refusal) else replace(listed, operation=operation)
+        elif operation is Operation.OTHER:
+            return Refusal("the engine does not plan this arithmetic")
+        elif operation is Operation.EXPLANATION:
+            plan = self._prose_plan(question, evidence)
+        else:
+            links = self.linker.rows(question, evidence.grids)
+            plan = (
+                self._table_plan(question, links)
+                if links
+                else Refusal("no table row to link the question to")
+            )
+            if operation is Operation.VALUE:
+                plan = self._value_from_prose(question, evidence, plan)
+        if isinstance(plan, Refusal) or self.confidence_model is None:
+            return plan
+        signals = plan.signals | {"raw_confidence": plan.confidence}
+        calibrated = self.confidence_model.probabilities(signals).get("yes", 0.0)
+        return replace(plan, confidence=calibrated, signals=signals)
 
     # ---- table plans ------------------------------------------------------------------------
 
@@ -264,17 +331,35 @@ class CpuPlanner:
         if operation in {Operation.DIFFERENCE, Operation.SUM, Operation.RATIO} and len(years) < 2:
             return self._two_rows(question, links)
 
+        signals = question_signals(question) | link_signals(links) | {"table_plan": 1.0}
+
         def plan(cells: tuple[Cell, ...], expression: str = "", **kwargs: object) -> Plan:
-            return Plan(operation, cells, expression, confidence=confidence, why=why, **kwargs)  # type: ignore[arg-type]
+            found = signals | {"cells": min(len(cells), 6) / 6.0}
+            return Plan(
+                operation,
+                cells,
+                expression,
+                confidence=confidence,
+                why=why,
+                signals=found,
+                **kwargs,  # type: ignore[arg-type]
+            )
 
         if operation is Operation.VALUE:
+            if question.years:
+                signals["column:year"] = 1.0
+            elif _column_by_words(question, grid) is not None:
+                signals["column:words"] = 1.0
             column = self._one_column(question, grid)
             value = _filled(grid, best.row, [column]) if column is not None else None
             if value is None:
                 return Refusal("no single cell answers the asked period")
             return plan(value)
         if operation in {Operation.CHANGE, Operation.PERCENT_CHANGE}:
-            periods = self._two_periods(question, grid) or _two_named_columns(question, grid)
+            periods = self._two_periods(question, grid)
+            if periods is None:
+                periods = _two_named_columns(question, grid)
+                signals["column:named"] = 1.0
             pair = _filled(grid, best.row, list(periods)) if periods else None
             if pair is None:
                 return Refusal("the question's periods do not name two filled columns")
@@ -314,6 +399,10 @@ class CpuPlanner:
                 figures = _filled(grid, best.row, _year_columns(grid, years) or [])
                 if figures is not None and len(figures) == len(years):
                     return plan(figures)
+            if question.answers_with == "figure":
+                return self._two_rows(question, links)
+            if question.answers_with == "item":
+                return self._items(question, grid, signals)
             return Refusal("the list's items are not periods of one row")
         return Refusal(f"the engine does not plan a {operation.value} yet")
 
@@ -332,6 +421,13 @@ class CpuPlanner:
     def _two_periods(self, question: Question, grid: CellGrid) -> tuple[int, int] | None:
         """The columns of the minuend and the subtrahend: "from 2019 to 2018" is 2018 less
         2019 as asked; otherwise the later period less the earlier."""
+        if not question.years:
+            # No period asked: a table of exactly two periods changes from one to the other.
+            by_year = {column_years(grid.column_paths[c])[0]: c for c in _period_columns(grid)}
+            if len(by_year) != 2 or len(_period_columns(grid)) != 2:
+                return None
+            later, earlier = sorted(by_year, reverse=True)
+            return by_year[later], by_year[earlier]
         if question.ordered_periods and len(question.years) == 2:
             years = [question.years[1], question.years[0]]
         else:
@@ -359,6 +455,82 @@ class CpuPlanner:
             return _period_columns(grid)
         return None
 
+    def _filter(self, question: Question, links: list[RowLink]) -> Plan | Refusal:
+        """A threshold the question states, over the periods of the asked row ("how many
+        years did net sales exceed $200,000 thousand") or, when one period is asked, over the
+        item rows of its column ("how many segments were above $50 million in 2019")."""
+        assert question.threshold is not None
+        best = links[0]
+        grid = best.grid
+        signals = question_signals(question) | link_signals(links)
+        if len(question.years) == 1:
+            columns = _year_columns(grid, question.years)
+            if not columns:
+                return Refusal("no column for the asked period")
+            listed = self._items(question, grid, signals)
+            if isinstance(listed, Refusal):
+                return listed
+            found = [grid.cell(cell.row, columns[0]) for cell in listed.cells]
+            cells = tuple(c for c in found if c is not None and c.value is not None)
+            answer_with, how = "item", "filter:rows"
+            confidence = listed.confidence
+        else:
+            filled = _filled(grid, best.row, _period_columns(grid))
+            if filled is None or len(filled) < 2:
+                return Refusal("the asked row has no two period columns to compare")
+            cells, answer_with, how = filled, "period", "filter:periods"
+            confidence = question.operation_confidence * best.probability
+        if len(cells) < 2:
+            return Refusal("fewer than two figures to compare with the threshold")
+        return Plan(
+            question.operation,
+            cells,
+            answer_with=answer_with,
+            condition=question.threshold,
+            confidence=confidence,
+            why=f"{len(cells)} figures against {question.threshold[0]} "
+            f"{question.threshold[1]:,.10g}",
+            signals=signals | {how: 1.0, "cells": min(len(cells), 6) / 6.0},
+        )
+
+    def _items(
+        self, question: Question, grid: CellGrid, signals: dict[str, float]
+    ) -> Plan | Refusal:
+        """The items a list asks for: the rows under the group label the question names
+        ("the components of deferred tax liabilities"), or, where no group label is named,
+        every item row of the table; totals are not items."""
+        asked = set(question.stems)
+        groups: dict[str, list[int]] = {}
+        for row, path in enumerate(grid.row_paths):
+            if len(path) == 2 and grid.row_cells(row):
+                groups.setdefault(path[0], []).append(row)
+        named = []
+        for group in groups:
+            stems = set(content_stems(group))
+            if stems:
+                named.append((len(stems & asked) / len(stems), group))
+        named.sort(reverse=True)
+        if named and named[0][0] > 0 and (len(named) == 1 or named[0][0] > named[1][0]):
+            rows = groups[named[0][1]]
+            coverage, how = named[0][0], "list:group"
+        else:
+            rows = [row for row in range(len(grid.row_paths)) if grid.row_cells(row)]
+            coverage, how = 0.0, "list:table"
+        cells = tuple(grid.row_cells(row)[0] for row in rows if not _is_total(grid.row_paths[row]))
+        if len(cells) < 2:
+            return Refusal("fewer than two items to list")
+        confidence = question.operation_confidence * (0.5 + 0.5 * coverage)
+        found = signals | {how: 1.0, "group_covered": coverage, "cells": min(len(cells), 6) / 6}
+        return Plan(
+            Operation.LIST,
+            cells,
+            answer_with="item",
+            confidence=confidence,
+            why=f"the {len(cells)} item rows of "
+            f"{named[0][1] if how == 'list:group' else 'the table'!r}",
+            signals=found,
+        )
+
     def _two_rows(self, question: Question, links: list[RowLink]) -> Plan | Refusal:
         first = links[0]
         grid = first.grid
@@ -375,13 +547,17 @@ class CpuPlanner:
         if len(cells) != len(pair):
             return Refusal("a row's cell is empty")
         operation = question.operation
-        if operation is Operation.SUM:
+        if operation is Operation.LIST:
+            expression = ""
+        elif operation is Operation.SUM:
             expression = "{0} + {1}"
         elif operation is Operation.DIFFERENCE:
             expression = "{0} - {1}"
         else:
             expression = "{0} / {1} * 100" if question.asks_percent else "{0} / {1}"
         confidence = question.operation_confidence * first.probability * second.probability
+        signals = question_signals(question) | link_signals(links)
+        signals |= {"two_rows": 1.0, "second_row_prob": second.probability}
         return Plan(
             operation,
             cells,
@@ -389,21 +565,10 @@ class CpuPlanner:
             percent=operation is Operation.RATIO and question.asks_percent,
             confidence=confidence,
             why=f"rows {[' / '.join(grid.row_paths[link.row]) for link in pair]}",
+            signals=signals,
         )
 
     # ---- prose -----------------------------------------------------------------------------
-
-    def _explanation(self, question: Question, evidence: Evidence) -> Plan | Refusal:
-        plan = self._prose_plan(question, evidence)
-        if isinstance(plan, Refusal):
-            return plan
-        if plan.confidence < self._least(Operation.EXPLANATION):
-            return Refusal(
-                f"the best span answers with confidence {plan.confidence:.2f}, below "
-                f"{self._least(Operation.EXPLANATION):.2f}",
-                (plan,),
-            )
-        return plan
 
     def _value_from_prose(
         self, question: Question, evidence: Evidence, table: Plan | Refusal
@@ -423,12 +588,18 @@ class CpuPlanner:
         if found is None:
             return Refusal("no sentence shares the question's words")
         candidate, probability = found
+        signals = question_signals(question) | {
+            "span_prob": probability,
+            f"span:{candidate.kind}": 1.0,
+            "span_sentence_score": candidate.sentence_score,
+        }
         return Plan(
             question.operation,
             spans=(
                 ProseSpan(candidate.sentence_id, candidate.start, candidate.end, candidate.text),
             ),
             confidence=question.operation_confidence * probability,
+            signals=signals,
             why=f"{candidate.kind} span of a sentence holding {candidate.sentence_score:.0%} "
             f"of the question's words (p={probability:.2f})",
         )

@@ -38,8 +38,14 @@ class Plan:
     # "item" (its row label) or "figure".
     answer_with: str = "figure"
     percent: bool = False  # the result is a percentage (×100 applied in the expression)
+    # Keep only the cited cells above or below an amount in units ("above", 2e8): the cells
+    # a count counts or a list lists, each shown against the threshold in the formula.
+    condition: tuple[str, float] | None = None
     confidence: float = 0.0
     why: str = ""  # how the planner linked the question to the evidence, for the audit
+    # What the confidence rests on (the operation's and the links' probabilities and margins,
+    # how the columns were found): the confidence model's features.
+    signals: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,34 @@ def _scale_of(cells: tuple[Cell, ...], percent: bool) -> str:
     return scales.pop() or "" if len(scales) == 1 else ""
 
 
+_SCALE_FACTORS = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+
+
+def in_units(cell: Cell) -> float:
+    """The cell's figure with its table's scale applied (percentages as printed)."""
+    value = _figure(cell)
+    return value if cell.percent else value * _SCALE_FACTORS.get(cell.scale or "", 1.0)
+
+
+def _filtered(plan: Plan) -> tuple[tuple[Cell, ...], str]:
+    """The cited cells that meet the plan's condition, and the comparison of each."""
+    assert plan.condition is not None
+    direction, threshold = plan.condition
+    kept, shown = [], []
+    for cell in plan.cells:
+        value = in_units(cell)
+        passes = value > threshold if direction == "above" else value < threshold
+        sign = (
+            (">" if value > threshold else "≤")
+            if direction == "above"
+            else ("<" if value < threshold else "≥")
+        )
+        shown.append(f"{_label(cell, plan.answer_with)}: {cell.text} {sign} {threshold:,.10g}")
+        if passes:
+            kept.append(cell)
+    return tuple(kept), "; ".join(shown)
+
+
 def execute(plan: Plan) -> Result:
     """The plan's answer. Raises ``PlanError`` for a plan that cannot be computed."""
     if plan.operation is Operation.EXPLANATION or (plan.spans and not plan.cells):
@@ -109,6 +143,13 @@ def execute(plan: Plan) -> Result:
         return Result(tuple(span.text for span in plan.spans), None, "", "")
     if not plan.cells:
         raise PlanError("the plan cites no cell")
+    if plan.condition is not None:
+        kept, formula = _filtered(plan)
+        if plan.operation is Operation.COUNT:
+            return Result((str(len(kept)),), float(len(kept)), "", formula)
+        if not kept:
+            raise PlanError(f"no cited figure meets the condition ({formula})")
+        return Result(tuple(_label(cell, plan.answer_with) for cell in kept), None, "", formula)
     if plan.expression:
         values = [_figure(cell) for cell in plan.cells]
         try:

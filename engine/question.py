@@ -11,6 +11,7 @@ can refuse when no operation is clearly asked.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -58,6 +59,9 @@ class Question:
     yes_no: bool = False
     direction: str | None = None  # "higher" or "lower", for comparisons and rankings
     opener: str = ""  # the question's first word, lower-cased ("how", "what", "which")
+    # A threshold the question states ("exceed $200,000 thousand"): which way ("above" or
+    # "below") and the amount in units (its scale word applied).
+    threshold: tuple[str, float] | None = None
     # The question's sentence vector (the vector model the engine's models were trained
     # with), computed once here for every stage that compares the question with evidence.
     vector: Any = field(default=None, compare=False, repr=False)
@@ -143,6 +147,42 @@ def _year_span(text: str) -> tuple[tuple[int, ...], bool]:
     return (), False
 
 
+_SCALE_FACTORS = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
+
+
+@cache
+def _threshold_pattern() -> re.Pattern[str]:
+    terms = vocabulary()["question"]
+    words = sorted(terms["above_words"] + terms["below_words"], key=len, reverse=True)
+    scales = sorted(
+        (word for names in vocabulary()["scale"].values() for word in names if word.isalpha()),
+        key=len,
+        reverse=True,
+    )
+    return re.compile(
+        rf"\b({'|'.join(map(re.escape, words))})\s+(?:us\$|\$|€|£)?\s*(\d[\d,]*(?:\.\d+)?)"
+        rf"(?:\s*({'|'.join(map(re.escape, scales))})\b)?"
+        # "more than 5 years" is a duration, not an amount
+        r"(?![\d,.]*\s*(?:years?|months?|weeks?|days?)\b)",
+        re.IGNORECASE,
+    )
+
+
+def _threshold(text: str) -> tuple[str, float] | None:
+    """The threshold the question states, as ("above" | "below", amount in units)."""
+    match = _threshold_pattern().search(text)
+    if match is None:
+        return None
+    word, number, scale_word = match.group(1).lower(), match.group(2), match.group(3)
+    direction = "above" if word in vocabulary()["question"]["above_words"] else "below"
+    factor = 1.0
+    if scale_word:
+        for name, names in vocabulary()["scale"].items():
+            if scale_word.lower() in names:
+                factor = _SCALE_FACTORS[name]
+    return direction, float(number.replace(",", "")) * factor
+
+
 class QuestionReader:
     """``vectors``: the sentence-vector model of the engine's models; by default the
     classifier's own."""
@@ -194,4 +234,5 @@ class QuestionReader:
             direction=direction,
             opener=text.split()[0].lower() if text.split() else "",
             vector=vector,
+            threshold=_threshold(text),
         )

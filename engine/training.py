@@ -19,7 +19,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +301,7 @@ class Outcome:
     operation: str = ""
     seconds: float = 0.0
     reason: str = ""
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 def run_planner(
@@ -309,52 +310,81 @@ def run_planner(
     reader: QuestionReader,
     planner: CpuPlanner,
 ) -> list[Outcome]:
-    """Every question through reader → planner → executor, with its TAT-QA score; plans
-    below the planner's threshold are kept (with their confidence) so a threshold can be
-    chosen afterwards, and counted as refused by ``tally``."""
+    """Every question through reader → planner → executor, with its TAT-QA score. Plans are
+    drafted without the planner's thresholds and kept with their confidence, so a threshold
+    can be chosen afterwards; ``tally`` counts those below it as refused."""
     outcomes = []
-    saved = planner.min_confidence, planner.thresholds
-    planner.min_confidence, planner.thresholds = 0.0, {}
-    try:
-        for labelled in questions:
-            started = time.perf_counter()
-            question = reader.read(labelled.text)
-            plan = planner.plan(question, evidence[labelled.report])
-            try:
-                if isinstance(plan, Refusal):
-                    raise PlanError(plan.reason)
-                result = execute(plan)
-            except PlanError as exc:  # refused: no plan, or one that cannot be computed
-                outcomes.append(
-                    Outcome(
-                        labelled,
-                        False,
-                        0.0,
-                        None,
-                        operation=question.operation.value,
-                        seconds=time.perf_counter() - started,
-                        reason=str(exc),
-                    )
-                )
-                continue
-            score = score_answer(
-                labelled.gold, labelled.gold_scale, list(result.answers), result.scale
-            )
+    for labelled in questions:
+        started = time.perf_counter()
+        question = reader.read(labelled.text)
+        plan = planner.draft(question, evidence[labelled.report])
+        try:
+            if isinstance(plan, Refusal):
+                raise PlanError(plan.reason)
+            result = execute(plan)
+        except PlanError as exc:  # refused: no plan, or one that cannot be computed
             outcomes.append(
                 Outcome(
                     labelled,
-                    True,
-                    plan.confidence,
-                    score,
-                    list(result.answers),
-                    result.scale,
-                    question.operation.value,
-                    time.perf_counter() - started,
+                    False,
+                    0.0,
+                    None,
+                    operation=question.operation.value,
+                    seconds=time.perf_counter() - started,
+                    reason=str(exc),
                 )
             )
-    finally:
-        planner.min_confidence, planner.thresholds = saved
+            continue
+        score = score_answer(labelled.gold, labelled.gold_scale, list(result.answers), result.scale)
+        outcomes.append(
+            Outcome(
+                labelled,
+                True,
+                plan.confidence,
+                score,
+                list(result.answers),
+                result.scale,
+                question.operation.value,
+                time.perf_counter() - started,
+                signals=plan.signals,
+            )
+        )
     return outcomes
+
+
+def train_confidence_model(outcomes: Sequence[Outcome]) -> LinearModel | None:
+    """The probability that a plan is right, from its signals, learned on answers to reports
+    the planner was not trained on (``out_of_fold``): confidence on a report the models saw
+    would be too high. None when there is nothing to learn from."""
+    planned = [o for o in outcomes if o.delivered and o.score is not None]
+    labels = [
+        "yes" if o.score is not None and o.score.outcome == "correct" else "no" for o in planned
+    ]
+    if len(set(labels)) < 2:
+        return None
+    return fit_linear(
+        [o.signals | {"raw_confidence": o.confidence} for o in planned],
+        labels,
+        regularisation=1.0,
+        min_count=1,
+    )
+
+
+def recalibrated(outcomes: Sequence[Outcome], model: LinearModel | None) -> list[Outcome]:
+    """The outcomes with the confidence model's probability as their confidence."""
+    if model is None:
+        return list(outcomes)
+    return [
+        replace(
+            o,
+            confidence=model.probabilities(o.signals | {"raw_confidence": o.confidence}).get(
+                "yes", 0.0
+            ),
+        )
+        if o.delivered
+        else o
+        for o in outcomes
+    ]
 
 
 Thresholds = dict[str, float]  # operation → the least confidence it is delivered with
@@ -395,7 +425,7 @@ def tally(outcomes: Sequence[Outcome], thresholds: Thresholds | float) -> dict[s
     }
 
 
-def choose_thresholds(outcomes: Sequence[Outcome], wrong_weight: float = 4.0) -> Thresholds:
+def choose_thresholds(outcomes: Sequence[Outcome], wrong_weight: float = 3.0) -> Thresholds:
     """Per operation the planner chose, the confidence threshold that maximises correct −
     ``wrong_weight`` × wrong answers on the given (training) outcomes; an operation whose
     answers never pay for their errors gets a threshold above 1 (always refused)."""
@@ -442,7 +472,7 @@ def cross_validate(
     questions: Sequence[LabelledQuestion],
     evidence: dict[str, Evidence],
     folds: int = 5,
-    wrong_weight: float = 4.0,
+    wrong_weight: float = 3.0,
     progress: Callable[[str], None] | None = None,
     vectors: Vectors | None = None,
 ) -> dict[str, Any]:
@@ -456,10 +486,11 @@ def cross_validate(
     for index, fold in enumerate(report_folds([q.report for q in questions], folds)):
         train = [q for q in questions if q.report not in fold]
         test = [q for q in questions if q.report in fold]
-        threshold = choose_thresholds(
-            out_of_fold(train, evidence, folds - 1, vectors, seed=index), wrong_weight
-        )
+        inner = out_of_fold(train, evidence, folds - 1, vectors, seed=index)
+        confidence_model = train_confidence_model(inner)
+        threshold = choose_thresholds(recalibrated(inner, confidence_model), wrong_weight)
         reader, planner = fitted(train, evidence, vectors)
+        planner.confidence_model = confidence_model
         outcomes = run_planner(test, evidence, reader, planner)
         result = tally(outcomes, threshold)
         result.update(fold=index, reports=len(fold))
@@ -471,10 +502,11 @@ def cross_validate(
         held_out.extend(outcomes)
         if progress:
             progress(json.dumps(result))
-    threshold = choose_thresholds(
-        out_of_fold(questions, evidence, folds, vectors, seed=folds), wrong_weight
-    )
+    inner = out_of_fold(questions, evidence, folds, vectors, seed=folds)
+    confidence_model = train_confidence_model(inner)
+    threshold = choose_thresholds(recalibrated(inner, confidence_model), wrong_weight)
     reader, planner = fitted(questions, evidence, vectors)
+    planner.confidence_model = confidence_model
     in_sample_outcomes = run_planner(questions, evidence, reader, planner)
     return {
         "folds": per_fold,

@@ -24,13 +24,13 @@ from typing import Any, Final
 from lxml import etree
 
 from ingest.errors import UnreadableFilingError
-from ingest.layout import apply_filing_scale, apply_page_scale
+from ingest.layout import apply_filing_scale, apply_page_scale, stated_unit
 from ingest.sentences import split_sentences
 from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Table
 
 PARSER_NAME: Final = "edgar-html"
 # 3: tables keep the grid columns of every cell; 4: a page's declared unit for its tables
-PARSER_VERSION: Final = "4"
+PARSER_VERSION: Final = "5"
 
 # Synthetic page size for filings without page breaks: a printed 10-K page holds 500-800
 # words, so this is a handful of printed pages — small enough for a citation's page to be a
@@ -488,9 +488,8 @@ def _is_parenthetical(text: str) -> bool:
 def _find_scale(header_rows: list[list[str]], above: list[str]) -> str | None:
     for row in header_rows:
         for cell in row:
-            match = _SCALE_ANYWHERE.search(cell)
-            if match:
-                return match.group(1).lower()
+            if unit := stated_unit(cell):
+                return unit
     for line in reversed(above):
         pattern = _SCALE_ANYWHERE if len(line) <= _SHORT_CAPTION_CHARS else _SCALE_IN_PARENS
         match = pattern.search(line)

@@ -319,6 +319,45 @@ def _is_body_row(cells: list[str]) -> bool:
     return _is_data_row(cells) and not _is_years_only_row(cells)
 
 
+# How a column header or a row label states its unit: "(in thousands)", "$'000", "000's",
+# "RMB'Million", "US$ million", "€m", "£bn". Currency-bound forms only: a bare "m" is not a unit.
+_STATED_SCALE = re.compile(r"\bin\s+(thousands|millions|billions)\b", re.IGNORECASE)
+_APOSTROPHE_UNIT = re.compile(
+    r"(?:^|[\s(])(?:[a-z]{0,3}\$|[€£¥]|rmb|eur|usd|gbp|aud|cad|hkd)?\s?'\s?"
+    r"(000|thousand|million|billion)s?\b",
+    re.IGNORECASE,
+)
+_THOUSANDS_MARK = re.compile(r"(?:^|[\s($])000'?s\b", re.IGNORECASE)
+_CURRENCY_UNIT = re.compile(
+    r"(?:[a-z]{0,3}\$|[€£¥]|\brmb|\beur|\busd|\bgbp|\baud|\bcad|\bhkd)\s?"
+    r"(000|m|mn|bn|thousands?|millions?|billions?)(?![\w])",
+    re.IGNORECASE,
+)
+_UNIT_NAMES = {
+    "000": "thousands",
+    "thousand": "thousands",
+    "thousands": "thousands",
+    "m": "millions",
+    "mn": "millions",
+    "million": "millions",
+    "millions": "millions",
+    "bn": "billions",
+    "billion": "billions",
+    "billions": "billions",
+}
+
+
+def stated_unit(text: str) -> str | None:
+    """The unit a header cell or a row label states for its figures ("thousands",
+    "millions", "billions"), or None."""
+    plain = text.replace("\u2019", "'").replace("\u2018", "'")
+    for pattern in (_STATED_SCALE, _APOSTROPHE_UNIT, _CURRENCY_UNIT):
+        match = pattern.search(plain)
+        if match:
+            return _UNIT_NAMES[match.group(1).lower()]
+    return "thousands" if _THOUSANDS_MARK.search(plain) else None
+
+
 def table_scale(texts: list[str]) -> str | None:
     for text in texts:
         match = _SCALE.search(text) if "in" in text.lower() else _BARE_SCALE.search(text)
@@ -382,13 +421,22 @@ _PAGE_SCALE_IN_PARENS = re.compile(
 )
 
 
+_PARENTHESES = re.compile(r"\(([^()]{1,80})\)")
+
+
 def page_declared_scale(page: ParsedPage) -> str | None:
-    """The unit a page declares for all its amounts, if one line of it does."""
+    """The unit a page declares for all its amounts: a line of it that says so, or, when
+    every unit the page states in parentheses ("... as follows (in thousands):", "(in 000's)")
+    is the same one, that unit."""
+    parenthesised: set[str] = set()
     for line in page.text.splitlines():
         match = _PAGE_SCALE_IN_PARENS.search(line) or _DECLARED_SCALE_LINE.match(line.strip())
         if match:
             return match.group(1).lower()
-    return None
+        for inner in _PARENTHESES.findall(line):
+            if unit := stated_unit(inner):
+                parenthesised.add(unit)
+    return parenthesised.pop() if len(parenthesised) == 1 else None
 
 
 def _all_rates(table: Table) -> bool:

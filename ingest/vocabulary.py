@@ -283,6 +283,17 @@ def named_statements(question: str) -> list[str]:
     return list(found)
 
 
+def stated_statements(question: str) -> list[str]:
+    """The primary statements a question names outright ("on the balance sheet", "per the
+    cash flow statement"), not those its line items imply."""
+    found: dict[str, None] = {}
+    for pattern, term in _COMPILED:
+        if not term.item and pattern.search(question):
+            for statement in term.statements:
+                found.setdefault(statement, None)
+    return list(found)
+
+
 # What a breakdown question asks for, and the words a page's title uses for it: a filing
 # reports its segments as "divisions" (PepsiCo) and "lines of business" as often as segments.
 # A category title names what it breaks down ("Revenue by product category"): a bare

@@ -22,7 +22,7 @@ STOPWORDS = frozenset(
     you your yours please answer question give response state provide using based basing
     according information amount number much many fy fiscal year years usd million millions
     billion billions percent percentage round calculate compute define defined company
-    respond assume assuming details clearly outlined primarily referencing""".split()  # noqa: SIM905
+    """.split()  # noqa: SIM905
 )
 
 

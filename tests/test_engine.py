@@ -4,6 +4,7 @@ written by the test (an IFRS-style excerpt), not taken from any benchmark."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,105 @@ def test_the_executor_computes_and_refuses_what_it_cannot(evidence: Evidence) ->
         execute(Plan(Operation.RATIO, (later, blank), "{0} / {1}"))
     with pytest.raises(PlanError):
         execute(Plan(Operation.SUM, (later,), "__import__('os')"))
+
+
+def test_a_stated_threshold_is_read_with_its_scale_and_a_duration_is_not_one(
+    engine_parts: tuple[QuestionReader, CpuPlanner],
+) -> None:
+    reader, _ = engine_parts
+    assert reader.read("How many years did inventories exceed $3,600 thousand?").threshold == (
+        "above",
+        3_600_000.0,
+    )
+    assert reader.read("In which year was cash at bank less than 2.8 million?").threshold == (
+        "below",
+        2_800_000.0,
+    )
+    assert reader.read("What share of leases runs more than 5 years?").threshold is None
+
+
+def _filter_plan(evidence: Evidence, label: str, operation: Operation, **extra: Any) -> Plan:
+    grid = _grid(evidence)
+    cells = (_cell(grid, label, "2019", "Amount"), _cell(grid, label, "2018", "Amount"))
+    return Plan(operation, cells, **extra)
+
+
+def test_a_count_or_list_against_a_threshold_keeps_the_cells_that_meet_it(
+    evidence: Evidence,
+) -> None:
+    # Inventories: 4,200 and 3,500 thousand; the threshold is in units.
+    count = execute(
+        _filter_plan(
+            evidence,
+            "Inventories",
+            Operation.COUNT,
+            answer_with="period",
+            condition=("above", 3_600_000.0),
+        )
+    )
+    assert count.answers == ("1",)
+    assert "2019: 4,200 > 3,600,000" in count.formula and "2018: 3,500 ≤" in count.formula
+    years = execute(
+        _filter_plan(
+            evidence,
+            "Inventories",
+            Operation.COMPARISON,
+            answer_with="period",
+            condition=("below", 5_000_000.0),
+        )
+    )
+    assert years.answers == ("2019", "2018")
+    with pytest.raises(PlanError, match="meets the condition"):
+        execute(
+            _filter_plan(
+                evidence,
+                "Inventories",
+                Operation.LIST,
+                answer_with="period",
+                condition=("above", 9e9),
+            )
+        )
+
+
+def test_the_planner_filters_periods_and_lists_a_groups_items(
+    evidence: Evidence, engine_parts: tuple[QuestionReader, CpuPlanner]
+) -> None:
+    reader, planner = engine_parts
+    question = reader.read("How many years did inventories exceed $3,600 thousand?")
+    question = replace(question, operation=Operation.COUNT)  # the classifier is not under test
+    plan = planner.draft(question, evidence)
+    assert isinstance(plan, Plan) and plan.condition == ("above", 3_600_000.0), plan
+    assert execute(plan).answers == ("1",)
+    items = replace(
+        reader.read("What are the components of current assets?"),
+        operation=Operation.LIST,
+        answers_with="item",
+    )
+    listed = planner.draft(items, evidence)
+    assert isinstance(listed, Plan), listed
+    # The group's rows, the total left out.
+    assert execute(listed).answers == ("Inventories", "Trade receivables", "Cash at bank")
+
+
+def test_the_confidence_model_replaces_the_raw_confidence_and_the_threshold_gates_it(
+    evidence: Evidence, engine_parts: tuple[QuestionReader, CpuPlanner]
+) -> None:
+    reader, packaged = engine_parts
+    question = reader.read("What was the amount of inventories in 2018?")
+    sure = fit_linear([{"row_prob": 1.0}, {"row_prob": 0.0}] * 5, ["yes", "no"] * 5)
+    planner = CpuPlanner(
+        packaged.linker,
+        spans=packaged.spans,
+        confidence_model=sure,
+        thresholds={"value": 0.99},
+    )
+    drafted = planner.draft(question, evidence)
+    assert isinstance(drafted, Plan)
+    assert drafted.confidence == pytest.approx(sure.probabilities(drafted.signals)["yes"])
+    assert "raw_confidence" in drafted.signals and "row_margin" in drafted.signals
+    gated = planner.plan(question, evidence)
+    assert isinstance(gated, Refusal) and gated.candidates == (drafted,)
+    assert planner.thresholds == {"value": 0.99}  # drafting leaves the planner as it was
 
 
 @pytest.mark.parametrize(

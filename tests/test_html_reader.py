@@ -448,3 +448,46 @@ Dollars, except share data)</p>
     assert amounts.row_spans is not None and amounts.row_spans[0][3] == (3, 4)
     assert amounts.scale == "thousands"  # the page's running head, not a line above
     assert rates.scale is None  # a table of rates takes no unit
+
+
+def _one_table_page(prose_after: str) -> str:
+    return f"""<html><body>
+<table><tr><td></td><td>2019</td><td>2018</td></tr>
+<tr><td>Net sales</td><td>93,662</td><td>103,350</td></tr></table>
+{prose_after}
+</body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("prose", "scale"),
+    [
+        # An excerpt's unit stated once, in parentheses, below its table.
+        ("<p>Comparison of Year Ended December 31, 2019 to 2018 (in 000\u2019s)</p>", "thousands"),
+        ("<p>Results for each of the periods indicated (in millions):</p>", "millions"),
+        # Two different units on the page: which one the table is in is not known.
+        (
+            "<p>Sales (in thousands) rose.</p><p>Debt (in millions) fell.</p>",
+            None,
+        ),
+    ],
+)
+def test_a_page_that_states_one_unit_in_parentheses_gives_it_to_its_unstated_table(
+    tmp_path: Path, prose: str, scale: str | None
+) -> None:
+    path = tmp_path / "excerpt.htm"
+    path.write_text(_one_table_page(prose), encoding="utf-8")
+    (parsed,) = EdgarHtmlReader().read(path).pages
+    (table,) = parsed.tables
+    assert table.scale == scale
+
+
+def test_a_header_cell_in_a_currency_unit_is_the_tables_scale(tmp_path: Path) -> None:
+    path = tmp_path / "ifrs.htm"
+    path.write_text(
+        """<html><body><table>
+<tr><td></td><td>2019 $'000</td><td>2018 $'000</td></tr>
+<tr><td>Revenue</td><td>12,400</td><td>11,900</td></tr></table></body></html>""",
+        encoding="utf-8",
+    )
+    (parsed,) = EdgarHtmlReader().read(path).pages
+    assert parsed.tables[0].scale == "thousands"

@@ -11,6 +11,7 @@ from ingest.layout import (
     header_cells,
     is_numeric_cell,
     scale_above,
+    stated_unit,
     table_scale,
     table_title,
 )
@@ -257,3 +258,22 @@ def test_a_filing_wide_tabular_unit_reaches_money_tables_without_their_own() -> 
     )
     assert apply_filing_scale([undeclared]) is None
     assert undeclared.tables[0].scale is None
+
+
+@pytest.mark.parametrize(
+    ("text", "unit"),
+    [
+        ("(in thousands)", "thousands"),
+        ("$'000", "thousands"),
+        ("RMB\u2019Million", "millions"),
+        ("US$ million", "millions"),
+        ("€m", "millions"),
+        ("£bn", "billions"),
+        ("(in 000\u2019s)", "thousands"),
+        ("Amount", None),
+        ("Revenue (m)", None),  # a bare "m" is no unit
+        ("2019", None),
+    ],
+)
+def test_a_header_or_label_states_its_unit(text: str, unit: str | None) -> None:
+    assert stated_unit(text) == unit

@@ -405,7 +405,7 @@ def test_a_judge_that_fails_stops_verification() -> None:
 
 def test_constitution_is_versioned_data() -> None:
     constitution = load_constitution()
-    assert constitution.version_id.startswith("sec-filings@1.15.0+")
+    assert constitution.version_id.startswith("sec-filings@1.16.0+")
     assert {rule.check for rule in constitution.rules} >= {
         "citation_present",
         "citation_in_context",
@@ -896,3 +896,131 @@ def test_a_claims_own_words_do_not_name_the_asked_item() -> None:
     assert report.claims[0].passed, report.claims[0].verdicts
     assert _answer_rule(report, "answer-is-the-asked-item") == "fail"
     assert not report.answer_supported
+
+
+def _statement_row(label: str, text: str, title: str) -> EvidenceSentence:
+    return _sentence(
+        label,
+        text,
+        kind="table_row",
+        page=60,
+        section="Item 8",
+        table_title=title,
+        table_scale="millions",
+        table_header_rows=(("", "2023", "2022"),),
+    )
+
+
+_MEANINGS = EvidenceContext(
+    [
+        _statement_row(
+            "S1", "Property, plant and equipment, gross\n9,200\n8,700", "Note 5 — Property"
+        ),
+        _statement_row(
+            "S2", "Property, plant and equipment, net\n5,100\n4,900", "Note 5 — Property"
+        ),
+        _statement_row(
+            "S3",
+            "(Increase) decrease in inventories\n(310)\n120",
+            "Consolidated Statements of Cash Flows",
+        ),
+        _statement_row("S4", "Inventories\n2,450\n2,140", "Consolidated Balance Sheets"),
+        _statement_row("S5", "Inventories\n(310)\n120", "Consolidated Statements of Cash Flows"),
+        _statement_row("S6", "Net income\n1,210\n1,050", "Consolidated Statements of Income"),
+        _statement_row(
+            "S7", "Diluted earnings per share\n2.41\n2.10", "Consolidated Statements of Income"
+        ),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "claim", "label", "quote", "answer", "verdict", "reason"),
+    [
+        (  # net asked, the gross row cited
+            "What was net property, plant and equipment at the end of 2023?",
+            "Property, plant and equipment, gross was $9,200 million in 2023.",
+            "S1",
+            "Property, plant and equipment, gross 9,200",
+            "$9,200 million",
+            "fail",
+            "gross",
+        ),
+        (
+            "What was net property, plant and equipment at the end of 2023?",
+            "Property, plant and equipment, net was $5,100 million in 2023.",
+            "S2",
+            "Property, plant and equipment, net 5,100",
+            "$5,100 million",
+            "pass",
+            "",
+        ),
+        (  # a balance asked, the change in it cited
+            "What were inventories at year end 2023?",
+            "The (increase) decrease in inventories was $(310) million in 2023.",
+            "S3",
+            "(Increase) decrease in inventories (310)",
+            "$(310) million",
+            "fail",
+            "change during the period",
+        ),
+        (  # the same item's caption on the cash-flow statement is a flow, not the balance
+            "What was the inventory balance at the end of 2023?",
+            "Inventories were $(310) million in 2023.",
+            "S5",
+            "Inventories (310)",
+            "$(310) million",
+            "fail",
+            "flow during the period",
+        ),
+        (
+            "What were inventories at year end 2023?",
+            "Inventories were $2,450 million in 2023.",
+            "S4",
+            "Inventories 2,450",
+            "$2,450 million",
+            "pass",
+            "",
+        ),
+        (  # the change asked: the movement row answers it
+            "By how much did inventories increase in 2023?",
+            "The (increase) decrease in inventories was $(310) million in 2023.",
+            "S3",
+            "(Increase) decrease in inventories (310)",
+            "$(310) million",
+            "pass",
+            "",
+        ),
+        (  # the statement named, a row of another cited
+            "What was net income in 2023 according to the cash flow statement?",
+            "Net income was $1,210 million in 2023.",
+            "S6",
+            "Net income 1,210",
+            "$1,210 million",
+            "fail",
+            "cash flow statement",
+        ),
+        (  # basic asked, the diluted row cited
+            "What was basic earnings per share in 2023?",
+            "Diluted earnings per share were $2.41 in 2023.",
+            "S7",
+            "Diluted earnings per share 2.41",
+            "$2.41",
+            "fail",
+            "diluted",
+        ),
+    ],
+)
+def test_a_cited_row_must_be_the_asked_quantity_not_only_print_the_figure(
+    question: str, claim: str, label: str, quote: str, answer: str, verdict: str, reason: str
+) -> None:
+    verifier = Verifier(load_constitution(), RefusingJudge())
+    draft = DraftAnswer(claims=[_claim(claim, (label, quote))], answer=answer)
+    report = verifier.verify(draft, _MEANINGS, question=question)
+    result = next(
+        r for r in report.answer_results if r.rule_id == "figure-means-the-asked-quantity"
+    )
+    assert result.verdict.value == verdict, result.reason
+    assert reason in result.reason
+    if verdict == "fail":
+        assert not report.answer_supported

@@ -28,6 +28,7 @@ from verifier.arithmetic import (
 )
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
+from verifier.meaning import cited_rows_mean_the_asked_quantity, row_label
 from verifier.nli import WINDOWS_PER_SENTENCE, EntailmentJudge, support
 from verifier.numbers import (
     Quantity,
@@ -43,7 +44,6 @@ from verifier.numbers import (
     quantities,
     quantity_supported,
     quarters_in,
-    row_figures,
     row_unit,
     years_in,
 )
@@ -546,6 +546,11 @@ class Verifier:
                 answer_results.append(
                     answer_is_the_asked_item(rule, draft, reports, spans_per_claim, question)
                 )
+            elif rule.check == "answer_meaning":
+                cited = [[s.sentence for s in spans if s.verbatim] for spans in spans_per_claim]
+                answer_results.append(
+                    cited_rows_mean_the_asked_quantity(rule, draft, reports, cited, question)
+                )
         return VerificationReport(
             constitution_version=self.constitution.version_id,
             judge_version=self.judge.version,
@@ -783,7 +788,7 @@ def answer_on_topic(
     delivered = list(claims)
     for span in passing:
         delivered += [span.quote, span.sentence.table_title or "", span.sentence.table_header]
-    captions = claims + [_row_label(s.sentence) for s in passing if s.sentence.kind == "table_row"]
+    captions = claims + [row_label(s.sentence) for s in passing if s.sentence.kind == "table_row"]
     named = [item.words for item in asked_items(question) if any(map(item.named_in, captions))]
     if named:
         return RuleResult(rule.id, Verdict.PASS, f"the answer names {', '.join(named)}")
@@ -854,7 +859,7 @@ def answer_is_the_asked_item(
             # sentence, or the subject of a verified calculation (an executed result). A claim
             # that only says "net sales" beside a figure from elsewhere names nothing.
             names = [
-                _row_label(s.sentence) if s.sentence.kind == "table_row" else s.sentence.text
+                row_label(s.sentence) if s.sentence.kind == "table_row" else s.sentence.text
                 for s in spans
                 if s.verbatim
             ]
@@ -864,7 +869,7 @@ def answer_is_the_asked_item(
                 break
         else:
             stated_for = next(
-                (_row_label(s.sentence) for _, spans in stating for s in spans if s.verbatim),
+                (row_label(s.sentence) for _, spans in stating for s in spans if s.verbatim),
                 "another item",
             )
             wanted = " or ".join(item.words for item in asked)
@@ -877,8 +882,8 @@ def answer_is_the_asked_item(
     return RuleResult(rule.id, Verdict.PASS, "every figure of the answer is the asked item's")
 
 
-# How questions are framed, not what they ask about: FinanceBench-style instructions ("give a
-# response ... relying on the details shown in ...") and the generic words of any question,
+# How questions are framed, not what they ask about: the generic words of any question and of
+# instructions that come with one ("give a response ... relying on the details shown in ..."),
 # beyond the stopwords content_words already drops.
 _QUESTION_FRAME = frozenset(
     [
@@ -949,8 +954,6 @@ _QUESTION_FRAME = frozenset(
         "company's",
         "firm",
         "their",
-        "primarily",
-        "referencing",
         "only",
         "also",
         "if",
@@ -967,11 +970,6 @@ _QUESTION_FRAME = frozenset(
         "between",
         "among",
         "following",
-        "analyst",
-        "research",
-        "lost",
-        "internet",
-        "connection",
         "statement",
         "statements",
         "reasonably",
@@ -1172,12 +1170,6 @@ def figure_scale(sentence: EvidenceSentence, claim_text: str) -> str | None:
     return None if per_unit_amount(claim_text) else row_unit(sentence.text, sentence.table_scale)
 
 
-def _row_label(sentence: EvidenceSentence) -> str:
-    text = normalise_text(sentence.text)
-    figures = row_figures(text)
-    return text[: figures[0].position].strip(" $:(") if figures else text
-
-
 def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Verdict, str] | None:
     """The verdict on a claim that looks up figures in its cited statement rows, with the
     reason; None when the claim is not such a lookup and the judge must decide.
@@ -1228,7 +1220,7 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
     allowed: set[str] = set()
     for span in spans:
         sentence = span.sentence
-        label = _row_label(sentence)
+        label = row_label(sentence)
         # The claim names the row's line item: every word of its caption (an abbreviation or
         # note in brackets and a footnote mark aside: "operations1"), or an analyst term for
         # the same item plus the caption's remaining qualifiers ("net sales, Americas" is not
@@ -1250,7 +1242,7 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
     if extra:
         return None
     figures = ", ".join(f"{quantity.text} ({year})" for quantity, year in paired)
-    labels = "; ".join(sorted({_row_label(span.sentence) for span in spans}))
+    labels = "; ".join(sorted({row_label(span.sentence) for span in spans}))
     return Verdict.PASS, (
         f"statement-row lookup: {figures} sit in the named years' columns of the cited row "
         f'"{labels}", and the claim adds nothing else'
@@ -1318,7 +1310,7 @@ def formula_inputs_placed(
                 span
                 for span in spans
                 if span.sentence.kind == "table_row"
-                and _names_caption(formula_input.item, _row_label(span.sentence))
+                and _names_caption(formula_input.item, row_label(span.sentence))
                 and (by_year := _column_matches(formula_input.quantity, span, claim.text))
                 and by_year.get(year)
                 and quantity_supported(
@@ -1334,7 +1326,7 @@ def formula_inputs_placed(
                 f"{formula_input.quantity.text} is not the {year} figure of a cited row that "
                 f"prints {formula_input.item}"
             )
-        label = _row_label(row.sentence)
+        label = row_label(row.sentence)
         columns = aligned_columns(normalise_text(row.sentence.text), row.sentence.table_header_rows)
         printed = dict(columns or []).get(year)
         # A sign the statement does not print would cook the arithmetic; a bracketed cost or

@@ -25,6 +25,7 @@ CHECKS = frozenset(
         "answer_specific",
         "answer_on_topic",
         "answer_item",
+        "answer_meaning",
         "claim_words",
         "asked_period",
         "not_instructions",
