@@ -64,9 +64,9 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
         constitutional_revisions,
         perturbed_pairs,
     )
+    from engine.runtime import build_verifier
     from ingest.store import IndexStore
     from service.log import InteractionLog
-    from service.runtime import build_verifier
 
     settings = _settings(config.data_dir)
     if config.database_url:
@@ -95,7 +95,7 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
             f"{len(from_log.pairs)} pairs"
         )
     if config.evidence_examples:
-        from service.runtime import build_sentence_ranker
+        from engine.runtime import build_sentence_ranker
 
         store = IndexStore(settings.data_dir)
         try:
@@ -117,8 +117,8 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
         pairs += perturbed_pairs(evidence, verifier, config.seed)
         log(f"index: {len(evidence)} verified evidence-linked examples")
         if config.constitutional_examples:
-            from service.generation import build_constraint
-            from service.runtime import build_generator
+            from engine.generation import build_constraint
+            from engine.runtime import build_generator
 
             generator = build_generator(settings)
             generator.warm_up()
@@ -147,7 +147,7 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
     held_out: list[dict[str, Any]] = []
     if config.questions:
         from alignment.synthetic import held_out_question_prompts
-        from service.runtime import build_pipeline, build_retriever
+        from engine.runtime import build_pipeline, build_retriever
 
         store = IndexStore(settings.data_dir)
         try:
@@ -172,7 +172,7 @@ def run_datasets(config: DatasetConfig, log: Any = print) -> dict[str, Any]:
 def _schema_only(constraint: Any) -> Any:
     """The critique needs raw outputs to critique: decode under the JSON schema (the
     structure) rather than the quoting grammar, which makes every quote verbatim."""
-    from service.generation import OutputConstraint
+    from engine.generation import OutputConstraint
 
     return OutputConstraint(json_schema=constraint.json_schema, grammar=_schema_grammar(constraint))
 
@@ -193,7 +193,7 @@ def run_eval(config: EvalConfig, log: Any = print) -> dict[str, Any]:
         rescore_report,
     )
     from alignment.train import encoder_path, start_model
-    from service.runtime import build_verifier
+    from engine.runtime import build_verifier
 
     settings = _settings(None)
     if config.judge:

@@ -103,7 +103,7 @@ def score_output(
     rouge: Callable[[str, str], float] | None,
     seconds: float = 0.0,
 ) -> PromptOutcome:
-    from service.answer_eval import figures_match
+    from engine.answer_eval import figures_match
 
     answerable = bool(row["answerable"])
     gold_answer = str(row.get("gold_answer") or "")
@@ -259,7 +259,7 @@ def generate_outputs(
     max_new_tokens: int,
     threads: int = 0,
 ) -> list[tuple[str, float]]:
-    from service.local_generator import TransformersGenerator
+    from engine.local_generator import TransformersGenerator
     from verifier.types import DraftAnswer as Schema
 
     if constraint not in CONSTRAINTS:
@@ -275,7 +275,7 @@ def generate_outputs(
     for row in rows:
         started = time.perf_counter()
         if constraint == "evidence_grammar":
-            from service.generation import build_constraint
+            from engine.generation import build_constraint
 
             compiled = generator.compile(
                 grammar=build_constraint(context_load(row["context"])).grammar

@@ -1,6 +1,6 @@
 """Training examples and preference pairs in the shapes TRL reads, with what evaluation needs.
 
-A prompt is the exact chat the service sends the generator (``service.generation.
+A prompt is the exact chat the service sends the generator (``engine.generation.
 build_messages``: the labelled filing sentences and the question); a completion is the JSON
 answer in the ``DraftAnswer`` schema. Every row also carries its evidence context (so a reward
 or an evaluation can verify a completion against it), a question id for the split, and where
@@ -15,7 +15,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.generation import build_messages
+from engine.generation import build_messages
 from verifier.types import INSUFFICIENT_EVIDENCE, DraftAnswer, EvidenceContext, EvidenceSentence
 
 

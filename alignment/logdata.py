@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from alignment.examples import PreferencePair, SFTExample, completion_text, context_load
-from service.answers import AuditRecord, Claim, Round
+from engine.answers import AuditRecord, Claim, Round
 from service.log import AnswerQuery, InteractionLog, StoredFeedback
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim, EvidenceContext
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from alignment.config import HybridRewardConfig
 from alignment.examples import context_load
-from service.generation import display_text
+from engine.generation import display_text
 from verifier.checks import Verifier
 from verifier.types import DraftAnswer, EvidenceContext, Verdict, VerificationReport
 

@@ -22,10 +22,10 @@ from typing import Any
 
 from alignment.config import check_position_weights
 from alignment.examples import PreferencePair, SFTExample, completion_text, refusal_completion
+from engine.errors import GeneratorOutputError
+from engine.generation import Generator, OutputConstraint, build_messages
 from ingest.store import IndexStore
 from retrieval.sentences import SentenceRanker
-from service.errors import GeneratorOutputError
-from service.generation import Generator, OutputConstraint, build_messages
 from verifier.checks import Verifier, critique
 from verifier.numbers import aligned_columns, normalise_text, quantities, row_unit
 from verifier.types import (
@@ -550,8 +550,8 @@ def held_out_question_prompts(
     and as gold citations the context sentences on the gold evidence pages. These rows are
     only ever evaluated on, never trained on."""
     from alignment.examples import context_dump, question_id
+    from engine.answer_eval import load_gold
     from retrieval.catalog import QueryFilters
-    from service.answer_eval import load_gold
 
     indexed = {filing.name for filing in store.filings()}
     rows = []

@@ -32,7 +32,7 @@ def _settings() -> Any:
 
 def start_model(args: Any) -> str:
     """The directory (or hub id) a stage starts from."""
-    from service.packaged_models import resolve_generator_path
+    from engine.packaged_models import resolve_generator_path
 
     if args.init_from:
         merged = Path(args.init_from) / "merged"
@@ -379,7 +379,7 @@ def run_reward(args: Any) -> dict[str, Any]:
 
 def hybrid_reward(args: Any) -> Any:
     from alignment.reward import HybridReward, RewardModelScorer
-    from service.runtime import build_verifier
+    from engine.runtime import build_verifier
 
     settings = _settings()
     if args.judge:

@@ -82,8 +82,8 @@ class CosineJudge:
 
 
 def verifier_part(settings: Any, bench: Path) -> dict[str, Any]:
+    from engine.runtime import build_judge
     from ingest.embedding import OnnxEmbedder
-    from service.runtime import build_judge
     from verifier.evaluate import load_bench, report, score_examples
 
     examples = load_bench(bench)
@@ -120,7 +120,7 @@ class DecliningGenerator:
     def generate(
         self, messages: Any, constraint: Any, max_new_tokens: int, on_text: Any = None
     ) -> Any:
-        from service.generation import Generation
+        from engine.generation import Generation
 
         text = '{"claims": [], "answer": "insufficient evidence", "insufficient_evidence": true}'
         return Generation(text, self.model_version, 0, 0, 0.0)
@@ -129,17 +129,17 @@ class DecliningGenerator:
 def answers_part(
     settings: Any, questions: Path, limit: int | None, given: bool, declining: bool = False
 ) -> dict[str, Any]:
-    from ingest.embedding import embedder_from_settings
-    from ingest.store import IndexStore
-    from service.answer_eval import (
+    from engine.answer_eval import (
         AnswerEvaluation,
         embedding_similarity,
         load_gold,
         plot_outcomes,
     )
+    from engine.runtime import build_pipeline
+    from ingest.embedding import embedder_from_settings
+    from ingest.store import IndexStore
     from service.cli import _retriever
     from service.log import InteractionLog
-    from service.runtime import build_pipeline
 
     gold = load_gold(questions)[:limit]
     with (
@@ -177,12 +177,12 @@ def answers_part(
 
 
 def replay_part(settings: Any, previous: Path, questions: Path) -> dict[str, Any]:
+    from engine.answer_eval import AnswerEvaluation, embedding_similarity, load_gold
+    from engine.runtime import build_pipeline
     from ingest.embedding import embedder_from_settings
     from ingest.store import IndexStore
-    from service.answer_eval import AnswerEvaluation, embedding_similarity, load_gold
     from service.cli import _retriever
     from service.log import InteractionLog
-    from service.runtime import build_pipeline
 
     earlier = json.loads(previous.read_text())["answers"]["per_question"]
     gold = {q.id: q for q in load_gold(questions)}

@@ -56,12 +56,12 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def real_positions(data_dir: Path, questions_file: Path) -> list[int | None]:
+    from engine.pipeline import AnswerPipeline, PipelineConfig
+    from engine.runtime import build_retriever, build_sentence_ranker
     from ingest.embedding import embedder_from_settings
     from ingest.settings import get_settings
     from ingest.store import IndexStore
     from retrieval.evaluate import load_questions
-    from service.pipeline import AnswerPipeline, PipelineConfig
-    from service.runtime import build_retriever, build_sentence_ranker
 
     settings = get_settings().model_copy(update={"data_dir": data_dir})
     embedder = embedder_from_settings(settings)  # one model for retrieval and the ranker
@@ -97,9 +97,9 @@ def real_positions(data_dir: Path, questions_file: Path) -> list[int | None]:
 
 def synthetic_positions(index: Path, count: int, context_sentences: int) -> list[int | None]:
     from alignment.synthetic import build_evidence_examples
+    from engine.runtime import build_sentence_ranker, build_verifier
     from ingest.settings import get_settings
     from ingest.store import IndexStore
-    from service.runtime import build_sentence_ranker, build_verifier
 
     settings = get_settings().model_copy(update={"data_dir": index})
     verifier = build_verifier(settings)

@@ -293,7 +293,7 @@ def _read_questions(path: Path, company: str | None) -> list[str]:
 def drafted_from_rows(question: str) -> bool:
     """Whether the statement lookup or the metric calculator would draft this question's
     answer from statement rows (the service's own tests), rather than the generator."""
-    from service.lookup import MetricCalculator, StatementLookup
+    from engine.lookup import MetricCalculator, StatementLookup
 
     return StatementLookup.asks_for_a_line_item(question) or MetricCalculator().computes(question)
 

@@ -5,7 +5,7 @@ Everything the engine learns (the operation classifier, the cell-link scorer, th
 confidence thresholds) is cross-validated by report: k folds over the excerpts, trained on
 k−1, scored on the held-out one; every fold is printed beside the in-sample figure. The
 baseline, measured in the same run on a seeded sample of the same questions, is the answer
-path before the engine (``service.pipeline.AnswerPipeline``: retrieval, statement lookup and
+path before the engine (``engine.pipeline.AnswerPipeline``: retrieval, statement lookup and
 calculator, verifier; no generator), its answer's first figure read with its scale word.
 
     python -m bench.tatqa --data-dir /tmp/tqa [--folds 5] [--save engine/models]
@@ -109,11 +109,11 @@ def baseline(settings: Any, questions: list[Any]) -> dict[str, Any]:
     same metric, its direct answer's first figure read with its scale word."""
     from bench.answer import DecliningGenerator
     from engine.evaluate import answer_parts, score_answer
+    from engine.runtime import build_pipeline
     from ingest.embedding import embedder_from_settings
     from ingest.store import IndexStore
     from retrieval.catalog import QueryFilters
     from service.cli import _retriever
-    from service.runtime import build_pipeline
 
     counts: dict[str, int] = defaultdict(int)
     seconds = []

@@ -132,9 +132,9 @@ def main(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from engine.runtime import build_judge
     from ingest.settings import get_settings
     from ingest.store import IndexStore
-    from service.runtime import build_judge
     from verifier.checks import Verifier
     from verifier.constitution import DEFAULT_CONSTITUTION, load_constitution
 

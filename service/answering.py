@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.answers import AuditRecord
+from engine.errors import GeneratorUnavailableError
+from engine.pipeline import AnswerPipeline
 from retrieval.catalog import QueryFilters
-from service.answers import AuditRecord
-from service.errors import AnswerTimeoutError, GeneratorUnavailableError, OverloadedError
+from service.errors import AnswerTimeoutError, OverloadedError
 from service.log import InteractionLog, outcome_of
 from service.logs import request_id_var
-from service.pipeline import AnswerPipeline
 
 logger = logging.getLogger(__name__)
 

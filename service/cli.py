@@ -226,7 +226,7 @@ def _retriever(
     rerank_top: int,
     embedder: Any = None,
 ) -> Any:
-    from service.runtime import build_retriever
+    from engine.runtime import build_retriever
 
     return build_retriever(settings, store, mode, rerank_top, embedder or _embedder(settings))
 
@@ -440,10 +440,11 @@ def ask(
     """Retrieve, generate, verify against the constitution, revise, and print the answer with
     every claim's quote, filing, page, section, sentence id and verdicts. The answer is logged;
     its id finds the full audit record later."""
+    from engine.errors import AnswerEngineError
+    from engine.runtime import build_pipeline
     from ingest.errors import IngestError
     from service.errors import ServiceError
     from service.log import InteractionLog
-    from service.runtime import build_pipeline
     from verifier.errors import VerifierError
 
     if not question.strip():
@@ -478,7 +479,7 @@ def ask(
             )
             pipeline.warm_up()
             record = pipeline.answer(question, filters)
-        except (IngestError, ServiceError, VerifierError) as exc:
+        except (IngestError, ServiceError, AnswerEngineError, VerifierError) as exc:
             raise _fail(f"{exc} (no answer was delivered)") from exc
         with InteractionLog.in_data_dir(settings.data_dir) as log:
             log.append(record)
@@ -537,8 +538,9 @@ def generator_serve(
     GPU), so VERIRAG_GENERATOR_BACKEND=openai works on a CPU machine too."""
     import uvicorn
 
+    from engine.errors import AnswerEngineError
+    from engine.local_generator import TransformersGenerator
     from service.errors import ServiceError
-    from service.local_generator import TransformersGenerator
     from service.openai_server import build_app
 
     settings = _settings(None)
@@ -550,7 +552,7 @@ def generator_serve(
     )
     try:
         generator.warm_up()
-    except ServiceError as exc:
+    except (ServiceError, AnswerEngineError) as exc:
         raise _fail(str(exc)) from exc
     name = served_name or settings.generator_model
     uvicorn.run(build_app(generator, name), host=host, port=port, log_level="warning")
@@ -642,15 +644,16 @@ def eval_answers(
     precision and recall, citations on the gold page, dropped claims and per-stage latency.
     TAT-QA questions (with ``tatqa_answer``) are judged the benchmark's way: exact match with
     the scale, and EM/F1 per answer type. Every answer is logged like any other."""
-    from service.answer_eval import (
+    from engine.answer_eval import (
         AnswerEvaluation,
         embedding_similarity,
         load_gold,
         plot_outcomes,
     )
+    from engine.errors import AnswerEngineError
+    from engine.runtime import build_pipeline
     from service.errors import ServiceError
     from service.log import InteractionLog
-    from service.runtime import build_pipeline
     from verifier.errors import VerifierError
 
     if not questions.is_file():
@@ -667,7 +670,7 @@ def eval_answers(
         )
         try:
             pipeline.warm_up()
-        except (ServiceError, VerifierError) as exc:
+        except (ServiceError, AnswerEngineError, VerifierError) as exc:
             raise _fail(str(exc)) from exc
         similarity = embedding_similarity(embedder)
         log = InteractionLog.in_data_dir(settings.data_dir)
@@ -878,7 +881,7 @@ def eval_verifier(
     data_dir: DataDirOption = None,
 ) -> None:
     """ROC-AUC and balanced accuracy of the entailment judge, per dataset and macro."""
-    from service.runtime import build_judge
+    from engine.runtime import build_judge
     from verifier.errors import TrainingDataError, VerifierError
     from verifier.evaluate import load_bench, report, score_examples
 

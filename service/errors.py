@@ -1,31 +1,11 @@
-"""Named errors of the answer pipeline. A verifier refusal is not among them: it is an answer."""
+"""Named errors of the service (API, storage, keys, jobs). The answer engine's own errors are
+in ``engine/errors.py``."""
 
 from __future__ import annotations
 
 
 class ServiceError(Exception):
     """Base of everything the service raises on purpose."""
-
-
-class GeneratorUnavailableError(ServiceError):
-    """The generator backend cannot be loaded or reached (down, timed out, misconfigured)."""
-
-    def __init__(self, message: str, retry_after_seconds: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
-
-
-class GeneratorFailedError(ServiceError):
-    """The generator raised on this request (a runtime or decoding failure): no answer, but
-    not a reason to think the backend is down for everyone."""
-
-
-class GeneratorOutputError(ServiceError):
-    """The generator returned something that is not an answer in the schema."""
-
-
-class VerifierUnavailableError(ServiceError):
-    """The verifier or its entailment judge cannot run; no answer may be delivered."""
 
 
 class AnswerNotFoundError(ServiceError):

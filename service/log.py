@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, and_, exists, func, insert, or_, select
 
-from service.answers import AuditRecord
+from engine.answers import AuditRecord
 from service.db import answer_filings, answers, feedback, open_database
 from service.errors import AnswerNotFoundError, InvalidCursorError
 

@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from service.errors import GeneratorOutputError
-from service.local_generator import TransformersGenerator
+from engine.errors import GeneratorOutputError
+from engine.local_generator import TransformersGenerator
 
 
 class ChatMessage(BaseModel):

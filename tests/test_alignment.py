@@ -21,12 +21,12 @@ from alignment.examples import SFTExample, completion_text, context_load, questi
 from alignment.logdata import build_from_log, review_verdict
 from alignment.reward import HybridReward, reward_text
 from alignment.synthetic import build_evidence_examples, perturbed_pairs
+from engine.lookup import STATEMENT_LOOKUP_VERSION, RowLookup, StatementLookup
+from engine.pipeline import AnswerPipeline, PipelineConfig
+from engine.runtime import build_retriever
 from ingest.settings import get_settings
 from ingest.store import IndexStore
 from service.log import FeedbackRecord, InteractionLog
-from service.lookup import STATEMENT_LOOKUP_VERSION, RowLookup, StatementLookup
-from service.pipeline import AnswerPipeline, PipelineConfig
-from service.runtime import build_retriever
 from tests.test_answer_pipeline import (
     QUESTION,
     ScriptedGenerator,
@@ -407,7 +407,7 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from service.packaged_models import PACKAGED_SMOLLM2, resolve_generator_path
+    from engine.packaged_models import PACKAGED_SMOLLM2, resolve_generator_path
 
     source = resolve_generator_path(PACKAGED_SMOLLM2, get_settings().cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(source)
@@ -549,7 +549,7 @@ def test_grpo_trains_on_the_hybrid_reward(
     """On the packaged SmolLM2 (a random tiny model writes no JSON, so every sample would get
     the same reward and GRPO's group advantage would be zero)."""
     from alignment.train import run_grpo
-    from service.packaged_models import PACKAGED_SMOLLM2
+    from engine.packaged_models import PACKAGED_SMOLLM2
 
     card = run_grpo(
         _config(
@@ -783,7 +783,7 @@ def test_the_gate_refuses_a_worse_candidate_and_promotes_a_better_one(tmp_path: 
 
 def test_a_promoted_model_is_what_the_service_loads(tmp_path: Path, sft_run: Path) -> None:
     from alignment.promote import promote
-    from service.runtime import build_generator
+    from engine.runtime import build_generator
 
     card = json.loads((sft_run / "verirag_run.json").read_text())
     report = _report(
@@ -843,7 +843,7 @@ def test_gold_questions_are_held_out_prompts_never_trained_on(
     acme_index: Path, evidence: list[SFTExample], tmp_path: Path
 ) -> None:
     from alignment.synthetic import held_out_question_prompts
-    from service.runtime import build_pipeline
+    from engine.runtime import build_pipeline
 
     gold = tmp_path / "questions.jsonl"
     gold.write_text(
@@ -957,7 +957,7 @@ def test_targets_are_written_the_way_the_service_grammar_writes_them(
     evidence: list[SFTExample],
 ) -> None:
     from alignment.examples import refusal_completion
-    from service.generation import _ebnf_raw, build_constraint
+    from engine.generation import _ebnf_raw, build_constraint
 
     refusal = refusal_completion()
     assert f"refusal ::= {_ebnf_raw(refusal)}" in build_constraint(evidence[0].context).grammar

@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 
-from ingest.settings import get_settings
-from ingest.store import IndexStore
-from service.errors import GeneratorOutputError, VerifierUnavailableError
-from service.generation import Generation, OutputConstraint
-from service.lookup import (
+from engine.errors import GeneratorOutputError, VerifierUnavailableError
+from engine.generation import Generation, OutputConstraint
+from engine.lookup import (
     STATEMENT_LOOKUP_VERSION,
     MetricCalculator,
     RowLookup,
     StatementLookup,
 )
-from service.pipeline import AnswerPipeline, PipelineConfig
+from engine.pipeline import AnswerPipeline, PipelineConfig
+from ingest.settings import get_settings
+from ingest.store import IndexStore
 from tests.test_verifier import BrokenJudge, OverlapJudge
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
@@ -265,7 +265,7 @@ def test_a_failed_revision_keeps_what_the_first_round_verified(data: Path) -> No
 
 
 def test_the_prompt_shows_ids_pages_sections_and_table_headers(data: Path) -> None:
-    from service.generation import build_constraint, build_messages, render_context
+    from engine.generation import build_constraint, build_messages, render_context
 
     with IndexStore(data) as store:
         pipeline = _pipeline(store, ScriptedGenerator(good_draft))
@@ -288,7 +288,7 @@ def test_the_prompt_shows_ids_pages_sections_and_table_headers(data: Path) -> No
 
 
 def test_a_statement_row_shows_each_figure_beside_its_year_outside_the_quotable_text() -> None:
-    from service.generation import build_constraint, render_context
+    from engine.generation import build_constraint, render_context
     from tests.test_verifier import _sentence
 
     header = (("2023", "2022", "2021"),)
@@ -323,7 +323,7 @@ def test_a_statement_row_shows_each_figure_beside_its_year_outside_the_quotable_
 
 
 def test_an_empty_context_only_allows_a_refusal() -> None:
-    from service.generation import build_constraint
+    from engine.generation import build_constraint
 
     constraint = build_constraint(EvidenceContext([]))
     assert (

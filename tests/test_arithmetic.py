@@ -149,7 +149,7 @@ def test_formula_reading() -> None:
 
 
 def _calculated(question: str, context: EvidenceContext = CONTEXT) -> DraftAnswer | None:
-    from service.lookup import MetricCalculator
+    from engine.lookup import MetricCalculator
 
     draft = MetricCalculator().draft(question, list(context))
     if draft is not None:

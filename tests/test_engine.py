@@ -516,7 +516,7 @@ def test_eval_answers_reads_tatqa_gold_and_reports_exact_match_per_answer_type(
 ) -> None:
     import json
 
-    from service.answer_eval import QuestionOutcome, load_gold, summarise
+    from engine.answer_eval import QuestionOutcome, load_gold, summarise
 
     questions = tmp_path / "questions.jsonl"
     lines = [

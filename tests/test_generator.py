@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.errors import GeneratorOutputError, GeneratorUnavailableError
+from engine.generation import build_constraint, build_messages
+from engine.local_generator import TransformersGenerator
+from engine.openai_generator import OpenAIChatGenerator
 from ingest.store import IndexStore
-from service.errors import GeneratorOutputError, GeneratorUnavailableError
-from service.generation import build_constraint, build_messages
-from service.local_generator import TransformersGenerator
-from service.openai_generator import OpenAIChatGenerator
 from tests.test_ingest_cli import verirag
 from verifier.numbers import normalise_text
 from verifier.types import DraftAnswer, EvidenceContext
@@ -277,7 +277,7 @@ def InteractionLogFor(data: Path) -> Any:  # noqa: N802 - reads as the class it 
 
 
 def test_the_lm_judge_reads_yes_no_probabilities(generator: TransformersGenerator) -> None:
-    from service.packaged_models import resolve_generator_path
+    from engine.packaged_models import resolve_generator_path
     from verifier.nli import load_judge
 
     path = resolve_generator_path("packaged:SmolLM2-135M-Instruct", generator._cache_dir)
@@ -342,7 +342,7 @@ def test_eval_answers_reports_outcomes_with_every_question_counted(
 
 
 def test_a_yes_no_answer_is_matched_by_its_polarity_then_its_figures() -> None:
-    from service.answer_eval import match_answer
+    from engine.answer_eval import match_answer
 
     def close(first: str, second: str) -> float:
         return 0.9  # embeddings put "yes it grew" and "no it did not" close together
@@ -360,7 +360,7 @@ def test_a_yes_no_answer_is_matched_by_its_polarity_then_its_figures() -> None:
 
 
 def test_a_short_gold_name_is_matched_by_the_answer_naming_it() -> None:
-    from service.answer_eval import match_answer
+    from engine.answer_eval import match_answer
 
     def far(first: str, second: str) -> float:
         return 0.58  # a two-word name against a sentence that names it and adds its amount
@@ -375,7 +375,7 @@ def test_a_short_gold_name_is_matched_by_the_answer_naming_it() -> None:
 
 
 def test_a_question_listing_its_items_is_matched_by_the_item_each_answer_names() -> None:
-    from service.answer_eval import match_answer
+    from engine.answer_eval import match_answer
 
     def far(first: str, second: str) -> float:
         return 0.4  # a sentence and a caption with its amount sit far apart

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.lookup import StatementLookup, in_asked_unit, row_caption
+from engine.lookup import StatementLookup, in_asked_unit, row_caption
 from tests.test_verifier import OverlapJudge
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution

@@ -405,7 +405,7 @@ def test_a_dead_generator_gets_503_with_retry_after_and_no_answer(
 ) -> None:
     import socket
 
-    from service.openai_generator import OpenAIChatGenerator
+    from engine.openai_generator import OpenAIChatGenerator
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.lookup import MetricCalculator, _definition
 from ingest.store import IndexStore
-from service.lookup import MetricCalculator, _definition
 from tests import filings
 from tests.service_app import Service, ServiceFactory, expect_error, wait_for_job
 from tests.test_answer_pipeline import (
@@ -111,11 +111,11 @@ class SlowGenerator(ScriptedGenerator):
 def test_past_the_deadline_what_a_round_verified_is_kept_and_revision_skipped(
     acme_index: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.pipeline
+    import engine.pipeline
 
     clock = Clock()
     monkeypatch.setattr(
-        service.pipeline,
+        engine.pipeline,
         "time",
         SimpleNamespace(monotonic=clock.monotonic, perf_counter=time.perf_counter),
     )

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.errors import GeneratorUnavailableError
 from service.answering import AnswerService
 from service.api.metrics import ServiceMetrics
 from service.api.ratelimit import RateLimiter
 from service.db import open_database
-from service.errors import GeneratorUnavailableError
 from service.jobs import JobStore, JobWorker, file_result_dump
 from service.keys import KeyStore
 from service.log import InteractionLog
@@ -19,10 +19,10 @@ from service.log import InteractionLog
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from engine.generation import Generator
+    from engine.pipeline import AnswerPipeline
     from ingest.settings import Settings
     from ingest.store import IndexStore
-    from service.generation import Generator
-    from service.pipeline import AnswerPipeline
     from verifier.checks import Verifier
 
 logger = logging.getLogger(__name__)
@@ -104,9 +104,9 @@ def build_components(
 ) -> ServiceComponents:
     """Opens (and migrates) the database and the index; loads no model (``warm_up`` does).
     ``generator``, ``verifier`` and ``embedder`` replace the configured ones."""
+    from engine.runtime import build_pipeline, build_retriever
     from ingest.embedding import embedder_from_settings
     from ingest.store import IndexStore
-    from service.runtime import build_pipeline, build_retriever
 
     engine = open_database(settings.service_database_url)
     log = InteractionLog(engine)

@@ -11,6 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.errors import (
+    AnswerEngineError,
+    GeneratorFailedError,
+    GeneratorUnavailableError,
+    VerifierUnavailableError,
+)
 from ingest.errors import FilingNotFoundError, IngestError
 from service.api.protocol import ErrorDetail, ErrorEnvelope
 from service.errors import (
@@ -18,8 +24,6 @@ from service.errors import (
     AnswerTimeoutError,
     AuthenticationError,
     BadUploadError,
-    GeneratorFailedError,
-    GeneratorUnavailableError,
     InvalidCursorError,
     InvalidFeedbackError,
     InvalidRequestError,
@@ -29,7 +33,6 @@ from service.errors import (
     PermissionDeniedError,
     RateLimitedError,
     ServiceError,
-    VerifierUnavailableError,
 )
 from service.logs import request_id_var
 
@@ -146,6 +149,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(ServiceError, service_error)
+    app.add_exception_handler(AnswerEngineError, service_error)
     app.add_exception_handler(IngestError, service_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

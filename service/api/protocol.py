@@ -1,6 +1,6 @@
 """Request and response bodies of the REST API: what clients send, and what they get back.
 
-Stored records (``service.answers``, ``service.log``, ``service.jobs``) stay separate from these
+Stored records (``engine.answers``, ``service.log``, ``service.jobs``) stay separate from these
 public shapes, so the database can change without changing the API, and no hash or internal
 path leaks into a response.
 """
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.answers import Answer, AnswerFields, Claim, RetrievedChunk, Round
+from engine.answers import Answer, AnswerFields, Claim, RetrievedChunk, Round
 
 
 def _storable(text: str) -> str:

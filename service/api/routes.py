@@ -14,10 +14,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from engine.answers import AuditRecord
+from engine.errors import AnswerEngineError
 from ingest.errors import FilingNotFoundError
 from ingest.metadata import parse_form
 from retrieval.catalog import Catalog, QueryFilters
-from service.answers import AuditRecord
 from service.api.components import ServiceComponents
 from service.api.deps import Admin, Analyst, AnyRole, Components, Reader
 from service.api.errors import map_exception
@@ -47,7 +48,6 @@ from service.errors import (
     InvalidFeedbackError,
     InvalidRequestError,
     PermissionDeniedError,
-    ServiceError,
 )
 from service.jobs import Job
 from service.keys import Principal, Role, StoredKey
@@ -501,7 +501,7 @@ def readyz(request: Request, response: Response) -> Readiness:
         try:
             components.pipeline.generator.warm_up()
             checks["generator"] = "ok"
-        except ServiceError as exc:
+        except AnswerEngineError as exc:
             checks["generator"] = f"unreachable: {exc}"
     else:
         checks["generator"] = "loading"

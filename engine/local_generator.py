@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from service.errors import GeneratorOutputError, GeneratorUnavailableError
-from service.generation import Generation, OutputConstraint
-from service.packaged_models import resolve_generator_path
+from engine.errors import GeneratorOutputError, GeneratorUnavailableError
+from engine.generation import Generation, OutputConstraint
+from engine.packaged_models import resolve_generator_path
 
 
 class TransformersGenerator:

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.answers import Answer, AuditRecord
 from engine.evaluate import Score, answer_parts, score_answer
+from engine.pipeline import AnswerPipeline
 from retrieval.catalog import QueryFilters
 from retrieval.evaluate import load_questions
-from service.answers import Answer, AuditRecord
-from service.pipeline import AnswerPipeline
 from verifier.arithmetic import ranking_question
 from verifier.nli import EntailmentJudge, support
 from verifier.numbers import normalise_text, quantities

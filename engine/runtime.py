@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from service.generation import Generator
-from service.lookup import MetricCalculator, StatementLookup
-from service.pipeline import AnswerPipeline, PipelineConfig
+from engine.generation import Generator
+from engine.lookup import MetricCalculator, StatementLookup
+from engine.pipeline import AnswerPipeline, PipelineConfig
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
 from verifier.nli import EntailmentJudge, load_judge
@@ -85,7 +85,7 @@ def promoted_generator(settings: Settings) -> Settings:
 def build_generator(settings: Settings) -> Generator:
     settings = promoted_generator(settings)
     if settings.generator_backend == "openai":
-        from service.openai_generator import OpenAIChatGenerator
+        from engine.openai_generator import OpenAIChatGenerator
 
         return OpenAIChatGenerator(
             base_url=settings.generator_url,
@@ -95,7 +95,7 @@ def build_generator(settings: Settings) -> Generator:
             timeout_seconds=settings.generator_timeout_seconds,
             retries=settings.generator_retries,
         )
-    from service.local_generator import TransformersGenerator
+    from engine.local_generator import TransformersGenerator
 
     return TransformersGenerator(
         model=settings.generator_model,

@@ -13,9 +13,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from engine.errors import GeneratorUnavailableError
 from ingest.files import staged_directory
 from ingest.ids import file_sha256
-from service.errors import GeneratorUnavailableError
 
 PACKAGED_SMOLLM2 = "packaged:SmolLM2-135M-Instruct"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

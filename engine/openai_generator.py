@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import httpx
 
-from service.errors import GeneratorOutputError, GeneratorUnavailableError
-from service.generation import Generation, OutputConstraint
+from engine.errors import GeneratorOutputError, GeneratorUnavailableError
+from engine.generation import Generation, OutputConstraint
 
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 

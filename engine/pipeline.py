@@ -21,12 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.drafter import AnswerEngine
-from ingest.store import IndexStore
-from retrieval.catalog import QueryFilters
-from retrieval.sentences import SentenceRanker
-from retrieval.types import Retriever, ScoredChunk
-from service.answers import (
+from engine.answers import (
     Answer,
     AuditRecord,
     Citation,
@@ -36,20 +31,25 @@ from service.answers import (
     Timings,
     Versions,
 )
-from service.errors import (
+from engine.drafter import AnswerEngine
+from engine.errors import (
+    AnswerEngineError,
     GeneratorFailedError,
     GeneratorOutputError,
-    ServiceError,
     VerifierUnavailableError,
 )
-from service.generation import (
+from engine.generation import (
     Generation,
     Generator,
     OutputConstraint,
     build_constraint,
     build_messages,
 )
-from service.lookup import MetricCalculator, StatementLookup
+from engine.lookup import MetricCalculator, StatementLookup
+from ingest.store import IndexStore
+from retrieval.catalog import QueryFilters
+from retrieval.sentences import SentenceRanker
+from retrieval.types import Retriever, ScoredChunk
 from verifier.checks import Verifier, critique
 from verifier.errors import VerifierError
 from verifier.types import (
@@ -489,7 +489,7 @@ class AnswerPipeline:
         is this request's ``GeneratorFailedError``, never an unhandled 500."""
         try:
             return self.generator.generate(messages, constraint, self.config.max_new_tokens)
-        except (ServiceError, DeadlinePassedError):
+        except (AnswerEngineError, DeadlinePassedError):
             raise
         except Exception as exc:
             logger.exception("the generator failed")
