@@ -1056,10 +1056,9 @@ class MetricCalculator:
             return None
         asked = _DECIMALS.search(question)
         words = {"one": 1, "two": 2, "three": 3}
-        if asked:
-            decimals = int(words.get(asked.group(1).lower(), asked.group(1)))
-        else:
-            decimals = 1 if percent else 2
+        # Two decimals unless asked: a percentage rounded to one hides what its inputs print
+        # (5.46% is not 5.5%).
+        decimals = int(words.get(asked.group(1).lower(), asked.group(1))) if asked else 2
         if percent:
             return f"{value:.{decimals}f}%"
         if divides:
@@ -1078,7 +1077,9 @@ class MetricCalculator:
         dollars = any(_written(i).lstrip("-").startswith("$") for i in inputs)
         sign = "-" if amount < 0 else ""
         words_scale = f" {_SCALE_WORD[unit]}" if unit in _SCALE_WORD else ""
-        return f"{sign}{'$' if dollars else ''}{abs(amount):,.0f}{words_scale}"
+        # As precise as the inputs print: 62.1 less 2.7 is 59.4, not 59.
+        places = max(i.row.figure.decimals for i in inputs)
+        return f"{sign}{'$' if dollars else ''}{abs(amount):,.{places}f}{words_scale}"
 
 
 def _written(item: _Input) -> str:

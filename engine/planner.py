@@ -396,8 +396,12 @@ class CpuPlanner:
                     return Refusal("the table has no two period columns to list")
                 return plan(listed, answer_with="period")
             if question.answers_with == "figure" and len(years) >= 2:
-                figures = _filled(grid, best.row, _year_columns(grid, years) or [])
-                if figures is not None and len(figures) == len(years):
+                # "for fiscal years 2019 to 2017": every year of the span, in the order asked.
+                listed = list(question.year_span) or list(years)
+                if question.year_span and years[0] > years[-1]:
+                    listed.reverse()
+                figures = _filled(grid, best.row, _year_columns(grid, listed) or [])
+                if figures is not None and len(figures) == len(listed):
                     return plan(figures)
             if question.answers_with == "figure":
                 return self._two_rows(question, links)

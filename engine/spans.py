@@ -115,6 +115,8 @@ def candidate_features(question: Question, candidate: Candidate, sentence: str) 
     before = sentence[: candidate.start]
     before_words = words(before)
     previous = before_words[-1] if before_words else "^"
+    after_words = words(sentence[candidate.end :])
+    following = after_words[0] if after_words else "$"
     features = {
         f"kind:{candidate.kind}": 1.0,
         f"op:{question.operation.value}:kind:{candidate.kind}": 1.0,
@@ -130,6 +132,12 @@ def candidate_features(question: Question, candidate: Candidate, sentence: str) 
         "previous_in_question": float(any(s in asked for s in content_stems(previous))),
         "has_figure": float(bool(quantities(candidate.text))),
         f"first:{question.opener}": 1.0,
+        # The words around a span say what it is: "due to | …", "… | million", "was | $85.1".
+        f"previous:{previous}": 1.0,
+        f"next:{following}": 1.0,
+        f"starts_with:{candidate_words[0] if candidate_words else '^'}": 1.0,
+        f"first:{question.opener}:previous:{previous}": 1.0,
+        f"first:{question.opener}:kind:{candidate.kind}": 1.0,
     }
     return features
 

@@ -24,7 +24,12 @@ from typing import Any, Final
 from lxml import etree
 
 from ingest.errors import UnreadableFilingError
-from ingest.layout import apply_filing_scale, apply_page_scale, stated_unit
+from ingest.layout import (
+    apply_filing_scale,
+    apply_page_scale,
+    apply_restated_scale,
+    stated_unit,
+)
 from ingest.sentences import split_sentences
 from ingest.types import ParsedDocument, ParsedPage, Sentence, SentenceKind, Table
 
@@ -746,6 +751,7 @@ class EdgarHtmlReader:
         pages = _build_pages(_BlockWalker().walk(root))
         apply_page_scale(pages)
         apply_filing_scale(pages)
+        apply_restated_scale(pages)
         if not pages:
             raise UnreadableFilingError(
                 path,

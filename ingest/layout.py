@@ -458,6 +458,65 @@ def apply_page_scale(pages: list[ParsedPage]) -> None:
         ]
 
 
+# "net cash provided by operations was $45.0 million": an amount the prose states with its unit.
+_PROSE_AMOUNT = re.compile(
+    r"(?<![\d.,])(\d{1,3}(?:,\d{3})*(?:\.\d+)?|\d+(?:\.\d+)?)\s?(million|billion)\b",
+    re.IGNORECASE,
+)
+_CELL_AMOUNT = re.compile(r"^[\s$€£(−-]*(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?[\s)]*$")
+# The table units a prose unit implies, by how many places the table's figure is shifted.
+_SHIFTED_UNITS = {
+    "million": ((1e3, "thousands"), (1.0, "millions")),
+    "billion": (
+        (1e6, "thousands"),
+        (1e3, "millions"),
+        (1.0, "billions"),
+    ),
+}
+_MIN_RESTATED_DIGITS = 3  # "45.0 million" for 45,007: enough digits that a match is no chance
+
+
+def restated_scale(page: ParsedPage, table: Table) -> str | None:
+    """The unit of a table that states none, read from the page's prose where it restates one
+    of the table's figures with its unit ("$45.0 million" for a cell of 45,007 is a table in
+    thousands). Every restatement found must agree."""
+    stated = []
+    for match in _PROSE_AMOUNT.finditer(page.text):
+        digits = match.group(1).replace(",", "")
+        if len(digits.replace(".", "").lstrip("0")) < _MIN_RESTATED_DIGITS:
+            continue
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        stated.append((float(digits), decimals, match.group(2).lower()))
+    if not stated:
+        return None
+    units: set[str] = set()
+    for row in table.rows:
+        for cell in row[1:]:
+            found = _CELL_AMOUNT.match(cell.strip())
+            if not found:
+                continue
+            value = float(found.group(1).replace(",", "") + (found.group(2) or ""))
+            if value < 100:
+                continue
+            for number, decimals, word in stated:
+                for divisor, unit in _SHIFTED_UNITS[word]:
+                    if round(value / divisor, decimals) == number:
+                        units.add(unit)
+    return units.pop() if len(units) == 1 else None
+
+
+def apply_restated_scale(pages: list[ParsedPage]) -> None:
+    """Give a table that states no unit the one its page's prose implies by restating one of
+    its figures with a unit (HTML excerpts whose unit line was lost)."""
+    for page in pages:
+        page.tables = [
+            replace(table, scale=restated_scale(page, table))
+            if table.scale is None and not _all_rates(table)
+            else table
+            for table in page.tables
+        ]
+
+
 def apply_filing_scale(pages: list[ParsedPage]) -> str | None:
     """Give the filing's declared tabular unit to its money tables that state none; returns
     the unit (None when the filing declares none)."""

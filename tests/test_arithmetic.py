@@ -249,7 +249,7 @@ def test_a_margin_is_of_revenue_with_each_input_from_the_statement_its_definitio
         "margin for Globex?",
         STATEMENTS,
     )
-    assert asides is not None and asides.answer == "2.0%"  # 104 ÷ 5,200
+    assert asides is not None and asides.answer == "2.00%"  # 104 ÷ 5,200
     without_revenue = EvidenceContext([r for r in STATEMENTS if r.label not in {"R1", "R2"}])
     assert _calculated("What is Globex's FY2022 EBITDA % margin?", without_revenue) is None
 

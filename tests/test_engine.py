@@ -569,3 +569,26 @@ def test_eval_answers_reads_tatqa_gold_and_reports_exact_match_per_answer_type(
     report = summarise([outcome("t1", "arithmetic", 1.0), outcome("t2", "span", 0.0)], 1.0, True)
     assert report["tatqa"]["exact_match"] == 0.5
     assert report["tatqa"]["by_answer_type"]["arithmetic"]["exact_match"] == 1.0
+
+
+def test_only_the_question_reader_reads_question_text() -> None:
+    """Past the reader, the engine works from the ``Question``: no planning module touches
+    ``question.text`` or tokenises a string it was handed as the question."""
+    import ast
+    import inspect
+
+    import engine.cells
+    import engine.drafts
+    import engine.planner
+    import engine.plans
+    import engine.spans
+
+    for module in (engine.cells, engine.drafts, engine.planner, engine.plans, engine.spans):
+        tree = ast.parse(inspect.getsource(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "text":
+                owner = node.value
+                name = owner.id if isinstance(owner, ast.Name) else ""
+                assert name != "question", f"{module.__name__} reads question.text"
+            if isinstance(node, ast.arg):
+                assert node.arg not in {"question_text", "text_of_question"}, module.__name__

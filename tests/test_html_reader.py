@@ -491,3 +491,33 @@ def test_a_header_cell_in_a_currency_unit_is_the_tables_scale(tmp_path: Path) ->
     )
     (parsed,) = EdgarHtmlReader().read(path).pages
     assert parsed.tables[0].scale == "thousands"
+
+
+@pytest.mark.parametrize(
+    ("prose", "scale"),
+    [
+        # 45,007 restated as "$45.0 million": the table is in thousands.
+        ("<p>Cash provided by operations was $45.0 million in fiscal 2019.</p>", "thousands"),
+        # 1,887.8 restated as "$1.9 billion" has too few digits to say anything.
+        ("<p>Net income was $1.9 billion.</p>", None),
+        # Two restatements that disagree: no unit.
+        (
+            "<p>Cash provided was $45.0 million; net income was $24,193 million.</p>",
+            None,
+        ),
+    ],
+)
+def test_a_table_without_a_unit_takes_the_one_its_prose_restates_a_figure_in(
+    tmp_path: Path, prose: str, scale: str | None
+) -> None:
+    path = tmp_path / "restated.htm"
+    path.write_text(
+        f"""<html><body>{prose}
+<table><tr><td></td><td>2019</td><td>2018</td></tr>
+<tr><td>Net income</td><td>$24,193</td><td>$20,402</td></tr>
+<tr><td>Cash provided by operating activities</td><td>45,007</td><td>45,082</td></tr></table>
+</body></html>""",
+        encoding="utf-8",
+    )
+    (parsed,) = EdgarHtmlReader().read(path).pages
+    assert parsed.tables[0].scale == scale
