@@ -397,11 +397,11 @@ class CpuPlanner:
                 return plan(listed, answer_with="period")
             if question.answers_with == "figure" and len(years) >= 2:
                 # "for fiscal years 2019 to 2017": every year of the span, in the order asked.
-                listed = list(question.year_span) or list(years)
+                asked_years = list(question.year_span) or list(years)
                 if question.year_span and years[0] > years[-1]:
-                    listed.reverse()
-                figures = _filled(grid, best.row, _year_columns(grid, listed) or [])
-                if figures is not None and len(figures) == len(listed):
+                    asked_years.reverse()
+                figures = _filled(grid, best.row, _year_columns(grid, asked_years) or [])
+                if figures is not None and len(figures) == len(asked_years):
                     return plan(figures)
             if question.answers_with == "figure":
                 return self._two_rows(question, links)
