@@ -285,34 +285,27 @@ class CpuPlanner:
     def draft(self, question: Question, evidence: Evidence) -> Plan | Refusal:
         """The best plan with its confidence, however low (thresholds are chosen on these)."""
         operation = question.operation
-        filtering = {Operation.COUNT, Operation.COMPARISON, Operation.LIST}
-        if question.threshold is not None and operation in filtering:
-            links = self.linker.rows(question, evidence.grids)
-            plan = (
-                self._filter(question, links)
-                if links
-                else Refusal("no table row to link the question to")
-            )
-        elif operation is Operation.COUNT:
-            links = self.linker.rows(question, evidence.grids)
-            if not links:
-                return Refusal("no table row to link the question to")
-            signals = question_signals(question) | link_signals(links)
-            listed = self._items(question, links[0].grid, signals)
-            plan = listed if isinstance(listed, Refusal) else replace(listed, operation=operation)
-        elif operation is Operation.OTHER:
+        if operation is Operation.OTHER:
             return Refusal("the engine does not plan this arithmetic")
-        elif operation is Operation.EXPLANATION:
+        if operation is Operation.EXPLANATION:
             plan = self._prose_plan(question, evidence)
         else:
             links = self.linker.rows(question, evidence.grids)
-            plan = (
-                self._table_plan(question, links)
-                if links
-                else Refusal("no table row to link the question to")
-            )
-            if operation is Operation.VALUE:
-                plan = self._value_from_prose(question, evidence, plan)
+            filtering = {Operation.COUNT, Operation.COMPARISON, Operation.LIST}
+            if not links:
+                plan = Refusal("no table row to link the question to")
+            elif question.threshold is not None and operation in filtering:
+                plan = self._filter(question, links)
+            elif operation is Operation.COUNT:
+                signals = question_signals(question) | link_signals(links)
+                listed = self._items(question, links[0].grid, signals)
+                plan = (
+                    listed if isinstance(listed, Refusal) else replace(listed, operation=operation)
+                )
+            else:
+                plan = self._table_plan(question, links)
+        if operation is Operation.VALUE:
+            plan = self._value_from_prose(question, evidence, plan)
         if isinstance(plan, Refusal) or self.confidence_model is None:
             return plan
         signals = plan.signals | {"raw_confidence": plan.confidence}
