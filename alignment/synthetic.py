@@ -1,7 +1,7 @@
 """Evidence-linked training data beyond the log.
 
 1. Question → cited-answer examples built from the ingested filings: a statement row ("Net
-   sales 32,765 31,657 30,109" under "2018 2017 2016", in millions) becomes "What was 3M's net
+   sales 32,765 31,657 30,109" under "2018 2017 2016", in millions) becomes "What was Acme's net
    sales in FY2018?" answered by a claim that quotes that row; a prose sentence stating a figure
    becomes a question about its subject answered by a claim that quotes it. The context mixes
    the evidence with distracting rows and sentences, in the order the service shows them. Some
@@ -425,7 +425,7 @@ def perturbed_pairs(
             cited = example.context.get(citation.sentence_id)
             if cited is not None and cited.kind == "table_row":
                 # The small model's commonest misreading of a statement row: the right row,
-                # another year's column (Costco's 2020 total assets given for 2021).
+                # another year's column (2020 total assets given for 2021).
                 swapped = _other_column(draft, cited.text, column_rng)
                 if swapped is not None:
                     broken.append(("other-column", swapped))

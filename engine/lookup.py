@@ -340,8 +340,8 @@ def _caption_rank(item: AskedItem, caption: str) -> int | None:
 
 
 def _singular(caption: str) -> str:
-    """A caption with each word's plural "s" dropped: AMD prints "Net revenue", Adobe "Total
-    revenue", Activision "Net revenues"."""
+    """A caption with each word's plural "s" dropped: filings print "Net revenue", "Total
+    revenue" and "Net revenues" for one item."""
     return " ".join(word.removesuffix("s") for word in caption.split())
 
 
@@ -359,7 +359,7 @@ def _on_statements(
 
 def _own_statements(found: list[RowLookup]) -> list[RowLookup]:
     """When rows disagree, those of the tables titled with the filing's own company: a 10-K
-    also prints an affiliate's statements (MGM's shows CityCenter Holdings' balance sheet)."""
+    also prints an affiliate's statements (an equity-method joint venture's balance sheet)."""
     if len({f.figure.number for f in found}) <= 1:
         return found
     own = [
@@ -446,7 +446,7 @@ _CHANGE = re.compile(
     r"(?:fy\s?)?(?P<first>(?:19|20)\d{2}) to (?:fy\s?)?(?P<second>(?:19|20)\d{2})",
     re.IGNORECASE,
 )
-# "How much has the effective tax rate of Corning changed between FY2021 and FY2022?"
+# "How much has the effective tax rate of the company changed between FY2021 and FY2022?"
 _HOW_MUCH_CHANGED = re.compile(
     r"\bhow much (?:has|have|did) (?:the )?(?P<item>[^?]+?)(?: of [A-Z][\w&.' -]*)? "
     r"changed? (?:between|from) (?:fy\s?)?(?:19|20)\d{2} (?:and|to) (?:fy\s?)?(?:19|20)\d{2}",
@@ -681,7 +681,7 @@ def _asked_metric(question: str) -> tuple[str, str, list[int]] | None:
     return " ".join(subject.split()), expression, years
 
 
-# "what is American Water Works's FY2021 operating income + depreciation and amortization
+# "what is the company's FY2021 operating income + depreciation and amortization
 # (unadjusted EBITDA) in USD millions?"
 _WHAT_IS = re.compile(r"\bwhat (?:is|was|were) (?:the )?(?P<asked>[^?]+)\?", re.IGNORECASE)
 _ASKED_OPERATOR = re.compile(r"[+÷/*×]|\s[-–−]\s|\b(?:less|minus|plus|divided by|times)\b", re.I)

@@ -534,7 +534,7 @@ def apply_filing_scale(pages: list[ParsedPage]) -> str | None:
 def table_title(rows: list[Row], header_start: int) -> str | None:
     """The short caption lines just above the headers, top to bottom, up to three: a statement
     is often titled by its name, its company and its period, one line each ("Consolidated
-    Statement of Cash Flows — PepsiCo, Inc. and Subsidiaries — Fiscal years ended …"), and the
+    Statement of Cash Flows — Acme, Inc. and Subsidiaries — Fiscal years ended …"), and the
     name is what says which statement a row is on."""
     captions: list[str] = []
     for candidate in reversed(rows[max(0, header_start - _TITLE_LINES) : header_start]):

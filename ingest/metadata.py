@@ -29,7 +29,7 @@ _PERIOD_END = re.compile(
 _REGISTRANT = re.compile(r"\(\s*exact\s+name\s+of\s+registrant", re.IGNORECASE)
 _TRADING_SYMBOL = re.compile(r"trading\s+symbol", re.IGNORECASE)
 # The first cell after the "Trading Symbol(s)" heading that is a ticker alone on its line
-# (PDF) or between tabs (an HTML table row): "JPM", "AXP", "BRK.B".
+# (PDF) or between tabs (an HTML table row): "ABC", "XY", "BRK.B".
 _TICKER = re.compile(r"(?:^|\t)[ ]*([A-Z]{1,5}(?:\.[A-Z])?)[ ]*(?=$|\t)", re.MULTILINE)
 _TICKER_WINDOW_CHARS = 600
 

@@ -64,7 +64,7 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
     LineItemTerm(
         r"revenues?|top line|sales",
         # In the order an analyst's "revenue" prefers them when a filing prints several
-        # (Walmart's "Net sales" and "Total revenues", which adds membership income).
+        # ("Net sales" beside "Total revenues", which adds other income such as fees).
         same_item=("total revenues", "net revenues", "net sales"),
         statements=(INCOME,),
     ),
@@ -80,7 +80,7 @@ LINE_ITEM_TERMS: tuple[LineItemTerm, ...] = (
     ),
     LineItemTerm(
         r"pp&?n?e|fixed assets?|property,? plant",
-        # A balance sheet may print the net figure without saying so (Pfizer).
+        # A balance sheet may print the net figure without saying so.
         same_item=(
             "property, plant and equipment, net",
             "property and equipment, net",
@@ -295,7 +295,7 @@ def stated_statements(question: str) -> list[str]:
 
 
 # What a breakdown question asks for, and the words a page's title uses for it: a filing
-# reports its segments as "divisions" (PepsiCo) and "lines of business" as often as segments.
+# reports its segments as "divisions" and "lines of business" as often as segments.
 # A category title names what it breaks down ("Revenue by product category"): a bare
 # "Asset Category" heads every pension plan's asset table.
 _BREAKDOWN_TITLES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(

@@ -1,10 +1,10 @@
 """What a question says about which filings it is about: company, fiscal year, quarter, form.
 
-Analysts rarely name filing ids; they write "3M", "JnJ", "AMEX", "FY2018", "Q2 2023". The
-catalog holds every indexed filing with the names it can be called by, derived by general
-rules from the company name (words, initials, joined words, two-letter syllables) and the
-ticker, and matches a question against them. When a question names no company, nothing is
-filtered: search everything.
+Analysts rarely name filing ids; they write a short name, initials, a ticker, "FY2018",
+"Q2 2023". The catalog holds every indexed filing with the names it can be called by, derived
+by general rules from the company name (words, initials, joined words, two-letter syllables)
+and the ticker, and matches a question against them. When a question names no company,
+nothing is filtered: search everything.
 """
 
 from __future__ import annotations
@@ -77,11 +77,11 @@ def company_aliases(company: str, ticker: str | None = None) -> set[str]:
     core = [w for w in words if w not in _CORPORATE_SUFFIXES] or words
     aliases = {" ".join(core), "".join(core)}
     if core:
-        aliases.add(core[0])  # "MGM" for "MGM Resorts", "Activision" for "Activision Blizzard"
+        aliases.add(core[0])  # "Acme" for "Acme Resorts"
     if len(core) >= 2:
         initials = "".join(w[0] for w in core)
         aliases.update({initials, "&".join(w[0] for w in core), "n".join(w[0] for w in core)})
-        aliases.add("".join(w[:2] for w in core))  # "amex" for "American Express"
+        aliases.add("".join(w[:2] for w in core))  # "geel" for "General Electric"
     if ticker:
         aliases.add(ticker.lower())
     return {a for a in aliases if len(a) >= 2}
@@ -209,8 +209,8 @@ class Catalog:
 
 def _current(filings: list[StoredFiling]) -> list[StoredFiling]:
     """Of a company's filings, those of its latest year of reporting: a question that names
-    no period asks about the present ("Is Boeing's business subject to cyclicality?" is the
-    2022 10-K's to answer, not the 2018 one's), and the latest annual report with what was
+    no period asks about the present ("Is the business subject to cyclicality?" is the latest
+    10-K's to answer, not an older one's), and the latest annual report with what was
     filed after it is what an analyst reads for that. Filings whose date is unknown stay."""
     dated = {id(f): day for f in filings if (day := _as_of(f)) is not None}
     if len(dated) < 2:

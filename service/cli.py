@@ -289,7 +289,7 @@ def search(
     """Search the index and print the best chunks with filing, page, section and sentences.
 
     Without --filing/--company/--year/--quarter/--form, filters are read from the question
-    ("3M", "FY2018", "Q2 2023"); a question that names no company searches everything.
+    ("Acme", "FY2018", "Q2 2023"); a question that names no company searches everything.
     """
     from ingest.errors import IngestError
 

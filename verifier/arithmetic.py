@@ -16,7 +16,7 @@ rates). A ranking of the items a question names is the same form with "highest o
 "lowest of", or the question's own superlative) before figures separated by commas, and the
 winning figure with its line item after the last "=":
 
-    Nike's most cash flow in fiscal 2023 = most of $5,841 million [cash provided (used) by
+    Acme's most cash flow in fiscal 2023 = most of $5,841 million [cash provided (used) by
     operations], $564 million [cash provided (used) by investing activities], -$7,447 million
     [cash provided (used) by financing activities] = $5,841 million [cash provided (used) by
     operations].
@@ -352,7 +352,7 @@ def ranking_question(question: str) -> RankingQuestion | None:
     alternatives = [" ".join(p.split()) for p in parts if p.strip()]
     direction = superlative_direction(superlative.group(1))
     # Items are named in a few words; a longer phrase describes a group ("all of the derivative
-    # instruments that Verizon used to manage … or interest rates"), whose members it omits.
+    # instruments the company used to manage … or interest rates"), whose members it omits.
     if len(alternatives) < 2 or direction is None or any(len(a.split()) > 4 for a in alternatives):
         return None
     return RankingQuestion(superlative.group(1).lower(), direction, alternatives)
@@ -376,7 +376,7 @@ def _listed_items(question: str) -> tuple[str, int] | None:
 @dataclass(frozen=True, slots=True)
 class GroupRankingQuestion:
     """A question asking which member of a group a statement totals is the largest (or
-    smallest): "What was the largest liability in American Express's balance sheet?"."""
+    smallest): "What was the largest liability in the company's balance sheet?"."""
 
     superlative: str
     direction: str
@@ -468,8 +468,8 @@ def _stemmed(text: str) -> list[str]:
     return [re.sub(r"(?:ing|ed|es|s)$", "", w) if len(w) > 5 else w for w in _words(text)]
 
 
-# Which way a yes/no question asks an item to have moved: "Did Pfizer grow its PP&E …?",
-# "Has Verizon's debt decreased …?".
+# Which way a yes/no question asks an item to have moved: "Did the company grow its PP&E …?",
+# "Has its debt decreased …?".
 _UP = re.compile(r"\b(?:grow|grew|grown|increas\w*|rise|rose|risen|improv\w*)\b", re.IGNORECASE)
 _DOWN = re.compile(
     r"\b(?:decreas\w*|declin\w*|fall|fell|fallen|drop\w*|shr[iu]nk\w*|reduc\w*)\b", re.IGNORECASE

@@ -1098,8 +1098,8 @@ _PARAPHRASE = frozenset(
         "figure",
         "respectively",
         "compared",
-        # A company's legal form ("Microsoft Corporation", "PepsiCo, Inc.") names the same
-        # company the filing's metadata calls "Microsoft"; it states no fact.
+        # A company's legal form ("Acme Corporation", "Acme, Inc.") names the same company
+        # the filing's metadata calls "Acme"; it states no fact.
         "corporation",
         "corp",
         "incorporated",
