@@ -170,17 +170,26 @@ def _filled(grid: CellGrid, row: int, columns: Sequence[int]) -> tuple[Cell, ...
     return tuple(cell for cell in cells if cell is not None)
 
 
-def _year_columns(grid: CellGrid, years: Sequence[int]) -> list[int] | None:
+def _year_columns(
+    grid: CellGrid, years: Sequence[int], asked: Sequence[str] = ()
+) -> list[int] | None:
     """The figure columns of the asked years, in the order asked; None unless every asked
-    year has exactly one column (a year over "Amount" and "%" is ambiguous here)."""
+    year has one column: the only one, the only amount (not "%") under it, or the only one
+    whose other header words the question names (``asked``: its stems; "Americas" over
+    "2019 | 2018" beside "Europe" over the same years)."""
+    # Only the question's words that name no row can name a column.
+    naming = set(asked) - set(grid.row_stem_idf())
     columns = []
     for year in years:
         found = [c for c, path in grid.column_paths.items() if year in column_years(path)]
         amounts = [c for c in found if not _is_percent_column(grid, c)]
+        named = [c for c in amounts if set(content_stems(" ".join(grid.column_paths[c]))) & naming]
         if len(amounts) == 1:
             columns.append(amounts[0])
         elif len(found) == 1:
             columns.append(found[0])
+        elif len(named) == 1:
+            columns.append(named[0])
         else:
             return None
     return columns
@@ -377,7 +386,11 @@ class CpuPlanner:
         if operation is Operation.COMPARISON:
             if question.answers_with != "period":
                 return Refusal("the engine compares periods of one row, not rows, yet")
-            compared = _year_columns(grid, years) if len(years) >= 2 else _period_columns(grid)
+            compared = (
+                _year_columns(grid, years, question.stems)
+                if len(years) >= 2
+                else _period_columns(grid)
+            )
             cells = _filled(grid, best.row, compared or [])
             if cells is None or len(cells) < 2:
                 return Refusal("the comparison's periods do not name two filled columns")
@@ -393,7 +406,9 @@ class CpuPlanner:
                 asked_years = list(question.year_span) or list(years)
                 if question.year_span and years[0] > years[-1]:
                     asked_years.reverse()
-                figures = _filled(grid, best.row, _year_columns(grid, asked_years) or [])
+                figures = _filled(
+                    grid, best.row, _year_columns(grid, asked_years, question.stems) or []
+                )
                 if figures is not None and len(figures) == len(asked_years):
                     return plan(figures)
             if question.answers_with == "figure":
@@ -405,7 +420,7 @@ class CpuPlanner:
 
     def _one_column(self, question: Question, grid: CellGrid) -> int | None:
         if question.years:
-            columns = _year_columns(grid, question.years[:1])
+            columns = _year_columns(grid, question.years[:1], question.stems)
             if columns:
                 return columns[0]
             return None
@@ -433,7 +448,7 @@ class CpuPlanner:
             years = [years[0], years[0] - 1]
         if len(years) != 2:
             return None
-        columns = _year_columns(grid, years)
+        columns = _year_columns(grid, years, question.stems)
         if not columns:
             return None
         return columns[0], columns[1]
@@ -447,7 +462,7 @@ class CpuPlanner:
         if operation is Operation.AVERAGE and len(years) == 1:
             years = [years[0], years[0] - 1]  # an average balance over the year: its two ends
         if len(years) >= 2:
-            return _year_columns(grid, years)
+            return _year_columns(grid, years, question.stems)
         if operation in {Operation.AVERAGE, Operation.SUM} and not years:
             return _period_columns(grid)
         return None
@@ -461,7 +476,7 @@ class CpuPlanner:
         grid = best.grid
         signals = question_signals(question) | link_signals(links)
         if len(question.years) == 1:
-            columns = _year_columns(grid, question.years)
+            columns = _year_columns(grid, question.years, question.stems)
             if not columns:
                 return Refusal("no column for the asked period")
             listed = self._items(question, grid, signals)

@@ -592,3 +592,49 @@ def test_only_the_question_reader_reads_question_text() -> None:
                 assert name != "question", f"{module.__name__} reads question.text"
             if isinstance(node, ast.arg):
                 assert node.arg not in {"question_text", "text_of_question"}, module.__name__
+
+
+SEGMENTS = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Harbour Mills plc Annual Report 2019</title></head>
+<body>
+<h1>Harbour Mills plc: Annual Report and Accounts 2019</h1>
+<p>Segment results. The Group's profit for the year rose in both regions.</p>
+<table>
+<tr><td></td><td colspan="2">Americas</td><td colspan="2">Europe</td></tr>
+<tr><td></td><td>2019</td><td>2018</td><td>2019</td><td>2018</td></tr>
+<tr><td>Revenue</td><td>5,100</td><td>4,800</td><td>3,900</td><td>3,700</td></tr>
+<tr><td>Operating profit</td><td>610</td><td>580</td><td>(40)</td><td>25</td></tr>
+</table>
+</body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def segment_evidence(tmp_path_factory: pytest.TempPathFactory) -> Evidence:
+    from tests.test_ingest_cli import ingest_json
+
+    folder = tmp_path_factory.mktemp("segments")
+    (folder / "HARBOUR_2019_SEGMENTS.htm").write_text(SEGMENTS, encoding="utf-8")
+    index = folder / "index"
+    code, result = ingest_json(folder, "--data-dir", index)
+    assert code == 0, result
+    with IndexStore(index) as store:
+        (filing,) = store.filings()
+        return filing_evidence(store, filing.id)
+
+
+def test_segment_column_groups_head_their_years_and_the_named_segment_picks_the_column(
+    segment_evidence: Evidence, engine_parts: tuple[QuestionReader, CpuPlanner]
+) -> None:
+    grid = _grid(segment_evidence)
+    assert _cell(grid, "Revenue", "Europe", "2019").value == 3900
+    assert _cell(grid, "Operating profit", "Europe", "2019").value == -40
+    reader, planner = engine_parts
+    question = replace(reader.read("What was Europe revenue in 2019?"), operation=Operation.VALUE)
+    plan = planner.draft(question, segment_evidence)
+    assert isinstance(plan, Plan), plan
+    assert [cell.column_path for cell in plan.cells] == [("Europe", "2019")]
+    # A year under two segments and no segment named: no single column answers.
+    unnamed = replace(reader.read("What was revenue in 2019?"), operation=Operation.VALUE)
+    table_only = Evidence(grids=segment_evidence.grids, sentences=[])
+    assert isinstance(planner.draft(unnamed, table_only), Refusal)
