@@ -47,11 +47,19 @@ def stem(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
 
+# "FY2019", "fy19", "F19": a period (read as one by the question reader), not a content word.
+_FISCAL_YEAR = re.compile(r"^f(?:y)?'?(?:\d{2}|\d{4})$")
+
+
 def content_stems(text: str) -> list[str]:
-    """Stems of the words that carry meaning: stop words and bare numbers left out."""
+    """Stems of the words that carry meaning: stop words, bare numbers and fiscal-year tokens
+    left out."""
     stops = stop_words()
     return [
         stem(word)
         for word in words(text)
-        if word not in stops and word != "%" and not word.replace(".", "").isdigit()
+        if word not in stops
+        and word != "%"
+        and not word.replace(".", "").isdigit()
+        and not _FISCAL_YEAR.match(word)
     ]
