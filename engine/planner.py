@@ -134,6 +134,16 @@ def link_signals(links: Sequence[RowLink]) -> dict[str, float]:
     return signals
 
 
+def calibrated_confidence(model: LinearModel, signals: dict[str, float], raw: float) -> float:
+    """The confidence model's probability that a plan is right, from the plan's signals and
+    its raw (product) confidence."""
+    return model.probabilities(confidence_features(signals, raw)).get("yes", 0.0)
+
+
+def confidence_features(signals: dict[str, float], raw: float) -> dict[str, float]:
+    return signals | {"raw_confidence": raw}
+
+
 class CellLinker:
     """Scores table rows against a question with the learned link model."""
 
@@ -317,9 +327,12 @@ class CpuPlanner:
             plan = self._value_from_prose(question, evidence, plan)
         if isinstance(plan, Refusal) or self.confidence_model is None:
             return plan
-        signals = plan.signals | {"raw_confidence": plan.confidence}
-        calibrated = self.confidence_model.probabilities(signals).get("yes", 0.0)
-        return replace(plan, confidence=calibrated, signals=signals)
+        calibrated = calibrated_confidence(self.confidence_model, plan.signals, plan.confidence)
+        return replace(
+            plan,
+            confidence=calibrated,
+            signals=confidence_features(plan.signals, plan.confidence),
+        )
 
     # ---- table plans ------------------------------------------------------------------------
 
@@ -435,8 +448,9 @@ class CpuPlanner:
         2019 as asked; otherwise the later period less the earlier."""
         if not question.years:
             # No period asked: a table of exactly two periods changes from one to the other.
-            by_year = {column_years(grid.column_paths[c])[0]: c for c in _period_columns(grid)}
-            if len(by_year) != 2 or len(_period_columns(grid)) != 2:
+            printed = _period_columns(grid)
+            by_year = {column_years(grid.column_paths[c])[0]: c for c in printed}
+            if len(by_year) != 2 or len(printed) != 2:
                 return None
             later, earlier = sorted(by_year, reverse=True)
             return by_year[later], by_year[earlier]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from engine.cells import Cell
 from engine.question import Operation
+from verifier.numbers import scale_factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +108,10 @@ def _scale_of(cells: tuple[Cell, ...], percent: bool) -> str:
     return scales.pop() or "" if len(scales) == 1 else ""
 
 
-_SCALE_FACTORS = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
-
-
 def in_units(cell: Cell) -> float:
     """The cell's figure with its table's scale applied (percentages as printed)."""
     value = _figure(cell)
-    return value if cell.percent else value * _SCALE_FACTORS.get(cell.scale or "", 1.0)
+    return value if cell.percent else value * scale_factor(cell.scale)
 
 
 def _filtered(plan: Plan) -> tuple[tuple[Cell, ...], str]:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from engine.learned import LinearModel
 from engine.text import content_stems, stem, vocabulary, words
-from verifier.numbers import normalise_text, periods
+from verifier.numbers import normalise_text, periods, scale_factor
 
 
 class Operation(StrEnum):
@@ -147,9 +147,6 @@ def _year_span(text: str) -> tuple[tuple[int, ...], bool]:
     return (), False
 
 
-_SCALE_FACTORS = {"thousand": 1e3, "million": 1e6, "billion": 1e9}
-
-
 @cache
 def _threshold_pattern() -> re.Pattern[str]:
     terms = vocabulary()["question"]
@@ -175,12 +172,7 @@ def _threshold(text: str) -> tuple[str, float] | None:
         return None
     word, number, scale_word = match.group(1).lower(), match.group(2), match.group(3)
     direction = "above" if word in vocabulary()["question"]["above_words"] else "below"
-    factor = 1.0
-    if scale_word:
-        for name, names in vocabulary()["scale"].items():
-            if scale_word.lower() in names:
-                factor = _SCALE_FACTORS[name]
-    return direction, float(number.replace(",", "")) * factor
+    return direction, float(number.replace(",", "")) * scale_factor(scale_word)
 
 
 class QuestionReader:

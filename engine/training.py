@@ -26,7 +26,14 @@ from typing import Any
 from engine.cells import CellGrid
 from engine.evaluate import Score, answer_number, score_answer
 from engine.learned import LinearModel, fit_linear
-from engine.planner import CellLinker, CpuPlanner, Evidence, row_features
+from engine.planner import (
+    CellLinker,
+    CpuPlanner,
+    Evidence,
+    calibrated_confidence,
+    confidence_features,
+    row_features,
+)
 from engine.plans import PlanError, Refusal, execute
 from engine.question import (
     LinearOperationClassifier,
@@ -363,7 +370,7 @@ def train_confidence_model(outcomes: Sequence[Outcome]) -> LinearModel | None:
     if len(set(labels)) < 2:
         return None
     return fit_linear(
-        [o.signals | {"raw_confidence": o.confidence} for o in planned],
+        [confidence_features(o.signals, o.confidence) for o in planned],
         labels,
         regularisation=1.0,
         min_count=1,
@@ -375,12 +382,7 @@ def recalibrated(outcomes: Sequence[Outcome], model: LinearModel | None) -> list
     if model is None:
         return list(outcomes)
     return [
-        replace(
-            o,
-            confidence=model.probabilities(o.signals | {"raw_confidence": o.confidence}).get(
-                "yes", 0.0
-            ),
-        )
+        replace(o, confidence=calibrated_confidence(model, o.signals, o.confidence))
         if o.delivered
         else o
         for o in outcomes
@@ -486,11 +488,9 @@ def cross_validate(
     for index, fold in enumerate(report_folds([q.report for q in questions], folds)):
         train = [q for q in questions if q.report not in fold]
         test = [q for q in questions if q.report in fold]
-        inner = out_of_fold(train, evidence, folds - 1, vectors, seed=index)
-        confidence_model = train_confidence_model(inner)
-        threshold = choose_thresholds(recalibrated(inner, confidence_model), wrong_weight)
-        reader, planner = fitted(train, evidence, vectors)
-        planner.confidence_model = confidence_model
+        reader, planner, threshold = calibrated_fit(
+            train, evidence, folds - 1, wrong_weight, vectors, seed=index
+        )
         outcomes = run_planner(test, evidence, reader, planner)
         result = tally(outcomes, threshold)
         result.update(fold=index, reports=len(fold))
@@ -502,11 +502,9 @@ def cross_validate(
         held_out.extend(outcomes)
         if progress:
             progress(json.dumps(result))
-    inner = out_of_fold(questions, evidence, folds, vectors, seed=folds)
-    confidence_model = train_confidence_model(inner)
-    threshold = choose_thresholds(recalibrated(inner, confidence_model), wrong_weight)
-    reader, planner = fitted(questions, evidence, vectors)
-    planner.confidence_model = confidence_model
+    reader, planner, threshold = calibrated_fit(
+        questions, evidence, folds, wrong_weight, vectors, seed=folds
+    )
     in_sample_outcomes = run_planner(questions, evidence, reader, planner)
     return {
         "folds": per_fold,
@@ -516,6 +514,24 @@ def cross_validate(
         "in_sample_outcomes": in_sample_outcomes,
         "final": (reader, planner, threshold),
     }
+
+
+def calibrated_fit(
+    questions: Sequence[LabelledQuestion],
+    evidence: dict[str, Evidence],
+    folds: int,
+    wrong_weight: float,
+    vectors: Vectors | None = None,
+    seed: int = 7,
+) -> tuple[QuestionReader, CpuPlanner, Thresholds]:
+    """The models trained on these questions, with the confidence model and the per-operation
+    thresholds learned on their out-of-fold answers (``folds`` folds of their reports)."""
+    inner = out_of_fold(questions, evidence, folds, vectors, seed=seed)
+    confidence_model = train_confidence_model(inner)
+    thresholds = choose_thresholds(recalibrated(inner, confidence_model), wrong_weight)
+    reader, planner = fitted(questions, evidence, vectors)
+    planner.confidence_model = confidence_model
+    return reader, planner, thresholds
 
 
 def fitted(

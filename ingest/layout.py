@@ -10,7 +10,7 @@ becomes one citable unit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ingest.types import BBox, ParsedPage, Table
@@ -476,17 +476,23 @@ _SHIFTED_UNITS = {
 _MIN_RESTATED_DIGITS = 3  # "45.0 million" for 45,007: enough digits that a match is no chance
 
 
-def restated_scale(page: ParsedPage, table: Table) -> str | None:
-    """The unit of a table that states none, read from the page's prose where it restates one
-    of the table's figures with its unit ("$45.0 million" for a cell of 45,007 is a table in
-    thousands). Every restatement found must agree."""
+def _prose_amounts(text: str) -> list[tuple[float, int, str]]:
+    """The amounts a page's text states with a unit word, as (number, decimals, word), those
+    with enough digits to restate a table figure."""
     stated = []
-    for match in _PROSE_AMOUNT.finditer(page.text):
+    for match in _PROSE_AMOUNT.finditer(text):
         digits = match.group(1).replace(",", "")
         if len(digits.replace(".", "").lstrip("0")) < _MIN_RESTATED_DIGITS:
             continue
         decimals = len(digits.split(".")[1]) if "." in digits else 0
         stated.append((float(digits), decimals, match.group(2).lower()))
+    return stated
+
+
+def restated_scale(stated: Sequence[tuple[float, int, str]], table: Table) -> str | None:
+    """The unit of a table that states none, read from its page's prose amounts (``stated``,
+    from ``_prose_amounts``) where one restates a table figure with its unit ("$45.0 million"
+    for a cell of 45,007 is a table in thousands). Every restatement found must agree."""
     if not stated:
         return None
     units: set[str] = set()
@@ -509,8 +515,11 @@ def apply_restated_scale(pages: list[ParsedPage]) -> None:
     """Give a table that states no unit the one its page's prose implies by restating one of
     its figures with a unit (HTML excerpts whose unit line was lost)."""
     for page in pages:
+        if not any(table.scale is None for table in page.tables):
+            continue
+        stated = _prose_amounts(page.text)
         page.tables = [
-            replace(table, scale=restated_scale(page, table))
+            replace(table, scale=restated_scale(stated, table))
             if table.scale is None and not _all_rates(table)
             else table
             for table in page.tables

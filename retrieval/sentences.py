@@ -41,9 +41,9 @@ def _expanded(question: str) -> set[str]:
 class EmbeddingSentenceRanker:
     """``embedded``: how many sentences, the best by words and figures, are embedded (their
     first ``embedded_chars`` characters) and ranked by cosine as well; the rest follow in word
-    order. Embedding every sentence of every
-    retrieved chunk cost about 0.8 s a question on one core (most of an answer's time), and a
-    sentence that shares none of the question's words almost never makes the shown context."""
+    order. Embedding every sentence of every retrieved chunk cost about 0.8 s a question on
+    one core (most of an answer's time), and a sentence that shares none of the question's
+    words almost never makes the shown context."""
 
     def __init__(
         self,

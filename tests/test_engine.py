@@ -45,23 +45,32 @@ business.</p>
 """
 
 
-@pytest.fixture(scope="module")
-def report_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _ingested(tmp_path_factory: pytest.TempPathFactory, name: str, html: str) -> Path:
+    """The index of one report the test writes, ingested by the CLI."""
     from tests.test_ingest_cli import ingest_json
 
-    folder = tmp_path_factory.mktemp("annual")
-    (folder / "HARBOUR_2019_AR.htm").write_text(REPORT, encoding="utf-8")
+    folder = tmp_path_factory.mktemp(name)
+    (folder / f"{name}.htm").write_text(html, encoding="utf-8")
     index = folder / "index"
     code, result = ingest_json(folder, "--data-dir", index)
     assert code == 0, result
     return index
 
 
-@pytest.fixture(scope="module")
-def evidence(report_index: Path) -> Evidence:
-    with IndexStore(report_index) as store:
+def _evidence_of(index: Path) -> Evidence:
+    with IndexStore(index) as store:
         (filing,) = store.filings()
         return filing_evidence(store, filing.id)
+
+
+@pytest.fixture(scope="module")
+def report_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _ingested(tmp_path_factory, "HARBOUR_2019_AR", REPORT)
+
+
+@pytest.fixture(scope="module")
+def evidence(report_index: Path) -> Evidence:
+    return _evidence_of(report_index)
 
 
 def _grid(evidence: Evidence) -> CellGrid:
@@ -611,16 +620,7 @@ SEGMENTS = """<!DOCTYPE html>
 
 @pytest.fixture(scope="module")
 def segment_evidence(tmp_path_factory: pytest.TempPathFactory) -> Evidence:
-    from tests.test_ingest_cli import ingest_json
-
-    folder = tmp_path_factory.mktemp("segments")
-    (folder / "HARBOUR_2019_SEGMENTS.htm").write_text(SEGMENTS, encoding="utf-8")
-    index = folder / "index"
-    code, result = ingest_json(folder, "--data-dir", index)
-    assert code == 0, result
-    with IndexStore(index) as store:
-        (filing,) = store.filings()
-        return filing_evidence(store, filing.id)
+    return _evidence_of(_ingested(tmp_path_factory, "HARBOUR_2019_SEGMENTS", SEGMENTS))
 
 
 def test_segment_column_groups_head_their_years_and_the_named_segment_picks_the_column(
