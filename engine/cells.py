@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from engine.text import content_stems
+from engine.text import content_stems, vocabulary, words
 from ingest.grid import body_spans as grid_body_spans
 from ingest.grid import column_paths as grid_column_paths
 from ingest.grid import figure_columns as grid_figure_columns
@@ -125,6 +125,32 @@ def cell_value(text: str) -> tuple[float | None, bool] | None:
     return (value, figure.percent)
 
 
+def _unscaled(label: str) -> bool:
+    """Whether a label names a rate or a price ("per share", "selling price"), not a total.
+    "per cent" is a percentage (``_PERCENT_LABEL``), read before this."""
+    found = words(label)
+    unscaled = vocabulary()["cells"]["unscaled_words"]
+    return any(
+        word in unscaled and not (word == "per" and following in {"cent", "centage"})
+        for word, following in zip(found, [*found[1:], ""], strict=False)
+    )
+
+
+def cell_scale(
+    row_path: tuple[str, ...], column_path: tuple[str, ...], table: str | None
+) -> str | None:
+    """A figure's scale, the nearest statement first: the unit its row states ("Revenue (in
+    thousands)"), none for a row that is a rate or a price ("Earnings per share"), then the
+    same of its column ("Appropriation (in thousand NT dollars)", "Dividend per share"),
+    then the table's."""
+    for labels in (" ".join(row_path), " ".join(column_path)):
+        if stated := stated_unit(labels):
+            return answer_scale(stated)
+        if _unscaled(labels):
+            return None
+    return table
+
+
 def answer_scale(unit: str | None) -> str | None:
     """A unit as ingest stores it ("thousands") named as an answer names it ("thousand")."""
     return unit[:-1] if unit and unit.endswith("s") else unit
@@ -190,8 +216,6 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
             if value is None or span[0] == 0 or span[0] not in column_paths or start < 0:
                 continue
             number, percent = value
-            # "Gross profit (in thousands)": a row that states its own unit.
-            row_scale = answer_scale(stated_unit(label)) or scale
             percent = percent or bool(
                 _PERCENT_LABEL.search(label)
                 or _PERCENT_LABEL.search(" ".join(column_paths[span[0]]))
@@ -206,7 +230,9 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
                     text=text,
                     value=number,
                     percent=percent,
-                    scale=None if percent else row_scale,
+                    scale=None
+                    if percent
+                    else cell_scale(row_paths[-1], column_paths[span[0]], scale),
                     sentence_id=sentence_id,
                     start=start,
                     end=end,

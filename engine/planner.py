@@ -172,6 +172,11 @@ class CellLinker:
         return links
 
 
+def _larger_first(cells: tuple[Cell, ...]) -> tuple[Cell, ...]:
+    """Two cells, the larger figure first: an unsigned difference subtracts the smaller."""
+    return tuple(sorted(cells, key=lambda cell: -(cell.value or 0.0)))
+
+
 def _filled(grid: CellGrid, row: int, columns: Sequence[int]) -> tuple[Cell, ...] | None:
     """The row's cells in these columns, None unless every one prints a figure."""
     cells = [grid.cell(row, column) for column in columns]
@@ -306,11 +311,19 @@ class CpuPlanner:
         operation = question.operation
         if operation is Operation.OTHER:
             return Refusal("the engine does not plan this arithmetic")
-        if operation is Operation.EXPLANATION:
+        if operation is Operation.EXPLANATION and question.threshold is None:
             plan = self._prose_plan(question, evidence)
         else:
             links = self.linker.rows(question, evidence.grids)
-            filtering = {Operation.COUNT, Operation.COMPARISON, Operation.LIST}
+            # A stated threshold ("in which year was X less than 100 million") filters
+            # figures whatever else the wording suggests: no single value answers it.
+            filtering = {
+                Operation.COUNT,
+                Operation.COMPARISON,
+                Operation.LIST,
+                Operation.VALUE,
+                Operation.EXPLANATION,
+            }
             if not links:
                 plan = Refusal("no table row to link the question to")
             elif question.threshold is not None and operation in filtering:
@@ -323,7 +336,7 @@ class CpuPlanner:
                 )
             else:
                 plan = self._table_plan(question, links)
-        if operation is Operation.VALUE:
+        if operation is Operation.VALUE and question.threshold is None:
             plan = self._value_from_prose(question, evidence, plan)
         if isinstance(plan, Refusal) or self.confidence_model is None:
             return plan
@@ -379,7 +392,7 @@ class CpuPlanner:
             if pair is None:
                 return Refusal("the question's periods do not name two filled columns")
             if operation is Operation.CHANGE:
-                return plan(pair, "{0} - {1}")
+                return plan(_larger_first(pair) if question.unsigned else pair, "{0} - {1}")
             return plan(pair, "({0} - {1}) / {1} * 100", percent=True)
         if operation in {Operation.AVERAGE, Operation.SUM, Operation.RATIO, Operation.DIFFERENCE}:
             columns = self._asked_periods(question, grid, operation) or []
@@ -392,7 +405,8 @@ class CpuPlanner:
             if operation is Operation.SUM:
                 return plan(combined, " + ".join(names))
             if operation is Operation.DIFFERENCE:
-                return plan(combined[:2], "{0} - {1}")
+                pair = combined[:2]
+                return plan(_larger_first(pair) if question.unsigned else pair, "{0} - {1}")
             if question.asks_percent:
                 return plan(combined[:2], "{0} / {1} * 100", percent=True)
             return plan(combined[:2], "{0} / {1}")
@@ -573,6 +587,11 @@ class CpuPlanner:
         if len(cells) != len(pair):
             return Refusal("a row's cell is empty")
         operation = question.operation
+        if operation is Operation.DIFFERENCE and question.unsigned:
+            cells = _larger_first(cells)
+        if operation is Operation.RATIO and question.asks_percent:
+            # A share of a whole: the total row is the whole, whichever is named first.
+            cells = tuple(sorted(cells, key=lambda cell: _is_total(cell.row_path)))
         if operation is Operation.LIST:
             expression = ""
         elif operation is Operation.SUM:

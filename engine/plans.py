@@ -157,7 +157,14 @@ def execute(plan: Plan) -> Result:
         value = _evaluate(tree.body)
         formula = plan.expression.format(*[_shown(v) for v in values])
         result = round(value, 4)
-        return Result((f"{result:.10g}",), result, _scale_of(plan.cells, plan.percent), formula)
+        # A ratio of two figures in the same unit has none: thousands over thousands.
+        scale = "" if plan.operation is Operation.RATIO and not plan.percent else None
+        return Result(
+            (f"{result:.10g}",),
+            result,
+            _scale_of(plan.cells, plan.percent) if scale is None else scale,
+            formula,
+        )
     if plan.operation is Operation.COMPARISON:
         values = [_figure(cell) for cell in plan.cells]
         pick = max if plan.direction != "lower" else min

@@ -62,6 +62,9 @@ class Question:
     # A threshold the question states ("exceed $200,000 thousand"): which way ("above" or
     # "below") and the amount in units (its scale word applied).
     threshold: tuple[str, float] | None = None
+    # "What is the difference in X between 2018 and 2019?": how far apart, the larger less
+    # the smaller; a change, an increase or a decrease keeps its sign.
+    unsigned: bool = False
     # The question's sentence vector (the vector model the engine's models were trained
     # with), computed once here for every stage that compares the question with evidence.
     vector: Any = field(default=None, compare=False, repr=False)
@@ -227,4 +230,6 @@ class QuestionReader:
             opener=text.split()[0].lower() if text.split() else "",
             vector=vector,
             threshold=_threshold(text),
+            unsigned=any(word in terms["unsigned_words"] for word in words_asked)
+            and not any(word in terms["signed_words"] for word in words_asked),
         )

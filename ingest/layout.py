@@ -321,7 +321,7 @@ def _is_body_row(cells: list[str]) -> bool:
 
 # How a column header or a row label states its unit: "(in thousands)", "$'000", "000's",
 # "RMB'Million", "US$ million", "€m", "£bn". Currency-bound forms only: a bare "m" is not a unit.
-_STATED_SCALE = re.compile(r"\bin\s+(thousands|millions|billions)\b", re.IGNORECASE)
+_STATED_SCALE = re.compile(r"\bin\s+(thousands?|millions?|billions?)\b", re.IGNORECASE)
 _APOSTROPHE_UNIT = re.compile(
     r"(?:^|[\s(])(?:[a-z]{0,3}\$|[€£¥]|rmb|eur|usd|gbp|aud|cad|hkd)?\s?'\s?"
     r"(000|thousand|million|billion)s?\b",

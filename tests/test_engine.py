@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.cells import Cell, CellGrid, cell_value
+from engine.cells import Cell, CellGrid, cell_scale, cell_value
 from engine.evaluate import Score, score_answer
 from engine.evidence import filing_evidence
 from engine.learned import LinearModel, fit_linear
@@ -638,3 +638,74 @@ def test_segment_column_groups_head_their_years_and_the_named_segment_picks_the_
     unnamed = replace(reader.read("What was revenue in 2019?"), operation=Operation.VALUE)
     table_only = Evidence(grids=segment_evidence.grids, sentences=[])
     assert isinstance(planner.draft(unnamed, table_only), Refusal)
+
+
+RESULTS = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Harbour Mills plc Annual Report 2019</title></head>
+<body>
+<h1>Harbour Mills plc: Annual Report and Accounts 2019</h1>
+<p>Results for the year. Operating profit fell as input costs rose.</p>
+<p>The following table sets out the Group's results (in millions):</p>
+<table>
+<tr><td></td><td>2019</td><td>2018</td></tr>
+<tr><td>Revenue</td><td>5,100</td><td>4,800</td></tr>
+<tr><td>Operating profit</td><td>560</td><td>610</td></tr>
+<tr><td>Earnings per share</td><td>1.25</td><td>1.10</td></tr>
+<tr><td>Average selling price</td><td>12.40</td><td>11.90</td></tr>
+</table>
+</body></html>
+"""
+
+
+@pytest.fixture(scope="module")
+def results_evidence(tmp_path_factory: pytest.TempPathFactory) -> Evidence:
+    return _evidence_of(_ingested(tmp_path_factory, "HARBOUR_2019_RESULTS", RESULTS))
+
+
+def test_rates_and_prices_carry_no_table_scale_and_a_stated_unit_wins(
+    results_evidence: Evidence,
+) -> None:
+    grid = _grid(results_evidence)
+    assert _cell(grid, "Revenue", "2019").scale == "million"
+    assert _cell(grid, "Earnings per share", "2019").scale is None
+    assert _cell(grid, "Average selling price", "2019").scale is None
+    # A column group that states its own unit, singular or plural, outranks the table's;
+    # a per-share column has none.
+    assert (
+        cell_scale(("Legal reserve",), ("Appropriation (in thousand NT dollars)",), "million")
+        == "thousand"
+    )
+    assert cell_scale(("Cash dividends",), ("Dividend per share", "2019"), "thousand") is None
+    assert cell_scale(("Growth",), ("per cent",), "million") == "million"
+
+
+def test_an_unsigned_difference_a_ratios_scale_and_a_threshold_on_a_value_question(
+    results_evidence: Evidence, engine_parts: tuple[QuestionReader, CpuPlanner]
+) -> None:
+    reader, planner = engine_parts
+    asked = reader.read("What is the difference in operating profit between 2018 and 2019?")
+    assert asked.unsigned
+    difference = planner.draft(replace(asked, operation=Operation.CHANGE), results_evidence)
+    assert isinstance(difference, Plan), difference
+    assert execute(difference).formula == "610 - 560"  # how far apart: the larger first
+    change = reader.read("What was the change in operating profit from 2018 to 2019?")
+    assert not change.unsigned
+    signed = planner.draft(replace(change, operation=Operation.CHANGE), results_evidence)
+    assert isinstance(signed, Plan) and execute(signed).value == -50
+    ratio = replace(
+        reader.read("What is the ratio of operating profit to revenue in 2019?"),
+        operation=Operation.RATIO,
+    )
+    planned = planner.draft(ratio, results_evidence)
+    assert isinstance(planned, Plan), planned
+    result = execute(planned)
+    assert result.formula == "560 / 5,100" and result.scale == ""  # millions over millions
+    # A stated threshold filters, however the classifier reads the question.
+    threshold = replace(
+        reader.read("In which year was revenue less than 5,000 million?"),
+        operation=Operation.VALUE,
+        answers_with="period",
+    )
+    filtered = planner.draft(threshold, results_evidence)
+    assert isinstance(filtered, Plan) and filtered.condition is not None, filtered
+    assert execute(filtered).answers == ("2018",)
