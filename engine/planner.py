@@ -410,6 +410,10 @@ class CpuPlanner:
             if question.asks_percent:
                 return plan(combined[:2], "{0} / {1} * 100", percent=True)
             return plan(combined[:2], "{0} / {1}")
+        # "Which year was X higher?", "in which year is X the highest": one period, not a
+        # list of them, whatever the classifier reads.
+        if operation is Operation.LIST and question.answers_with == "period" and question.direction:
+            operation = Operation.COMPARISON
         if operation is Operation.COMPARISON:
             if question.answers_with != "period":
                 return Refusal("the engine compares periods of one row, not rows, yet")

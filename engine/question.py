@@ -160,7 +160,7 @@ def _threshold_pattern() -> re.Pattern[str]:
         reverse=True,
     )
     return re.compile(
-        rf"\b({'|'.join(map(re.escape, words))})\s+(?:us\$|\$|€|£)?\s*(\d[\d,]*(?:\.\d+)?)"
+        rf"\b({'|'.join(map(re.escape, words))})\s+(?:us\$|\$|€|£)?\s*(-?\s?\d[\d,]*(?:\.\d+)?)"
         rf"(?:\s*({'|'.join(map(re.escape, scales))})\b)?"
         # "more than 5 years" is a duration, not an amount
         r"(?![\d,.]*\s*(?:years?|months?|weeks?|days?)\b)",
@@ -175,7 +175,8 @@ def _threshold(text: str) -> tuple[str, float] | None:
         return None
     word, number, scale_word = match.group(1).lower(), match.group(2), match.group(3)
     direction = "above" if word in vocabulary()["question"]["above_words"] else "below"
-    return direction, float(number.replace(",", "")) * scale_factor(scale_word)
+    amount = float(number.replace(",", "").replace(" ", ""))
+    return direction, amount * scale_factor(scale_word)
 
 
 class QuestionReader:

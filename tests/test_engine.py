@@ -709,3 +709,13 @@ def test_an_unsigned_difference_a_ratios_scale_and_a_threshold_on_a_value_questi
     filtered = planner.draft(threshold, results_evidence)
     assert isinstance(filtered, Plan) and filtered.condition is not None, filtered
     assert execute(filtered).answers == ("2018",)
+    # "Which year was X higher?" asks for one period, even when read as a list.
+    higher = replace(
+        reader.read("Which year was operating profit higher?"),
+        operation=Operation.LIST,
+        answers_with="period",
+    )
+    compared = planner.draft(higher, results_evidence)
+    assert isinstance(compared, Plan) and execute(compared).answers == ("2018",), compared
+    below_zero = reader.read("In which year was operating profit less than -3,000 thousands?")
+    assert below_zero.threshold == ("below", -3_000_000.0)
