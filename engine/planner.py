@@ -186,18 +186,21 @@ def _filled(grid: CellGrid, row: int, columns: Sequence[int]) -> tuple[Cell, ...
 
 
 def _year_columns(
-    grid: CellGrid, years: Sequence[int], asked: Sequence[str] = ()
+    grid: CellGrid, years: Sequence[int], asked: Sequence[str] = (), percent: bool = False
 ) -> list[int] | None:
     """The figure columns of the asked years, in the order asked; None unless every asked
-    year has one column: the only one, the only amount (not "%") under it, or the only one
-    whose other header words the question names (``asked``: its stems; "Americas" over
-    "2019 | 2018" beside "Europe" over the same years)."""
+    year has one column: the only one, the only amount (not "%") under it (the only "%" one
+    when ``percent`` asks for printed percentages and there is one), or the only one whose
+    other header words the question names (``asked``: its stems; "Americas" over "2019 |
+    2018" beside "Europe" over the same years)."""
     # Only the question's words that name no row can name a column.
     naming = set(asked) - set(grid.row_stem_idf())
     columns = []
     for year in years:
         found = [c for c, path in grid.column_paths.items() if year in column_years(path)]
-        amounts = [c for c in found if not _is_percent_column(grid, c)]
+        amounts = [c for c in found if _is_percent_column(grid, c) == percent]
+        if percent and not amounts:
+            amounts = [c for c in found if not _is_percent_column(grid, c)]
         named = [c for c in amounts if set(content_stems(" ".join(grid.column_paths[c]))) & naming]
         if len(amounts) == 1:
             columns.append(amounts[0])
@@ -227,6 +230,25 @@ def _period_columns(grid: CellGrid) -> list[int]:
 def _is_total(path: tuple[str, ...]) -> bool:
     stems = content_stems(path[-1]) if path else []
     return bool(stems) and stems[0] == "total"
+
+
+def _reads_percent(question: Question) -> bool:
+    """Whether the asked figures are percentages as printed ("the percentage of revenue from
+    China", "the average gross margin %"), not the amounts a percentage change or a share is
+    computed from."""
+    return question.names_percent and question.operation not in {
+        Operation.PERCENT_CHANGE,
+        Operation.RATIO,
+    }
+
+
+def _summarises(path: tuple[str, ...]) -> bool:
+    """Whether a row under a group label restates the label ("Gross deferred tax liabilities"
+    under "Deferred tax liabilities:"): a subtotal of the group's items, not one of them."""
+    if len(path) < 2:
+        return False
+    group = set(content_stems(path[0]))
+    return bool(group) and group <= set(content_stems(path[-1]))
 
 
 def _two_named_columns(question: Question, grid: CellGrid) -> tuple[int, int] | None:
@@ -418,7 +440,7 @@ class CpuPlanner:
             if question.answers_with != "period":
                 return Refusal("the engine compares periods of one row, not rows, yet")
             compared = (
-                _year_columns(grid, years, question.stems)
+                _year_columns(grid, years, question.stems, _reads_percent(question))
                 if len(years) >= 2
                 else _period_columns(grid)
             )
@@ -427,31 +449,41 @@ class CpuPlanner:
                 return Refusal("the comparison's periods do not name two filled columns")
             return plan(cells, direction=question.direction or "higher", answer_with="period")
         if operation is Operation.LIST:
-            if question.answers_with == "period":
+            answers_with = question.answers_with
+            if answers_with == "item" and len(years) >= 2:
+                # "What were the realized losses in 2019, 2018 and 2017?": figures of the
+                # named years; a list of items is asked in one period or none.
+                answers_with = "figure"
+            if answers_with == "period":
                 listed = _filled(grid, best.row, _period_columns(grid))
                 if listed is None or len(listed) < 2:
                     return Refusal("the table has no two period columns to list")
                 return plan(listed, answer_with="period")
-            if question.answers_with == "figure" and len(years) >= 2:
+            if answers_with == "figure" and len(years) >= 2:
                 # "for fiscal years 2019 to 2017": every year of the span, in the order asked.
                 asked_years = list(question.year_span) or list(years)
                 if question.year_span and years[0] > years[-1]:
                     asked_years.reverse()
                 figures = _filled(
-                    grid, best.row, _year_columns(grid, asked_years, question.stems) or []
+                    grid,
+                    best.row,
+                    _year_columns(grid, asked_years, question.stems, _reads_percent(question))
+                    or [],
                 )
                 if figures is not None and len(figures) == len(asked_years):
                     return plan(figures)
-            if question.answers_with == "figure":
+            if answers_with == "figure":
                 return self._two_rows(question, links)
-            if question.answers_with == "item":
+            if answers_with == "item":
                 return self._items(question, grid, signals)
             return Refusal("the list's items are not periods of one row")
         return Refusal(f"the engine does not plan a {operation.value} yet")
 
     def _one_column(self, question: Question, grid: CellGrid) -> int | None:
         if question.years:
-            columns = _year_columns(grid, question.years[:1], question.stems)
+            columns = _year_columns(
+                grid, question.years[:1], question.stems, _reads_percent(question)
+            )
             if columns:
                 return columns[0]
             return None
@@ -480,7 +512,7 @@ class CpuPlanner:
             years = [years[0], years[0] - 1]
         if len(years) != 2:
             return None
-        columns = _year_columns(grid, years, question.stems)
+        columns = _year_columns(grid, years, question.stems, _reads_percent(question))
         if not columns:
             return None
         return columns[0], columns[1]
@@ -494,7 +526,7 @@ class CpuPlanner:
         if operation is Operation.AVERAGE and len(years) == 1:
             years = [years[0], years[0] - 1]  # an average balance over the year: its two ends
         if len(years) >= 2:
-            return _year_columns(grid, years, question.stems)
+            return _year_columns(grid, years, question.stems, _reads_percent(question))
         if operation in {Operation.AVERAGE, Operation.SUM} and not years:
             return _period_columns(grid)
         return None
@@ -508,7 +540,7 @@ class CpuPlanner:
         grid = best.grid
         signals = question_signals(question) | link_signals(links)
         if len(question.years) == 1:
-            columns = _year_columns(grid, question.years, question.stems)
+            columns = _year_columns(grid, question.years, question.stems, _reads_percent(question))
             if not columns:
                 return Refusal("no column for the asked period")
             listed = self._items(question, grid, signals)
@@ -560,7 +592,11 @@ class CpuPlanner:
         else:
             rows = [row for row in range(len(grid.row_paths)) if grid.row_cells(row)]
             coverage, how = 0.0, "list:table"
-        cells = tuple(grid.row_cells(row)[0] for row in rows if not _is_total(grid.row_paths[row]))
+        cells = tuple(
+            grid.row_cells(row)[0]
+            for row in rows
+            if not _is_total(grid.row_paths[row]) and not _summarises(grid.row_paths[row])
+        )
         if len(cells) < 2:
             return Refusal("fewer than two items to list")
         confidence = question.operation_confidence * (0.5 + 0.5 * coverage)

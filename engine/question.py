@@ -56,6 +56,9 @@ class Question:
     # earlier otherwise).
     ordered_periods: bool = False
     asks_percent: bool = False
+    # Names a percentage outright ("%", "percentage"), not a rate or a share that may be an
+    # amount ("earnings per share", "gross margin").
+    names_percent: bool = False
     yes_no: bool = False
     direction: str | None = None  # "higher" or "lower", for comparisons and rankings
     opener: str = ""  # the question's first word, lower-cased ("how", "what", "which")
@@ -226,6 +229,7 @@ class QuestionReader:
             operation_scores=scores,
             answers_with=answers_with,
             asks_percent=any(word in terms["percent_words"] for word in words_asked),
+            names_percent=any(word in terms["percent_figure_words"] for word in words_asked),
             yes_no=bool(words_asked) and words_asked[0] in terms["yes_no_openers"],
             direction=direction,
             opener=text.split()[0].lower() if text.split() else "",

@@ -652,6 +652,10 @@ RESULTS = """<!DOCTYPE html>
 <tr><td>Operating profit</td><td>560</td><td>610</td></tr>
 <tr><td>Earnings per share</td><td>1.25</td><td>1.10</td></tr>
 <tr><td>Average selling price</td><td>12.40</td><td>11.90</td></tr>
+<tr><td>Deferred tax liabilities:</td><td></td><td></td></tr>
+<tr><td>Property, plant and equipment</td><td>300</td><td>280</td></tr>
+<tr><td>Intangible assets</td><td>120</td><td>110</td></tr>
+<tr><td>Gross deferred tax liabilities</td><td>420</td><td>390</td></tr>
 </table>
 </body></html>
 """
@@ -719,3 +723,40 @@ def test_an_unsigned_difference_a_ratios_scale_and_a_threshold_on_a_value_questi
     assert isinstance(compared, Plan) and execute(compared).answers == ("2018",), compared
     below_zero = reader.read("In which year was operating profit less than -3,000 thousands?")
     assert below_zero.threshold == ("below", -3_000_000.0)
+
+
+def test_lists_name_figures_of_named_years_leave_out_subtotals_and_read_percent_columns(
+    evidence: Evidence,
+    results_evidence: Evidence,
+    engine_parts: tuple[QuestionReader, CpuPlanner],
+) -> None:
+    reader, planner = engine_parts
+    # Two years named: the figures of those years, not a list of row labels.
+    figures = replace(
+        reader.read("What were the inventories in 2019 and 2018?"),
+        operation=Operation.LIST,
+        answers_with="item",
+    )
+    listed = planner.draft(figures, evidence)
+    assert isinstance(listed, Plan), listed
+    assert execute(listed).answers == ("4200", "3500")
+    # "Gross deferred tax liabilities" restates its group: a subtotal, not a component.
+    items = replace(
+        reader.read("What are the components of deferred tax liabilities?"),
+        operation=Operation.LIST,
+        answers_with="item",
+    )
+    components = planner.draft(items, results_evidence)
+    assert isinstance(components, Plan), components
+    assert execute(components).answers == ("Property, plant and equipment", "Intangible assets")
+    # A question that names a percentage reads the "%" column under the year.
+    share = replace(
+        reader.read("What was the percentage of inventories in 2019?"), operation=Operation.VALUE
+    )
+    assert share.names_percent
+    value = planner.draft(share, evidence)
+    assert isinstance(value, Plan), value
+    assert [cell.text for cell in value.cells] == ["30.0"]
+    amount = replace(reader.read("What were inventories in 2019?"), operation=Operation.VALUE)
+    planned = planner.draft(amount, evidence)
+    assert isinstance(planned, Plan) and [cell.text for cell in planned.cells] == ["4,200"]
