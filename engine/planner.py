@@ -437,8 +437,10 @@ class CpuPlanner:
         if operation is Operation.LIST and question.answers_with == "period" and question.direction:
             operation = Operation.COMPARISON
         if operation is Operation.COMPARISON:
+            if question.answers_with == "item":
+                return self._ranked_items(question, grid, signals)
             if question.answers_with != "period":
-                return Refusal("the engine compares periods of one row, not rows, yet")
+                return Refusal("the comparison answers with neither a period nor an item")
             compared = (
                 _year_columns(grid, years, question.stems, _reads_percent(question))
                 if len(years) >= 2
@@ -567,6 +569,31 @@ class CpuPlanner:
             why=f"{len(cells)} figures against {question.threshold[0]} "
             f"{question.threshold[1]:,.10g}",
             signals=signals | {how: 1.0, "cells": min(len(cells), 6) / 6.0},
+        )
+
+    def _ranked_items(
+        self, question: Question, grid: CellGrid, signals: dict[str, float]
+    ) -> Plan | Refusal:
+        """The item with the highest (or lowest) figure in the asked period: "which segment
+        had the lowest net revenue in 2021", over the rows of the group the question names or
+        of the whole table, totals left out."""
+        listed = self._items(question, grid, signals)
+        if isinstance(listed, Refusal):
+            return listed
+        column = self._one_column(question, grid)
+        if column is None:
+            return Refusal("no single column for the asked period")
+        found = [grid.cell(cell.row, column) for cell in listed.cells]
+        cells = tuple(cell for cell in found if cell is not None and cell.value is not None)
+        if len(cells) < 2:
+            return Refusal("fewer than two items with a figure in the asked period")
+        return replace(
+            listed,
+            operation=Operation.COMPARISON,
+            cells=cells,
+            direction=question.direction or "higher",
+            why=f"the highest or lowest of {listed.why}",
+            signals=listed.signals | {"rank:items": 1.0},
         )
 
     def _items(

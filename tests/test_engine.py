@@ -760,3 +760,22 @@ def test_lists_name_figures_of_named_years_leave_out_subtotals_and_read_percent_
     amount = replace(reader.read("What were inventories in 2019?"), operation=Operation.VALUE)
     planned = planner.draft(amount, evidence)
     assert isinstance(planned, Plan) and [cell.text for cell in planned.cells] == ["4,200"]
+
+
+def test_a_comparison_of_items_ranks_the_groups_rows_in_the_asked_period(
+    evidence: Evidence, engine_parts: tuple[QuestionReader, CpuPlanner]
+) -> None:
+    reader, planner = engine_parts
+    for wording, expected in (
+        ("Which current asset was the largest in 2019?", "Trade receivables"),
+        ("Which current asset was the smallest in 2018?", "Cash at bank"),
+    ):
+        question = replace(
+            reader.read(wording), operation=Operation.COMPARISON, answers_with="item"
+        )
+        plan = planner.draft(question, evidence)
+        assert isinstance(plan, Plan), plan
+        result = execute(plan)
+        # The total is no item; every figure compared is shown.
+        assert result.answers == (expected,) and "Total" not in result.formula, result
+        assert len(plan.cells) == 3
