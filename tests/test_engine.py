@@ -603,19 +603,26 @@ def test_only_the_question_reader_reads_question_text() -> None:
                 assert node.arg not in {"question_text", "text_of_question"}, module.__name__
 
 
-SEGMENTS = """<!DOCTYPE html>
+def _harbour_report(body: str) -> str:
+    """A one-table excerpt of the test's own IFRS-style annual report."""
+    return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Harbour Mills plc Annual Report 2019</title></head>
 <body>
 <h1>Harbour Mills plc: Annual Report and Accounts 2019</h1>
-<p>Segment results. The Group's profit for the year rose in both regions.</p>
+{body}</body></html>
+"""
+
+
+SEGMENTS = _harbour_report(
+    """<p>Segment results. The Group's profit for the year rose in both regions.</p>
 <table>
 <tr><td></td><td colspan="2">Americas</td><td colspan="2">Europe</td></tr>
 <tr><td></td><td>2019</td><td>2018</td><td>2019</td><td>2018</td></tr>
 <tr><td>Revenue</td><td>5,100</td><td>4,800</td><td>3,900</td><td>3,700</td></tr>
 <tr><td>Operating profit</td><td>610</td><td>580</td><td>(40)</td><td>25</td></tr>
 </table>
-</body></html>
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -640,11 +647,19 @@ def test_segment_column_groups_head_their_years_and_the_named_segment_picks_the_
     assert isinstance(planner.draft(unnamed, table_only), Refusal)
 
 
-RESULTS = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Harbour Mills plc Annual Report 2019</title></head>
-<body>
-<h1>Harbour Mills plc: Annual Report and Accounts 2019</h1>
-<p>Results for the year. Operating profit fell as input costs rose.</p>
+def _planned(
+    parts: tuple[QuestionReader, CpuPlanner], wording: str, evidence: Evidence, **read_as: Any
+) -> Plan:
+    """The plan drafted for a question, read as the test says (the classifier is not under
+    test)."""
+    reader, planner = parts
+    plan = planner.draft(replace(reader.read(wording), **read_as), evidence)
+    assert isinstance(plan, Plan), plan
+    return plan
+
+
+RESULTS = _harbour_report(
+    """<p>Results for the year. Operating profit fell as input costs rose.</p>
 <p>The following table sets out the Group's results (in millions):</p>
 <table>
 <tr><td></td><td>2019</td><td>2018</td></tr>
@@ -657,8 +672,8 @@ RESULTS = """<!DOCTYPE html>
 <tr><td>Intangible assets</td><td>120</td><td>110</td></tr>
 <tr><td>Gross deferred tax liabilities</td><td>420</td><td>390</td></tr>
 </table>
-</body></html>
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -686,41 +701,40 @@ def test_rates_and_prices_carry_no_table_scale_and_a_stated_unit_wins(
 def test_an_unsigned_difference_a_ratios_scale_and_a_threshold_on_a_value_question(
     results_evidence: Evidence, engine_parts: tuple[QuestionReader, CpuPlanner]
 ) -> None:
-    reader, planner = engine_parts
-    asked = reader.read("What is the difference in operating profit between 2018 and 2019?")
-    assert asked.unsigned
-    difference = planner.draft(replace(asked, operation=Operation.CHANGE), results_evidence)
-    assert isinstance(difference, Plan), difference
+    reader, _ = engine_parts
+    unsigned = "What is the difference in operating profit between 2018 and 2019?"
+    signed = "What was the change in operating profit from 2018 to 2019?"
+    assert reader.read(unsigned).unsigned and not reader.read(signed).unsigned
+    as_change = {"operation": Operation.CHANGE}
+    difference = _planned(engine_parts, unsigned, results_evidence, **as_change)
     assert execute(difference).formula == "610 - 560"  # how far apart: the larger first
-    change = reader.read("What was the change in operating profit from 2018 to 2019?")
-    assert not change.unsigned
-    signed = planner.draft(replace(change, operation=Operation.CHANGE), results_evidence)
-    assert isinstance(signed, Plan) and execute(signed).value == -50
-    ratio = replace(
-        reader.read("What is the ratio of operating profit to revenue in 2019?"),
+    assert execute(_planned(engine_parts, signed, results_evidence, **as_change)).value == -50
+    ratio = _planned(
+        engine_parts,
+        "What is the ratio of operating profit to revenue in 2019?",
+        results_evidence,
         operation=Operation.RATIO,
     )
-    planned = planner.draft(ratio, results_evidence)
-    assert isinstance(planned, Plan), planned
-    result = execute(planned)
+    result = execute(ratio)
     assert result.formula == "560 / 5,100" and result.scale == ""  # millions over millions
     # A stated threshold filters, however the classifier reads the question.
-    threshold = replace(
-        reader.read("In which year was revenue less than 5,000 million?"),
+    filtered = _planned(
+        engine_parts,
+        "In which year was revenue less than 5,000 million?",
+        results_evidence,
         operation=Operation.VALUE,
         answers_with="period",
     )
-    filtered = planner.draft(threshold, results_evidence)
-    assert isinstance(filtered, Plan) and filtered.condition is not None, filtered
-    assert execute(filtered).answers == ("2018",)
+    assert filtered.condition is not None and execute(filtered).answers == ("2018",)
     # "Which year was X higher?" asks for one period, even when read as a list.
-    higher = replace(
-        reader.read("Which year was operating profit higher?"),
+    compared = _planned(
+        engine_parts,
+        "Which year was operating profit higher?",
+        results_evidence,
         operation=Operation.LIST,
         answers_with="period",
     )
-    compared = planner.draft(higher, results_evidence)
-    assert isinstance(compared, Plan) and execute(compared).answers == ("2018",), compared
+    assert execute(compared).answers == ("2018",), compared
     below_zero = reader.read("In which year was operating profit less than -3,000 thousands?")
     assert below_zero.threshold == ("below", -3_000_000.0)
 
@@ -730,51 +744,45 @@ def test_lists_name_figures_of_named_years_leave_out_subtotals_and_read_percent_
     results_evidence: Evidence,
     engine_parts: tuple[QuestionReader, CpuPlanner],
 ) -> None:
-    reader, planner = engine_parts
+    as_items: dict[str, Any] = {"operation": Operation.LIST, "answers_with": "item"}
     # Two years named: the figures of those years, not a list of row labels.
-    figures = replace(
-        reader.read("What were the inventories in 2019 and 2018?"),
-        operation=Operation.LIST,
-        answers_with="item",
+    listed = _planned(
+        engine_parts, "What were the inventories in 2019 and 2018?", evidence, **as_items
     )
-    listed = planner.draft(figures, evidence)
-    assert isinstance(listed, Plan), listed
     assert execute(listed).answers == ("4200", "3500")
     # "Gross deferred tax liabilities" restates its group: a subtotal, not a component.
-    items = replace(
-        reader.read("What are the components of deferred tax liabilities?"),
-        operation=Operation.LIST,
-        answers_with="item",
+    components = _planned(
+        engine_parts,
+        "What are the components of deferred tax liabilities?",
+        results_evidence,
+        **as_items,
     )
-    components = planner.draft(items, results_evidence)
-    assert isinstance(components, Plan), components
     assert execute(components).answers == ("Property, plant and equipment", "Intangible assets")
     # A question that names a percentage reads the "%" column under the year.
-    share = replace(
-        reader.read("What was the percentage of inventories in 2019?"), operation=Operation.VALUE
-    )
-    assert share.names_percent
-    value = planner.draft(share, evidence)
-    assert isinstance(value, Plan), value
+    share = "What was the percentage of inventories in 2019?"
+    assert engine_parts[0].read(share).names_percent
+    value = _planned(engine_parts, share, evidence, operation=Operation.VALUE)
     assert [cell.text for cell in value.cells] == ["30.0"]
-    amount = replace(reader.read("What were inventories in 2019?"), operation=Operation.VALUE)
-    planned = planner.draft(amount, evidence)
-    assert isinstance(planned, Plan) and [cell.text for cell in planned.cells] == ["4,200"]
+    amount = _planned(
+        engine_parts, "What were inventories in 2019?", evidence, operation=Operation.VALUE
+    )
+    assert [cell.text for cell in amount.cells] == ["4,200"]
 
 
 def test_a_comparison_of_items_ranks_the_groups_rows_in_the_asked_period(
     evidence: Evidence, engine_parts: tuple[QuestionReader, CpuPlanner]
 ) -> None:
-    reader, planner = engine_parts
     for wording, expected in (
         ("Which current asset was the largest in 2019?", "Trade receivables"),
         ("Which current asset was the smallest in 2018?", "Cash at bank"),
     ):
-        question = replace(
-            reader.read(wording), operation=Operation.COMPARISON, answers_with="item"
+        plan = _planned(
+            engine_parts,
+            wording,
+            evidence,
+            operation=Operation.COMPARISON,
+            answers_with="item",
         )
-        plan = planner.draft(question, evidence)
-        assert isinstance(plan, Plan), plan
         result = execute(plan)
         # The total is no item; every figure compared is shown.
         assert result.answers == (expected,) and "Total" not in result.formula, result
