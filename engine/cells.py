@@ -24,7 +24,6 @@ from verifier.numbers import normalise_text, periods, quantities
 
 # A row or column whose label says its figures are percentages: "Gross margin (%)".
 _PERCENT_LABEL = re.compile(r"%|\bper\s?cent(?:age)?\b", re.IGNORECASE)
-_TOTAL = re.compile(r"^\s*total\b", re.IGNORECASE)
 _DASH_CELL = re.compile(r"^[\s$€£]*[-\u2010-\u2015\u2212]+\s*$")
 
 
@@ -123,6 +122,13 @@ def cell_value(text: str) -> tuple[float | None, bool] | None:
     negative = (bare.startswith("(") and bare.rstrip("%").endswith(")")) or bare.startswith("-")
     value = -figure.number if negative else figure.number
     return (value, figure.percent)
+
+
+def is_total(label: str) -> bool:
+    """Whether a row label names a total ("Total current assets", "Totals"): it closes the
+    group above it and is no item of it."""
+    stems = content_stems(label)
+    return bool(stems) and stems[0] == "total"
 
 
 def _unscaled(label: str) -> bool:
@@ -241,7 +247,7 @@ def read_grid(table: StoredTable, sentences: dict[str, str]) -> CellGrid:
                     group_text=sentences.get(group_sentence or "", "") if group else "",
                 )
             )
-        if group and _TOTAL.match(label):
+        if group and is_total(label):
             group = None
             group_sentence = None
     return grid

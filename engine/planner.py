@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.cells import Cell, CellGrid, column_years
+from engine.cells import Cell, CellGrid, column_years, is_total
 from engine.learned import LinearModel
 from engine.plans import Plan, ProseSpan, Refusal
 from engine.question import Operation, Question, Vectors, packaged_model
@@ -228,8 +228,7 @@ def _period_columns(grid: CellGrid) -> list[int]:
 
 
 def _is_total(path: tuple[str, ...]) -> bool:
-    stems = content_stems(path[-1]) if path else []
-    return bool(stems) and stems[0] == "total"
+    return bool(path) and is_total(path[-1])
 
 
 def _reads_percent(question: Question) -> bool:
