@@ -26,7 +26,7 @@ from engine.evaluate import Score, answer_parts, score_answer
 from engine.pipeline import AnswerPipeline
 from retrieval.catalog import QueryFilters
 from retrieval.evaluate import load_questions
-from verifier.arithmetic import ranking_question
+from verifier.asked import read_asked
 from verifier.nli import EntailmentJudge, support
 from verifier.numbers import normalise_text, quantities
 
@@ -133,7 +133,7 @@ def named_choice(question: str, answer: str) -> str | None:
     """The one item of those a question lists that an answer names ("cash flow from
     operations was the highest" names "operations" of "operations, investing, and financing
     activities"); None when the question lists none, or the answer names none or several."""
-    asked = ranking_question(question) if question else None
+    asked = read_asked(question).ranking
     if asked is None:
         return None
     words = set(_WORD.findall(normalise_text(answer).lower()))

@@ -27,17 +27,14 @@ from ingest.vocabulary import (
     statement_kinds,
 )
 from verifier.arithmetic import (
-    GroupRankingQuestion,
-    RankingQuestion,
     formula_in,
-    group_ranking_question,
     names_alternative,
-    ranking_question,
     settled_polarity,
     shared_item_words,
     singular,
     totals_group,
 )
+from verifier.asked import GroupRankingQuestion, RankingQuestion, read_asked
 from verifier.numbers import (
     Quantity,
     aligned_columns,
@@ -739,14 +736,15 @@ class MetricCalculator:
             or _CHANGE.search(question)
             or _moved_item(question)
             or _HOW_MUCH_CHANGED.search(question)
-            or ranking_question(question)
-            or group_ranking_question(question)
+            or (asked := read_asked(question)).ranking
+            or asked.group_ranking
         )
 
     def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
         """The calculation's draft, or None when the question defines no metric this can
         compute, or the retrieved rows lack an input."""
         moved = how_much = None
+        asked_question = read_asked(question)
         if asked := _asked_arithmetic(question):
             computed = self._asked(question, asked, sentences)
         elif metric := _asked_metric(question):
@@ -761,9 +759,9 @@ class MetricCalculator:
         elif how_much := _HOW_MUCH_CHANGED.search(question):
             item = re.sub(r"^.*?'s\s+", "", how_much["item"])  # the company's
             computed = self._change(question, f"change in {item}", item, None, sentences)
-        elif ranked := ranking_question(question):
+        elif ranked := asked_question.ranking:
             return self._ranking(ranked, question, sentences)
-        elif group := group_ranking_question(question):
+        elif group := asked_question.group_ranking:
             return self._group_ranking(group, question, sentences)
         else:
             return None
@@ -789,7 +787,7 @@ class MetricCalculator:
             answer = f"{answer}, to {figure_text(inputs[0].row)} in fiscal {inputs[0].row.year}"
         if moved:
             # Yes or no, by the sign of the change, as the verifier settles it.
-            polarity = settled_polarity(question, [f for f in [formula_in(claim)] if f])
+            polarity = settled_polarity(asked_question, [f for f in [formula_in(claim)] if f])
             if polarity is None:
                 return None
             after, before = inputs

@@ -50,6 +50,7 @@ from ingest.store import IndexStore
 from retrieval.catalog import QueryFilters
 from retrieval.sentences import SentenceRanker
 from retrieval.types import Retriever, ScoredChunk
+from verifier.asked import AskedQuestion, MeaningVocabulary, as_asked
 from verifier.checks import Verifier, critique
 from verifier.errors import VerifierError
 from verifier.types import (
@@ -262,9 +263,10 @@ class AnswerPipeline:
 
     def _engine_draft(
         self, question: str, rows: list[dict[str, Any]]
-    ) -> tuple[EvidenceContext, DraftAnswer, str] | None:
+    ) -> tuple[tuple[EvidenceContext, DraftAnswer, str], AskedQuestion] | None:
         """The answer engine's draft (a plan over the retrieved tables and prose, executed),
-        with the context it cites: the ranked rows, then any cited row below their cut."""
+        with the context it cites: the ranked rows, then any cited row below their cut; and
+        the question as its reader read it for the verifier."""
         if self.engine is None:
             return None
         found = self.engine.draft(question, rows)
@@ -273,7 +275,7 @@ class AnswerPipeline:
         context = self._context_citing(rows, self.store.evidence_sentences(found.cited))
         draft = found.draft.model_copy(deep=True)
         _relabel(draft, lambda stored_id: stored_id, context)  # it cites stored ids
-        return context, draft, self.engine.version
+        return (context, draft, self.engine.version), found.question.asked
 
     def _context_citing(
         self, rows: list[dict[str, Any]], cited: list[dict[str, Any]]
@@ -284,6 +286,10 @@ class AnswerPipeline:
         shown_ids = {row["id"] for row in shown}
         shown += [row for row in cited if row["id"] not in shown_ids]
         return EvidenceContext.from_rows(shown)
+
+    def _meaning_vocabulary(self) -> MeaningVocabulary:
+        """The words this pipeline's constitution reads a question's meaning in."""
+        return MeaningVocabulary.of_constitution(self.verifier.constitution)
 
     def versions(self) -> Versions:
         return Versions(
@@ -323,8 +329,12 @@ class AnswerPipeline:
                 timings.retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
                 # Unranked: only the lookup reads these; the context stays the ranked first rows.
                 looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, ""))
-            if looked_up is None:
-                looked_up = self._engine_draft(question, rows)
+            # The question as the verifier reads it: once per answer, by the engine's reader
+            # when the engine drafted, else here; every round verifies against this reading.
+            read: AskedQuestion | str = question
+            if looked_up is None and (engine_drafted := self._engine_draft(question, rows)):
+                looked_up, read = engine_drafted
+            asked = as_asked(read, self._meaning_vocabulary())
             deadline.check("the statement lookup")
             context = (
                 looked_up[0]
@@ -345,6 +355,7 @@ class AnswerPipeline:
             if context.sentences:
                 best = self._generate_and_verify(
                     question,
+                    asked,
                     context,
                     rounds,
                     timings,
@@ -383,6 +394,7 @@ class AnswerPipeline:
     def _generate_and_verify(
         self,
         question: str,
+        asked: AskedQuestion,
         context: EvidenceContext,
         rounds: list[Round],
         timings: Timings,
@@ -394,7 +406,7 @@ class AnswerPipeline:
         otherwise the generator drafts and revises as if it had not been tried."""
         best: Drafted | None = None
         if lookup_draft is not None:
-            best = self._verify_lookup(question, context, *lookup_draft, rounds, timings)
+            best = self._verify_lookup(question, asked, context, *lookup_draft, rounds, timings)
             self._report_round(on_progress, rounds, best.report, 0.0, best.drafter)
             if best.report.all_passed and best.report.answer_supported:
                 return best
@@ -435,7 +447,7 @@ class AnswerPipeline:
                 )
                 break
             timings.generate_ms += 1000 * generation.seconds
-            report, verify_ms = self._verify(draft, context, question, timings)
+            report, verify_ms = self._verify(draft, context, asked, timings)
             timings.rounds += 1
             rounds.append(
                 Round(
@@ -499,12 +511,12 @@ class AnswerPipeline:
             ) from exc
 
     def _verify(
-        self, draft: DraftAnswer, context: EvidenceContext, question: str, timings: Timings
+        self, draft: DraftAnswer, context: EvidenceContext, asked: AskedQuestion, timings: Timings
     ) -> tuple[VerificationReport, float]:
         """The verifier's report and its milliseconds; fail closed when it cannot run."""
         started = time.perf_counter()
         try:
-            report = self.verifier.verify(draft, context, question)
+            report = self.verifier.verify(draft, context, asked)
         except VerifierError as exc:
             raise VerifierUnavailableError(f"the verifier could not run: {exc}") from exc
         except Exception as exc:
@@ -522,13 +534,14 @@ class AnswerPipeline:
     def _verify_lookup(
         self,
         question: str,
+        asked: AskedQuestion,
         context: EvidenceContext,
         draft: DraftAnswer,
         drafter: str,
         rounds: list[Round],
         timings: Timings,
     ) -> Drafted:
-        report, verify_ms = self._verify(draft, context, question, timings)
+        report, verify_ms = self._verify(draft, context, asked, timings)
         rounds.append(
             Round(
                 # The prompt the generator would have been given, so that alignment can teach
@@ -550,12 +563,13 @@ class AnswerPipeline:
         verifier: what a new constitution or judge changes, without generating again."""
         context = EvidenceContext([EvidenceSentence.from_dump(item) for item in record.context])
         question = record.answer.question
+        asked = as_asked(question, self._meaning_vocabulary())  # read once, for every round
         best: Drafted | None = None
         for logged in record.rounds:
             if logged.draft is None:
                 continue
             draft = DraftAnswer.model_validate(logged.draft)
-            report = self.verifier.verify(draft, context, question)
+            report = self.verifier.verify(draft, context, asked)
             drafter = logged.drafter or record.answer.model
             if logged.drafter is not None and report.all_passed and report.answer_supported:
                 best = Drafted(draft, report, drafter)

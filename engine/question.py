@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from engine.learned import LinearModel
 from engine.text import content_stems, stem, vocabulary, words
+from verifier.asked import AskedQuestion, read_asked
 from verifier.numbers import normalise_text, periods, scale_factor
 
 
@@ -71,6 +72,9 @@ class Question:
     # The question's sentence vector (the vector model the engine's models were trained
     # with), computed once here for every stage that compares the question with evidence.
     vector: Any = field(default=None, compare=False, repr=False)
+    # The question as the verifier's rules read it, read here once, so the pipeline verifies
+    # the engine's draft against the same reading instead of parsing the text again.
+    asked: AskedQuestion = field(default_factory=AskedQuestion, compare=False, repr=False)
 
     @property
     def operation_confidence(self) -> float:
@@ -237,4 +241,5 @@ class QuestionReader:
             threshold=_threshold(text),
             unsigned=any(word in terms["unsigned_words"] for word in words_asked)
             and not any(word in terms["signed_words"] for word in words_asked),
+            asked=read_asked(text),
         )

@@ -470,21 +470,21 @@ def test_a_ranking_that_leaves_out_an_item_flips_a_sign_or_names_another_winner_
 
 
 def test_ranking_questions_name_their_items_and_superlative() -> None:
-    from verifier.arithmetic import ranking_question
+    from verifier.asked import read_asked
 
-    asked = ranking_question(RANKED.format("(or lost the least) cash flow for Nike in FY2023"))
+    asked = read_asked(RANKED.format("(or lost the least) cash flow for Nike in FY2023")).ranking
     assert asked is not None and (asked.direction, asked.alternatives) == (
         "max",
         ["operations", "investing", "financing activities"],
     )
     # A group named, not its members: not a ranking this can verify.
-    assert ranking_question("Which of JPM's segments had the lowest net revenue in 2021?") is None
+    assert read_asked("Which of JPM's segments had the lowest net revenue in 2021?").ranking is None
     group = (
         "Among all of the derivative instruments that Verizon used to manage the exposure to "
         "fluctuations of foreign currencies exchange rates or interest rates, which one had the "
         "highest notional value in FY 2021?"
     )
-    assert ranking_question(group) is None
+    assert read_asked(group).ranking is None
 
 
 @pytest.mark.parametrize(
@@ -564,7 +564,7 @@ def test_the_largest_member_of_a_group_is_ranked_among_rows_that_add_up_to_its_t
 
 
 def test_a_group_ranking_without_its_total_or_short_of_it_fails() -> None:
-    from verifier.arithmetic import group_ranking_question
+    from verifier.asked import read_asked
 
     question = "What was the largest liability in Globex's balance sheet in 2022?"
     context = _balance_rows()
@@ -590,4 +590,4 @@ def test_a_group_ranking_without_its_total_or_short_of_it_fails() -> None:
         "122,372 million [total current liabilities]."
     )
     assert "is a subtotal" in failures(with_subtotal)["arithmetic-checked"]
-    assert group_ranking_question("Which segment had the highest net revenue in 2021?") is None
+    assert read_asked("Which segment had the highest net revenue in 2021?").group_ranking is None

@@ -24,6 +24,7 @@ from verifier.types import (
     EvidenceContext,
     EvidenceSentence,
     Verdict,
+    VerificationReport,
 )
 
 
@@ -1024,3 +1025,225 @@ def test_a_cited_row_must_be_the_asked_quantity_not_only_print_the_figure(
     assert reason in result.reason
     if verdict == "fail":
         assert not report.answer_supported
+
+
+# -- the question, read once --------------------------------------------------------------------
+
+# What reads a question: the verifier's question readers, and the text helpers they apply to it.
+_QUESTION_READERS = frozenset(
+    {
+        "ranking_question",
+        "group_ranking_question",
+        "_ranking_question",
+        "_group_ranking_question",
+        "_listed_items",
+        "asked_items",
+        "expansion_phrases",
+        "stated_statements",
+        "read_asked",
+    }
+)
+_TEXT_PARSERS = _QUESTION_READERS | {
+    "years_in",
+    "quantities",
+    "topic_stems",
+    "_topic_stems",
+    "named_sides",
+    "_named_sides",
+    "names_any",
+    "_names",
+    "content_words",
+    "search",
+    "finditer",
+    "settled_polarity",
+}
+
+
+def _called(node: object) -> str:
+    import ast
+
+    assert isinstance(node, ast.Call)
+    func = node.func
+    return (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
+
+
+def _is_question_text(node: object) -> bool:
+    """A string of the question: a name ``question``, or ``asked.text``."""
+    import ast
+
+    for inner in ast.walk(node):  # type: ignore[arg-type]
+        if isinstance(inner, ast.Name) and inner.id in {"question", "question_text"}:
+            return True
+        if (
+            isinstance(inner, ast.Attribute)
+            and inner.attr == "text"
+            and isinstance(inner.value, ast.Name)
+            and inner.value.id in {"asked", "question"}
+        ):
+            return True
+    return False
+
+
+def test_only_the_question_reader_parses_question_text() -> None:
+    """Past ``verifier.asked``, the rules work from the ``AskedQuestion``: no rule takes the
+    question as a string, calls a question reader or hands a text parser the question, and
+    ``asked.text`` is read only as a source of words for the claim-words rule."""
+    import ast
+
+    folder = Path(__file__).resolve().parents[1] / "verifier"
+    rules = {"checks.py", "meaning.py", "arithmetic.py"}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        if path.name == "asked.py":
+            # The readers are called by read_asked alone (and the ranking's by its helper).
+            for function in functions:
+                for call in (n for n in ast.walk(function) if isinstance(n, ast.Call)):
+                    if _called(call) in _QUESTION_READERS - {"read_asked", "_listed_items"}:
+                        assert function.name == "read_asked", (function.name, _called(call))
+            continue
+        defined = {f.name for f in functions} & _QUESTION_READERS
+        assert not defined, f"{path.name} defines question readers {defined}"
+        read = {_called(c) for c in calls} & _QUESTION_READERS
+        assert not read, f"{path.name} reads the question with {read}"
+        if path.name not in rules:
+            continue
+        for call in calls:
+            if _called(call) in _TEXT_PARSERS:
+                arguments = [*call.args, *(k.value for k in call.keywords)]
+                assert not any(map(_is_question_text, arguments)), (
+                    f"{path.name}:{call.lineno} parses the question with {_called(call)}"
+                )
+        for function in functions:
+            for arg in [*function.args.args, *function.args.kwonlyargs]:
+                annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+                assert not (arg.arg in {"question", "asked"} and annotation == "str"), (
+                    f"{path.name}: {function.name} takes the question as a string"
+                )
+            for node in ast.walk(function):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr == "text"
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "asked"
+                ):
+                    assert function.name == "_claim_words", f"{path.name}: {function.name}"
+
+
+def test_a_question_is_read_into_the_facets_the_rules_check() -> None:
+    from verifier.asked import AskedQuestion, read_asked
+
+    ranked = read_asked(
+        "Among retail, wholesale and licensing, which segment had the lowest operating margin "
+        "in 2020?"
+    )
+    assert ranked.ranking is not None and ranked.group_ranking is None
+    assert (ranked.ranking.direction, ranked.ranking.superlative) == ("min", "lowest")
+    assert ranked.ranking.alternatives == ["retail", "wholesale", "licensing"]
+    assert ranked.years == {2020} and not ranked.constants
+    assert [item.words for item in ranked.items] == ["operating margin"]
+    assert {"retail", "wholesale", "margin"} <= ranked.topic_stems
+
+    moved = read_asked("Did Harbour Mills grow its inventories from 2018 to 2019?")
+    assert (moved.moves_up, moved.moves_down) == (True, False)
+    assert moved.years == {2018, 2019} and moved.ranking is None
+    assert moved.names_change and not moved.names_balance
+
+    net = read_asked(
+        "What were Acme's net deferred tax liabilities on the balance sheet at the end of 2021?"
+    )
+    net_or_gross = net.vocabulary.qualifier_pairs.index((("net",), ("gross",)))
+    assert net.qualifier_sides[net_or_gross] == {0}
+    assert net.names_balance and not net.names_change
+    assert net.statements == {"balance sheet"}
+    gross = read_asked("What was Acme's gross property, plant and equipment in 2021?")
+    assert gross.qualifier_sides[net_or_gross] == {1} and not gross.statements
+
+    halved = read_asked("What was half of the capital expenditure of 2019 and 2020, divided by 4?")
+    assert halved.constants == {4.0} and halved.years == {2019, 2020}
+
+    nothing = read_asked("")
+    assert nothing == AskedQuestion() and not nothing.given
+    assert not (nothing.years or nothing.constants or nothing.items or nothing.topic_stems)
+    assert not (nothing.ranking or nothing.group_ranking or nothing.qualifier_sides)
+    assert not (nothing.moves_up or nothing.moves_down or nothing.names_change)
+
+
+def _report_verdicts(report: VerificationReport) -> tuple[object, ...]:
+    claims = [(c.verdicts, [r.reason for r in c.results]) for c in report.claims]
+    answer = [(r.rule_id, r.verdict, r.reason) for r in report.answer_results]
+    return tuple(claims), tuple(answer)
+
+
+@pytest.mark.parametrize("without_pair", [False, True])
+def test_a_question_read_once_verifies_as_its_string_did(
+    tmp_path: Path, without_pair: bool
+) -> None:
+    """The pipeline hands the verifier the ``AskedQuestion``; a logged string gets the same
+    report. A question read in another constitution's meaning words is read again in the
+    verifier's: without the basic / diluted pair, a diluted row answers a basic question."""
+    from verifier.asked import read_asked
+
+    path = DEFAULT_CONSTITUTION
+    if without_pair:
+        path = tmp_path / "no-basic.toml"
+        text = DEFAULT_CONSTITUTION.read_text()
+        assert '  [["basic"], ["diluted"]],\n' in text
+        path.write_text(text.replace('  [["basic"], ["diluted"]],\n', ""))
+    verifier = Verifier(load_constitution(path), RefusingJudge())
+    cases = [
+        (
+            "What was basic earnings per share in 2023?",
+            _claim(
+                "Diluted earnings per share were $2.41 in 2023.",
+                ("S7", "Diluted earnings per share 2.41"),
+            ),
+            "$2.41",
+        ),
+        (
+            "What was net income in 2023 according to the cash flow statement?",
+            _claim("Net income was $1,210 million in 2023.", ("S6", "Net income 1,210")),
+            "$1,210 million",
+        ),
+        (
+            "What was net property, plant and equipment at the end of 2023?",
+            _claim(
+                "Property, plant and equipment, gross was $9,200 million in 2023.",
+                ("S1", "Property, plant and equipment, gross 9,200"),
+            ),
+            "$9,200 million",
+        ),
+        (
+            "Did inventories increase in 2023 compared with 2022?",
+            _claim(
+                "The (increase) decrease in inventories was $(310) million in 2023.",
+                ("S3", "(Increase) decrease in inventories (310)"),
+            ),
+            "$(310) million",
+        ),
+    ]
+    for question, claim, answer in cases:
+        draft = DraftAnswer(claims=[claim], answer=answer)
+        logged = verifier.verify(draft, _MEANINGS, question)
+        read = verifier.verify(draft, _MEANINGS, read_asked(question))
+        assert _report_verdicts(read) == _report_verdicts(logged), question
+    basic = _claim(
+        "Diluted earnings per share were $2.41 in 2023.",
+        ("S7", "Diluted earnings per share 2.41"),
+    )
+    report = verifier.verify(
+        DraftAnswer(claims=[basic], answer="$2.41"),
+        _MEANINGS,
+        read_asked("What was basic earnings per share in 2023?"),
+    )
+    meaning = next(
+        r for r in report.answer_results if r.rule_id == "figure-means-the-asked-quantity"
+    )
+    assert meaning.verdict is (Verdict.PASS if without_pair else Verdict.FAIL), meaning.reason

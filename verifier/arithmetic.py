@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from verifier.asked import SUPERLATIVE, AskedQuestion, superlative_direction
 from verifier.numbers import Quantity, normalise_text, quantities, years_in
 
 _OPERATORS = {"+": "+", "-": "-", "−": "-", "–": "-", "×": "*", "*": "*", "÷": "/", "/": "/"}
@@ -123,6 +124,8 @@ class Formula:
 
 
 _PERCENTAGE_POINTS = re.compile(r"\bpercentage points?\b", re.IGNORECASE)
+# A ranking's expression opens with its superlative: "most of $5,841 million [...], ...".
+_RANKED = re.compile(rf"^({SUPERLATIVE}) of\s+", re.IGNORECASE)
 # No calculation an analyst asks for has more figures than this (a five-year sum with its
 # averages is a dozen); a longer one is refused as no formula rather than read, parsed and
 # evaluated at any length.
@@ -301,136 +304,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
-# -- rankings of the items a question names ---------------------------------------------------
-
-_SUPERLATIVES = {
-    "max": ("highest", "largest", "most", "greatest", "biggest", "best"),
-    "min": ("lowest", "smallest", "least", "fewest", "worst"),
-}
-_SUPERLATIVE = "|".join(w for words in _SUPERLATIVES.values() for w in words)
-_RANKED = re.compile(rf"^({_SUPERLATIVE}) of\s+", re.IGNORECASE)
-# "Among operations, investing, and financing activities, which …", "Which of A, B or C …":
-# the items run from the opening words to the first verb or ", which" after them, and end in
-# "and" or "or" before a last item. Read by forward searches within a bounded window (one
-# lazy pattern over the whole question was cubic in its length).
-_ALTERNATIVES_START = re.compile(r"\b(?:among|between|which of)\s+(?:the\s+)?", re.IGNORECASE)
-_ALTERNATIVES_END = re.compile(
-    r",\s*(?:which|what)\b|\s+(?:had|has|have|was|were|is|are|brought|generated|"
-    r"contributed|performed|recorded|reported)\b",
-    re.IGNORECASE,
-)
-_LAST_ITEM = re.compile(r"\s(?:and|or)\s+", re.IGNORECASE)
-# Longer than any list of a few short items; a longer run is no list of line items.
-_ALTERNATIVES_CHARS = 400
-_SUPERLATIVE_WORD = re.compile(rf"\b({_SUPERLATIVE})\b", re.IGNORECASE)
-
-
-def superlative_direction(word: str) -> str | None:
-    """ "max" or "min" for a superlative ("most", "lowest"); None for any other word."""
-    lowered = word.lower()
-    return next((way for way, words in _SUPERLATIVES.items() if lowered in words), None)
-
-
-@dataclass(frozen=True, slots=True)
-class RankingQuestion:
-    """A question asking which of the items it names is the highest (or lowest)."""
-
-    superlative: str  # the question's own word ("most")
-    direction: str  # "max" or "min"
-    alternatives: list[str]  # as the question names them ("operations", "investing")
-
-
-def ranking_question(question: str) -> RankingQuestion | None:
-    """The items a "which of A, B and C is the most …" question ranks, and which way; None
-    when it names fewer than two items or no superlative. Of "the most (or lost the least)",
-    the first superlative is the question."""
-    listed = _listed_items(question)
-    superlative = _SUPERLATIVE_WORD.search(question)
-    if listed is None or superlative is None or superlative.start() < listed[1]:
-        return None
-    parts = re.split(r",\s*(?:and|or)?\s*|\s+(?:and|or)\s+", listed[0])
-    alternatives = [" ".join(p.split()) for p in parts if p.strip()]
-    direction = superlative_direction(superlative.group(1))
-    # Items are named in a few words; a longer phrase describes a group ("all of the derivative
-    # instruments the company used to manage … or interest rates"), whose members it omits.
-    if len(alternatives) < 2 or direction is None or any(len(a.split()) > 4 for a in alternatives):
-        return None
-    return RankingQuestion(superlative.group(1).lower(), direction, alternatives)
-
-
-def _listed_items(question: str) -> tuple[str, int] | None:
-    """The text of the items a question lists ("operations, investing, and financing
-    activities") and where it ends; None when it lists none."""
-    for opening in _ALTERNATIVES_START.finditer(question):
-        start = opening.end()
-        stop = question.find("?", start)
-        window = question[start : stop if stop >= 0 else len(question)][:_ALTERNATIVES_CHARS]
-        for end in _ALTERNATIVES_END.finditer(window):
-            items = window[: end.start()]
-            last = _LAST_ITEM.search(items, max(0, items.rfind(",")))
-            if last and items[: last.start()].strip(" ,") and items[last.end() :].strip():
-                return items, start + end.start()
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRankingQuestion:
-    """A question asking which member of a group a statement totals is the largest (or
-    smallest): "What was the largest liability in the company's balance sheet?"."""
-
-    superlative: str
-    direction: str
-    group: str  # the member noun as asked ("liability")
-
-
-# "What was the largest liability …": a line item asked for by size among its group's. Not
-# "which segment had the highest net revenue" (a segment is no line item of the statement
-# that totals revenue), nor "the most cash" (an amount, not a member).
-_GROUP = re.compile(
-    r"\bwhat\s+(?:is|was|are|were)\s+(?:the\s+)?(?:company's\s+)?"
-    r"(largest|biggest|highest|greatest|smallest|lowest)\s+(?P<group>[a-z]+)\b",
-    re.IGNORECASE,
-)
-
-
-def group_ranking_question(question: str) -> GroupRankingQuestion | None:
-    """The group a "what was the largest liability …" question ranks the members of; None
-    when it names its items (``ranking_question``) or no group noun follows a superlative."""
-    if ranking_question(question) is not None:
-        return None
-    match = _GROUP.search(question)
-    if match is None or match["group"].lower() in _NOT_GROUPS:
-        return None
-    direction = superlative_direction(match.group(1))
-    if direction is None:
-        return None
-    return GroupRankingQuestion(match.group(1).lower(), direction, match["group"].lower())
-
-
-# Words after a superlative that are no group of line items ("the most recent", "the highest
-# of", "the largest increase" is a change, not a member).
-_NOT_GROUPS = frozenset(
-    {
-        "of",
-        "in",
-        "and",
-        "or",
-        "to",
-        "recent",
-        "increase",
-        "decrease",
-        "drop",
-        "growth",
-        "change",
-        "decline",
-        "rise",
-        "share",
-        "percentage",
-        "amount",
-        "number",
-        "value",
-    }
-)
+# -- rankings of the items a question names (``verifier.asked`` reads the question) ------------
 
 
 def totals_group(caption: str, group: str) -> bool:
@@ -468,23 +342,17 @@ def _stemmed(text: str) -> list[str]:
     return [re.sub(r"(?:ing|ed|es|s)$", "", w) if len(w) > 5 else w for w in _words(text)]
 
 
-# Which way a yes/no question asks an item to have moved: "Did the company grow its PP&E …?",
-# "Has its debt decreased …?".
-_UP = re.compile(r"\b(?:grow|grew|grown|increas\w*|rise|rose|risen|improv\w*)\b", re.IGNORECASE)
-_DOWN = re.compile(
-    r"\b(?:decreas\w*|declin\w*|fall|fell|fallen|drop\w*|shr[iu]nk\w*|reduc\w*)\b", re.IGNORECASE
-)
 _CHANGE_SUBJECT = re.compile(r"\bchange in\b", re.IGNORECASE)
 
 
-def settled_polarity(question: str, formulas: list[Formula]) -> str | None:
+def settled_polarity(asked: AskedQuestion, formulas: list[Formula]) -> str | None:
     """ "yes" or "no" to a question asking whether one item rose (or fell) between two years,
     settled by a verified calculation of that change: its subject is a change between the
     question's two years, it is the later year's figure less the earlier's, and its result's
     sign says which way the item moved. None when the question asks no such thing or no
     calculation settles it: a polarity is never read off words."""
-    up, down = bool(_UP.search(question)), bool(_DOWN.search(question))
-    years = years_in(question)
+    up, down = asked.moves_up, asked.moves_down
+    years = asked.years
     if up == down or len(years) != 2:
         return None
     earlier, later = sorted(years)

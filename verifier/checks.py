@@ -14,18 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from ingest.vocabulary import asked_items, expansion_phrases, same_item_terms
+from ingest.vocabulary import same_item_terms
 from verifier.arithmetic import (
     Formula,
     FormulaInput,
     formula_in,
-    group_ranking_question,
     names_alternative,
-    ranking_question,
     settled_polarity,
     shared_item_words,
     totals_group,
 )
+from verifier.asked import AskedQuestion, MeaningVocabulary, as_asked
 from verifier.constitution import Constitution, Rule
 from verifier.errors import JudgeUnavailableError
 from verifier.meaning import cited_rows_mean_the_asked_quantity, row_label
@@ -57,6 +56,7 @@ from verifier.types import (
     Verdict,
     VerificationReport,
 )
+from verifier.words import content_words, stem, stems, topic_stems
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +95,19 @@ def _span_years(span: CitedSpan) -> set[int]:
     return years
 
 
+# A claim rule: the claim, its cited spans, the whole context and the question, as read once.
+ClaimCheck = Callable[
+    [Rule, DraftClaim, list[CitedSpan], EvidenceContext, AskedQuestion], RuleResult
+]
+
+
 class Verifier:
     """Checks a draft answer against the evidence it was generated from."""
 
     def __init__(self, constitution: Constitution, judge: EntailmentJudge) -> None:
         self.constitution = constitution
         self.judge = judge
-        self._claim_checks: dict[
-            str, Callable[[Rule, DraftClaim, list[CitedSpan], EvidenceContext, str], RuleResult]
-        ]
-        self._claim_checks = {
+        self._claim_checks: dict[str, ClaimCheck] = {
             "citation_present": self._citation_present,
             "citation_in_context": self._citation_in_context,
             "quote_verbatim": self._quote_verbatim,
@@ -143,7 +146,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         if claim.citations:
             return RuleResult(rule.id, Verdict.PASS, f"{len(claim.citations)} citation(s)")
@@ -155,7 +158,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         patterns = instruction_patterns(rule)
         for span in spans:
@@ -176,7 +179,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         unknown = [c.sentence_id for c in claim.citations if context.get(c.sentence_id) is None]
         if unknown:
@@ -196,7 +199,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         if not spans:
             return RuleResult(rule.id, Verdict.FAIL, "no cited sentence to quote from")
@@ -225,7 +228,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         formula = formula_in(claim.text)
         # A calculation's inputs are quoted figures; its result and constants are checked by
@@ -256,7 +259,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         claimed_years = years_in(claim.text)
         claimed_quarters = quarters_in(claim.text)
@@ -300,17 +303,16 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         """When the question asks about one fiscal year, a claim about other years does not
         answer it. The claim's period is the years it names, else those its cited prose
         names; one of them must lie within ``years_around`` of the asked year (a filing
         compares a year with the one before). "Margins increased … COVID impacts recognized
         on certain assets in 2020" does not explain FY2022's operating margin."""
-        asked = years_in(question) if question else set()
-        if len(asked) != 1:
+        if len(asked.years) != 1:
             return RuleResult(rule.id, Verdict.PASS, "the question asks about no single year")
-        year = next(iter(asked))
+        year = next(iter(asked.years))
         named = years_in(claim.text)
         if not named:
             for span in spans:
@@ -335,7 +337,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         """A figure taken from a statement row with several year columns belongs to one of
         them, and the claim says which: the year it names, else the single year the question
@@ -345,7 +347,7 @@ class Verifier:
         period rule; quarter columns share their years and are left to it too."""
         if years_in(claim.text) or quarters_in(claim.text):
             return RuleResult(rule.id, Verdict.PASS, "the claim names its periods")
-        asked = years_in(question)
+        asked_years = asked.years
         for quantity in quantities(claim.text):
             for span in spans:
                 if not span.verbatim:
@@ -354,8 +356,8 @@ class Verifier:
                 if not by_year or len(by_year) < 2 or not any(by_year.values()):
                     continue
                 holding = sorted(year for year, matches in by_year.items() if matches)
-                if len(asked) == 1 and next(iter(asked)) in by_year:
-                    year = next(iter(asked))
+                if len(asked_years) == 1 and next(iter(asked_years)) in by_year:
+                    year = next(iter(asked_years))
                     if by_year[year]:
                         continue
                     return RuleResult(
@@ -381,7 +383,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         """A claim that states a calculation states it in the one form verirag can redo
         (``verifier.arithmetic``), its constants are the question's or those of an average or
@@ -398,9 +400,9 @@ class Verifier:
                 "figure [line item] − figure [line item] = result'",
                 span=claim.text,
             )
-        if formula.ranking is not None and (unranked := _unranked(formula, question)):
+        if formula.ranking is not None and (unranked := _unranked(formula, asked)):
             return RuleResult(rule.id, Verdict.FAIL, unranked, span=claim.text)
-        given = {q.number for q in quantities(question) if not q.percent} | {2.0, 100.0}
+        given = asked.constants | {2.0, 100.0}
         foreign = [c.text for c in formula.constants if c.number not in given]
         if foreign:
             return RuleResult(
@@ -459,7 +461,7 @@ class Verifier:
         claim: DraftClaim,
         spans: list[CitedSpan],
         context: EvidenceContext,
-        question: str,
+        asked: AskedQuestion,
     ) -> RuleResult:
         """Every content word of the claim comes from its cited sentences (with their table's
         title and headers), the filing's company, or the question: a small model's claim may
@@ -468,16 +470,17 @@ class Verifier:
         valid = [span for span in spans if span.verbatim]
         if not valid:
             return RuleResult(rule.id, Verdict.FAIL, "no verbatim cited span")
-        sources = [question]
+        # The question's wording, as a source of words (read for words, not parsed).
+        sources = [asked.text]
         for span in valid:
             sentence = span.sentence
             sources += [sentence.text, sentence.table_title or "", sentence.table_header]
             sources += [sentence.company or "", sentence.filing.replace("_", " ")]
-        allowed = {_stem(w) for w in content_words(" ".join(sources))}
+        allowed = {stem(w) for w in content_words(" ".join(sources))}
         # A calculation may name what its arithmetic does, which the arithmetic rule checks.
         paraphrase = _PARAPHRASE | (_CALCULATION_WORDS if formula_in(claim.text) else set())
         extra = sorted(
-            {w for w in content_words(claim.text) - paraphrase if _stem(w) not in allowed}
+            {w for w in content_words(claim.text) - paraphrase if stem(w) not in allowed}
         )
         limit = int(rule.options.get("max_unsupported_words", 0))
         if len(extra) > limit:
@@ -509,12 +512,14 @@ class Verifier:
     # -- the whole answer ------------------------------------------------------------------
 
     def verify(
-        self, draft: DraftAnswer, context: EvidenceContext, question: str = ""
+        self, draft: DraftAnswer, context: EvidenceContext, question: AskedQuestion | str = ""
     ) -> VerificationReport:
         """Every rule of the constitution on every claim, then the answer-level rules. The
         question, when given, lets the answer rules check that a figure sits in the column of
-        the period the question asks about."""
+        the period the question asks about. A string (a logged question) is read here, once;
+        the pipeline passes the ``AskedQuestion`` it read for the request."""
         started = time.perf_counter()
+        asked = as_asked(question, MeaningVocabulary.of_constitution(self.constitution))
         claim_rules = [r for r in self.constitution.rules if r.scope == "claim"]
         spans_per_claim = [self._spans(claim, context) for claim in draft.claims]
         entailment = self._entailment(draft, spans_per_claim, claim_rules)
@@ -526,7 +531,7 @@ class Verifier:
                     results.append(entailment[(rule.id, index)])
                 else:
                     check = self._claim_checks[rule.check]
-                    results.append(check(rule, claim, spans, context, question))
+                    results.append(check(rule, claim, spans, context, asked))
             reports.append(ClaimReport(index, claim, results, self.constitution.blocking))
         answer_results = []
         for rule in self.constitution.rules:
@@ -534,22 +539,20 @@ class Verifier:
                 continue
             if rule.check == "answer_grounded":
                 answer_results.append(
-                    self._answer_grounded(rule, draft, reports, spans_per_claim, question)
+                    self._answer_grounded(rule, draft, reports, spans_per_claim, asked)
                 )
             elif rule.check == "answer_specific":
                 answer_results.append(self._answer_specific(rule, draft))
             elif rule.check == "answer_on_topic":
-                answer_results.append(
-                    answer_on_topic(rule, draft, reports, spans_per_claim, question)
-                )
+                answer_results.append(answer_on_topic(rule, draft, reports, spans_per_claim, asked))
             elif rule.check == "answer_item":
                 answer_results.append(
-                    answer_is_the_asked_item(rule, draft, reports, spans_per_claim, question)
+                    answer_is_the_asked_item(rule, draft, reports, spans_per_claim, asked)
                 )
             elif rule.check == "answer_meaning":
                 cited = [[s.sentence for s in spans if s.verbatim] for spans in spans_per_claim]
                 answer_results.append(
-                    cited_rows_mean_the_asked_quantity(rule, draft, reports, cited, question)
+                    cited_rows_mean_the_asked_quantity(rule, draft, reports, cited, asked)
                 )
         return VerificationReport(
             constitution_version=self.constitution.version_id,
@@ -641,8 +644,9 @@ class Verifier:
         draft: DraftAnswer,
         reports: list[ClaimReport],
         spans_per_claim: list[list[CitedSpan]],
-        question: str = "",
+        asked: AskedQuestion | None = None,
     ) -> RuleResult:
+        asked = asked or AskedQuestion()
         passing = passing_spans(reports, spans_per_claim)
         if not passing:
             return RuleResult(rule.id, Verdict.FAIL, "no claim survived verification")
@@ -669,7 +673,7 @@ class Verifier:
             [r.claim.text for r in reports if r.passed] + [s.quote for s in passing]
         )
         # ... unless a verified calculation of the change the question asks about settles it.
-        settled = settled_polarity(question, verified) if question else None
+        settled = settled_polarity(asked, verified) if asked.given else None
         if settled is not None and words & _POLARITY == {settled}:
             words -= _POLARITY
         missing += sorted((words - content_words(grounded)) | (words & _POLARITY))
@@ -678,13 +682,13 @@ class Verifier:
         # Figures are paired with the years the answer names, or else with the one year the
         # question asks about.
         answer_years = years_in(draft.answer)
-        asked = years_in(question) if question else set()
+        asked_years = set(asked.years)
         probe = draft.answer
-        if not answer_years and len(asked) == 1:
-            probe = f"{draft.answer} in {next(iter(asked))}"
-        if not missing and (answer_years or len(asked) == 1):
+        if not answer_years and len(asked_years) == 1:
+            probe = f"{draft.answer} in {next(iter(asked_years))}"
+        if not missing and (answer_years or len(asked_years) == 1):
             misplaced = self._wrong_column(
-                DraftClaim(citations=[], text=probe), passing, answer_years or asked
+                DraftClaim(citations=[], text=probe), passing, answer_years or asked_years
             )
             if misplaced:
                 return RuleResult(rule.id, Verdict.FAIL, misplaced, span=draft.answer)
@@ -765,14 +769,16 @@ def answer_on_topic(
     draft: DraftAnswer,
     reports: list[ClaimReport],
     spans_per_claim: list[list[CitedSpan]],
-    question: str,
+    question: AskedQuestion | str,
 ) -> RuleResult:
     """The delivered answer speaks to what was asked: the direct answer, the verified claims,
     their quotes or the titles and headers of the tables they cite share a topic word with
     the question, or name a caption the question's accounting terms point to ("capital
     expenditure" → "purchases of property, plant and equipment"). A true, well-cited sentence
-    about something else is not an answer, and support checks cannot see that."""
-    if not question:
+    about something else is not an answer, and support checks cannot see that. A string
+    question is read here."""
+    asked = as_asked(question)
+    if not asked.given:
         return RuleResult(rule.id, Verdict.PASS, "no question to compare with")
     passing = passing_spans(reports, spans_per_claim)
     names = " ".join(
@@ -780,22 +786,22 @@ def answer_on_topic(
         for spans in spans_per_claim
         for span in spans
     )
-    asked = _topic_stems(question) - _stems(content_words(names))
-    if not asked:
+    topics = asked.topic_stems - stems(content_words(names))
+    if not topics:
         return RuleResult(rule.id, Verdict.PASS, "the question names no topic beyond its filing")
-    wanted = asked | _topic_stems(" ".join(expansion_phrases(question)))
+    wanted = topics | asked.expansion_stems
     claims = [draft.answer, *(r.claim.text for r in reports if r.passed)]
     delivered = list(claims)
     for span in passing:
         delivered += [span.quote, span.sentence.table_title or "", span.sentence.table_header]
     captions = claims + [row_label(s.sentence) for s in passing if s.sentence.kind == "table_row"]
-    named = [item.words for item in asked_items(question) if any(map(item.named_in, captions))]
+    named = [item.words for item in asked.items if any(map(item.named_in, captions))]
     if named:
         return RuleResult(rule.id, Verdict.PASS, f"the answer names {', '.join(named)}")
-    shared = wanted & _topic_stems(" ".join(delivered))
+    shared = wanted & topic_stems(" ".join(delivered))
     # One shared word is a coincidence as often as a topic ("operations" of a divestiture
     # against a question about operating, investing and financing cash flows).
-    needed = min(int(rule.options.get("min_shared_topics", 1)), len(asked))
+    needed = min(int(rule.options.get("min_shared_topics", 1)), len(topics))
     if len(shared) >= needed:
         return RuleResult(
             rule.id, Verdict.PASS, f"the answer speaks to {', '.join(sorted(shared)[:4])}"
@@ -805,20 +811,8 @@ def answer_on_topic(
         rule.id,
         Verdict.FAIL,
         f"the answer shares {found} with the question (asked about "
-        f"{', '.join(sorted(asked)[:6])}): true, perhaps, but not an answer",
+        f"{', '.join(sorted(topics)[:6])}): true, perhaps, but not an answer",
         span=draft.answer,
-    )
-
-
-def _topic_stems(text: str) -> set[str]:
-    # Two-letter pieces ("s" of a possessive, "q" of a quarter) and periods ("fy2018") name no
-    # topic.
-    return _stems(
-        {
-            w
-            for w in content_words(text) - _QUESTION_FRAME
-            if len(w) > 2 and not any(c.isdigit() for c in w)
-        }
     )
 
 
@@ -827,19 +821,19 @@ def answer_is_the_asked_item(
     draft: DraftAnswer,
     reports: list[ClaimReport],
     spans_per_claim: list[list[CitedSpan]],
-    question: str,
+    question: AskedQuestion | str,
 ) -> RuleResult:
     """When the question asks for a line item or a metric ("capital expenditure", "net working
     capital"), each figure of the direct answer is stated by a verified claim whose evidence
     names it: its cited row's caption or cited sentence, or the subject of its verified
     calculation, as the analyst term or a caption filings print for the same item. Free cash
     flow is not capital expenditure, and total current liabilities is one input of net working
-    capital, not its value, however true and well cited."""
-    asked = asked_items(question)
+    capital, not its value, however true and well cited. A string question is read here."""
+    items = as_asked(question).items
     # A metric computed from other items (free cash flow, net working capital) is what is
     # asked; the items its definition names ("cash from operations less capex") are inputs.
-    computed = [item for item in asked if not item.same_item]
-    asked = computed or asked
+    computed = [item for item in items if not item.same_item]
+    asked = computed or list(items)
     figures = quantities(draft.answer)
     if not asked or not figures:
         return RuleResult(rule.id, Verdict.PASS, "the answer states no figure of a named item")
@@ -880,183 +874,6 @@ def answer_is_the_asked_item(
                 span=figure.text,
             )
     return RuleResult(rule.id, Verdict.PASS, "every figure of the answer is the asked item's")
-
-
-# How questions are framed, not what they ask about: the generic words of any question and of
-# instructions that come with one ("give a response ... relying on the details shown in ..."),
-# beyond the stopwords content_words already drops.
-_QUESTION_FRAME = frozenset(
-    [
-        "what",
-        "how",
-        "much",
-        "many",
-        "does",
-        "did",
-        "do",
-        "has",
-        "have",
-        "had",
-        "any",
-        "there",
-        "reported",
-        "report",
-        "reports",
-        "according",
-        "based",
-        "using",
-        "use",
-        "uses",
-        "relying",
-        "rely",
-        "details",
-        "detail",
-        "shown",
-        "show",
-        "shows",
-        "information",
-        "provided",
-        "provide",
-        "give",
-        "given",
-        "response",
-        "respond",
-        "answer",
-        "answers",
-        "question",
-        "questions",
-        "state",
-        "stated",
-        "states",
-        "please",
-        "calculate",
-        "calculated",
-        "compute",
-        "computed",
-        "round",
-        "rounded",
-        "decimal",
-        "places",
-        "place",
-        "metric",
-        "terms",
-        "figure",
-        "figures",
-        "number",
-        "value",
-        "amount",
-        "total",
-        "millions",
-        "billions",
-        "thousands",
-        "years",
-        "company",
-        "company's",
-        "firm",
-        "their",
-        "only",
-        "also",
-        "if",
-        "not",
-        "relevant",
-        "explain",
-        "why",
-        "whether",
-        "would",
-        "could",
-        "should",
-        "can",
-        "will",
-        "between",
-        "among",
-        "following",
-        "statement",
-        "statements",
-        "reasonably",
-        "roughly",
-        "overall",
-        "general",
-        "generally",
-        "significant",
-        "mostly",
-        "respectively",
-        "period",
-        "periods",
-        "end",
-        "ended",
-        "ending",
-        "current",
-        "prior",
-        "previous",
-        "last",
-        "recent",
-        "recently",
-        "latest",
-        "same",
-        "when",
-        "where",
-        "whose",
-        "into",
-        "out",
-        "over",
-        "under",
-        "more",
-        "most",
-        "less",
-        "least",
-    ]
-)
-
-
-_ANSWER_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "for",
-        "to",
-        "and",
-        "or",
-        "by",
-        "with",
-        "as",
-        "at",
-        "from",
-        "its",
-        "it",
-        "is",
-        "was",
-        "were",
-        "be",
-        "been",
-        "are",
-        "this",
-        "that",
-        "these",
-        "those",
-        "which",
-        "who",
-        "whom",
-        "than",
-        "then",
-        "per",
-        "usd",
-        "us",
-        "dollars",
-        "million",
-        "billion",
-        "thousand",
-        "approximately",
-        "about",
-        "around",
-        "fiscal",
-        "year",
-        "fy",
-    ]
-)
 
 
 _POLARITY = frozenset({"yes", "no"})
@@ -1215,7 +1032,7 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         for word in content_words(claim.text)
         if len(word) > 1 and not re.fullmatch(r"(?:fy|q)\d{1,4}", word)
     }
-    claim_stems = _stems(claim_words)
+    claim_stems = stems(claim_words)
     named: set[str] = set()
     allowed: set[str] = set()
     for span in spans:
@@ -1237,8 +1054,8 @@ def statement_row_lookup(claim: DraftClaim, spans: list[CitedSpan]) -> tuple[Ver
         # row "Deferred tax assets" of a table titled "… assets and liabilities, net" names
         # another line item in the table's words.
         sources = [label, caption, sentence.company or "", sentence.filing.replace("_", " ")]
-        allowed |= _stems(content_words(" ".join(sources)))
-    extra = {w for w in claim_words - _PARAPHRASE - named if _stem(w) not in allowed}
+        allowed |= stems(content_words(" ".join(sources)))
+    extra = {w for w in claim_words - _PARAPHRASE - named if stem(w) not in allowed}
     if extra:
         return None
     figures = ", ".join(f"{quantity.text} ({year})" for quantity, year in paired)
@@ -1254,12 +1071,12 @@ def _cited_inputs(formula: Formula) -> list[FormulaInput]:
     return [*formula.inputs, *([formula.total] if formula.total is not None else [])]
 
 
-def _unranked(formula: Formula, question: str) -> str | None:
+def _unranked(formula: Formula, asked: AskedQuestion) -> str | None:
     """Why a ranking does not answer the question, or None when it does: it ranks exactly the
     items the question names, one figure each, or the members of the group the question asks
     about, which add up to the cited total of that group (so none is left out), the way the
     question's superlative asks. A ranking that cannot show nothing was left out is none."""
-    group = group_ranking_question(question)
+    group = asked.group_ranking
     if group is not None:
         if group.direction != formula.ranking:
             return f"the question asks for the {group.superlative}, not the {formula.ranking}"
@@ -1270,20 +1087,20 @@ def _unranked(formula: Formula, question: str) -> str | None:
             # A subtotal with the rest of its group's rows adds up too, and outranks them.
             return f"{subtotal.item!r} is a subtotal, not a member of the group"
         return None
-    asked = ranking_question(question)
-    if asked is None:
+    ranked = asked.ranking
+    if ranked is None:
         return "a ranking answers only a question that names the items it ranks, or a group"
-    if asked.direction != formula.ranking:
-        return f"the question asks for the {asked.superlative}, not the {formula.ranking}"
-    if len(formula.inputs) != len(asked.alternatives):
+    if ranked.direction != formula.ranking:
+        return f"the question asks for the {ranked.superlative}, not the {formula.ranking}"
+    if len(formula.inputs) != len(ranked.alternatives):
         return (
-            f"the question ranks {len(asked.alternatives)} items, the claim {len(formula.inputs)}"
+            f"the question ranks {len(ranked.alternatives)} items, the claim {len(formula.inputs)}"
         )
-    for alternative in asked.alternatives:
+    for alternative in ranked.alternatives:
         naming = [i for i in formula.inputs if names_alternative(i.item, alternative)]
         if len(naming) != 1:
             return f"{alternative!r} is not one ranked figure's line item"
-    if not shared_item_words([i.item for i in formula.inputs], asked.alternatives):
+    if not shared_item_words([i.item for i in formula.inputs], ranked.alternatives):
         # "Other investing activities" names "investing" too, but is not the row that
         # stands beside "Cash provided by operations".
         return "the ranked line items are not parallel rows: they share no words of their own"
@@ -1355,7 +1172,7 @@ def formula_inputs_placed(
 
 def _names_caption(item: str, label: str) -> bool:
     """Whether an input's bracketed words name a row's line item."""
-    item_stems = _stems({w for w in content_words(item.lower()) if len(w) > 1})
+    item_stems = stems({w for w in content_words(item.lower()) if len(w) > 1})
     unnamed, _ = _unnamed_caption_words(item, item_stems, _caption_of(label))
     return not unnamed
 
@@ -1375,36 +1192,16 @@ def _unnamed_caption_words(
     analyst term for the same item plus the caption's remaining qualifiers ("net sales,
     Americas" is not "net sales")."""
     caption_words = {word for word in content_words(caption) if len(word) > 1}
-    unnamed = {w for w in caption_words - _PARAPHRASE if _stem(w) not in text_stems}
+    unnamed = {w for w in caption_words - _PARAPHRASE if stem(w) not in text_stems}
     if unnamed:
         for term, phrase in same_item_terms(text, caption):
             rest = {w for w in content_words(caption.replace(phrase, " ")) if len(w) > 1}
-            if _stems(rest - _PARAPHRASE) <= text_stems:
+            if stems(rest - _PARAPHRASE) <= text_stems:
                 return set(), content_words(term)
     return unnamed, set()
 
 
-def _stems(words: set[str]) -> set[str]:
-    return {_stem(word) for word in words}
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
 _CLAUSE_BREAK = re.compile(r"[;,]\s+|\s+and\s+|\s+while\s+|\s+whereas\s+")
-
-
-_POSSESSIVE = re.compile(r"(?<=[a-z0-9])'s\b")
-
-
-def content_words(text: str) -> set[str]:
-    # "Acme's" is the company's name, not "acme" plus a word "s".
-    words = re.findall(r"[a-z0-9]+", _POSSESSIVE.sub("", normalise_text(text).lower()))
-    return {w for w in words if w not in _ANSWER_STOPWORDS and not w.isdigit()}
 
 
 def critique(report: VerificationReport, constitution: Constitution) -> str:
