@@ -47,7 +47,7 @@ def _parse(config_type: type[Any], stage: str, argv: Sequence[str]) -> Any:
 
 
 def _settings(data_dir: str | None) -> Any:
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     settings = get_settings()
     if data_dir:

@@ -25,7 +25,7 @@ RUN_CARD = "verirag_run.json"
 
 
 def _settings() -> Any:
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     return get_settings()
 

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from alignment.config import DatasetConfig, EvalConfig, trainer_configs
     from alignment.promote import promote
     from alignment.train import run_dpo, run_grpo, run_ppo, run_reward, run_sft
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

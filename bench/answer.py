@@ -135,8 +135,7 @@ def answers_part(
         load_gold,
         plot_outcomes,
     )
-    from engine.runtime import build_pipeline
-    from ingest.embedding import embedder_from_settings
+    from engine.runtime import build_pipeline, embedder_from_settings
     from ingest.store import IndexStore
     from service.cli import _retriever
     from service.log import InteractionLog
@@ -178,8 +177,7 @@ def answers_part(
 
 def replay_part(settings: Any, previous: Path, questions: Path) -> dict[str, Any]:
     from engine.answer_eval import AnswerEvaluation, embedding_similarity, load_gold
-    from engine.runtime import build_pipeline
-    from ingest.embedding import embedder_from_settings
+    from engine.runtime import build_pipeline, embedder_from_settings
     from ingest.store import IndexStore
     from service.cli import _retriever
     from service.log import InteractionLog
@@ -228,7 +226,7 @@ def main(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     settings = get_settings().model_copy(
         update={"data_dir": args.data_dir, "torch_threads": args.threads}

@@ -57,9 +57,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 def real_positions(data_dir: Path, questions_file: Path) -> list[int | None]:
     from engine.pipeline import AnswerPipeline, PipelineConfig
-    from engine.runtime import build_retriever, build_sentence_ranker
-    from ingest.embedding import embedder_from_settings
-    from ingest.settings import get_settings
+    from engine.runtime import build_retriever, build_sentence_ranker, embedder_from_settings
+    from engine.settings import get_settings
     from ingest.store import IndexStore
     from retrieval.evaluate import load_questions
 
@@ -98,7 +97,7 @@ def real_positions(data_dir: Path, questions_file: Path) -> list[int | None]:
 def synthetic_positions(index: Path, count: int, context_sentences: int) -> list[int | None]:
     from alignment.synthetic import build_evidence_examples
     from engine.runtime import build_sentence_ranker, build_verifier
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
     from ingest.store import IndexStore
 
     settings = get_settings().model_copy(update={"data_dir": index})

@@ -167,7 +167,7 @@ def _quiet_transformers() -> None:
 
 def _make_embedder(args: argparse.Namespace) -> tuple[Any, Any]:
     """The embedder ``verirag ingest`` would build for this runtime (the CLI's own factory)."""
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
     from service.cli import _embedder
 
     update: dict[str, Any] = {"embedding_runtime": args.runtime, "torch_threads": args.threads}

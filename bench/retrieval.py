@@ -65,10 +65,10 @@ def _ensure_index(args: argparse.Namespace) -> dict[str, Any]:
 
     if (args.data_dir / DOCSTORE_FILE).exists():
         return {"built": False}
+    from engine.settings import get_settings
     from ingest.metadata import load_overrides
     from ingest.pdf import PdfReader
     from ingest.pipeline import IngestOptions, Ingestor
-    from ingest.settings import get_settings
     from ingest.store import IndexStore
     from service.cli import _embedder
 
@@ -85,7 +85,7 @@ def _ensure_index(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _verirag(args: argparse.Namespace, mode: str, rerank: int) -> dict[str, Any]:
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
     from ingest.store import IndexStore
     from retrieval.evaluate import evaluate, load_questions
     from service.cli import _retriever

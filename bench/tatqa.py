@@ -109,8 +109,7 @@ def baseline(settings: Any, questions: list[Any]) -> dict[str, Any]:
     same metric, its direct answer's first figure read with its scale word."""
     from bench.answer import DecliningGenerator
     from engine.evaluate import answer_parts, score_answer
-    from engine.runtime import build_pipeline
-    from ingest.embedding import embedder_from_settings
+    from engine.runtime import build_pipeline, embedder_from_settings
     from ingest.store import IndexStore
     from retrieval.catalog import QueryFilters
     from service.cli import _retriever
@@ -161,8 +160,8 @@ def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from engine.evidence import filing_evidence
+    from engine.settings import get_settings
     from engine.training import cross_validate, label_questions, load_tatqa
-    from ingest.settings import get_settings
     from ingest.store import IndexStore
 
     if not args.questions.is_file():

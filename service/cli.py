@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from engine.settings import Settings
     from ingest.pipeline import FileResult, IngestReport
-    from ingest.settings import Settings
     from ingest.store import IndexStore
 
 app = typer.Typer(
@@ -39,7 +39,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 
 
 def _settings(data_dir: Path | None) -> Settings:
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     settings = get_settings()
     if data_dir is not None:
@@ -64,7 +64,7 @@ def _open_store(settings: Settings, must_exist: bool) -> IndexStore:
 
 
 def _embedder(settings: Settings) -> Any:
-    from ingest.embedding import embedder_from_settings
+    from engine.runtime import embedder_from_settings
 
     return embedder_from_settings(settings)
 

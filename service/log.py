@@ -133,7 +133,7 @@ class InteractionLog:
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> InteractionLog:
         """The log of the service whose data lives in ``data_dir`` (its Settings' database)."""
-        from ingest.settings import get_settings
+        from engine.settings import get_settings
 
         settings = get_settings().model_copy(update={"data_dir": data_dir})
         return cls.open(settings.service_database_url)

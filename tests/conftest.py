@@ -48,7 +48,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _settings_env(monkeypatch: pytest.MonkeyPatch, model_cache: Path) -> Iterator[None]:
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     monkeypatch.setenv("VERIRAG_TORCH_THREADS", "1")
     monkeypatch.setenv("VERIRAG_SHOW_PROGRESS", "false")

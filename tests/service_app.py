@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.settings import Settings, get_settings
+from engine.settings import Settings, get_settings
 from service.api.app import create_app
 from service.api.components import build_components
 from service.api.metrics import ServiceMetrics

@@ -24,7 +24,7 @@ from alignment.synthetic import build_evidence_examples, perturbed_pairs
 from engine.lookup import STATEMENT_LOOKUP_VERSION, RowLookup, StatementLookup
 from engine.pipeline import AnswerPipeline, PipelineConfig
 from engine.runtime import build_retriever
-from ingest.settings import get_settings
+from engine.settings import get_settings
 from ingest.store import IndexStore
 from service.log import FeedbackRecord, InteractionLog
 from tests.test_answer_pipeline import (

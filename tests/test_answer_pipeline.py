@@ -23,7 +23,7 @@ from engine.lookup import (
     StatementLookup,
 )
 from engine.pipeline import AnswerPipeline, PipelineConfig
-from ingest.settings import get_settings
+from engine.settings import get_settings
 from ingest.store import IndexStore
 from tests.test_verifier import BrokenJudge, OverlapJudge
 from verifier.checks import Verifier

@@ -179,7 +179,7 @@ def test_bad_files_are_skipped_with_reasons_and_nothing_stored_is_touched(
 def test_opening_an_index_with_another_model_is_a_clear_error(
     tmp_path: Path, ten_k: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     data = tmp_path / "index"
     assert ingest_json(ten_k, "--data-dir", data)[0] == 0

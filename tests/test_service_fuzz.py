@@ -19,7 +19,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from ingest.settings import Settings, get_settings
+from engine.settings import Settings, get_settings
 from service.api.app import create_app
 from service.api.components import build_components
 from service.api.metrics import ServiceMetrics

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from engine.answers import AuditRecord
-from ingest.settings import get_settings
+from engine.settings import get_settings
 from ingest.store import IndexStore
 from service.db import create_database_engine, migrate, open_database
 from service.errors import AnswerNotFoundError, AuthenticationError, KeyNotFoundError

@@ -17,7 +17,7 @@ from service.api.middleware import RequestContextMiddleware
 from service.api.routes import answers_router, filings_router, keys_router, ops_router
 
 if TYPE_CHECKING:
-    from ingest.settings import Settings
+    from engine.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def create_app(
 ) -> FastAPI:
     """``components`` builds the service's parts from Settings (default: the configured
     models); tests pass one that injects the seams they are not about."""
-    from ingest.settings import get_settings
+    from engine.settings import get_settings
 
     settings = settings or get_settings()
     factory = components or build_components

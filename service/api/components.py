@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from engine.generation import Generator
     from engine.pipeline import AnswerPipeline
-    from ingest.settings import Settings
+    from engine.settings import Settings
     from ingest.store import IndexStore
     from verifier.checks import Verifier
 
@@ -104,8 +104,7 @@ def build_components(
 ) -> ServiceComponents:
     """Opens (and migrates) the database and the index; loads no model (``warm_up`` does).
     ``generator``, ``verifier`` and ``embedder`` replace the configured ones."""
-    from engine.runtime import build_pipeline, build_retriever
-    from ingest.embedding import embedder_from_settings
+    from engine.runtime import build_pipeline, build_retriever, embedder_from_settings
     from ingest.store import IndexStore
 
     engine = open_database(settings.service_database_url)

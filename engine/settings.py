@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
+from ingest.embedding import PACKAGED_MINILM
 
 
 class Settings(BaseSettings):

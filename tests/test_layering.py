@@ -1,0 +1,66 @@
+"""Imports point one way: service → answer engine → retrieval, verifier → ingest. Alignment
+uses the engine, the verifier and the log store (``service.log``), never the API layer. A
+module that climbs back (ingest reading the engine's settings, the verifier importing the
+engine's question reader) fails here, named."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("ingest", "retrieval", "verifier", "engine", "service", "alignment")
+# What each package may import of the others; alignment may import only the log store of
+# the service.
+ALLOWED = {
+    "ingest": set(),
+    "retrieval": {"ingest"},
+    "verifier": {"ingest"},
+    "engine": {"ingest", "retrieval", "verifier"},
+    "service": {"ingest", "retrieval", "verifier", "engine", "alignment"},
+    "alignment": {"ingest", "retrieval", "verifier", "engine", "service.log"},
+}
+
+
+def _imported(path: Path) -> set[str]:
+    """The modules of the project a file imports (at module level or inside functions)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return {name for name in found if name.split(".")[0] in PACKAGES}
+
+
+def _permitted(package: str, module: str) -> bool:
+    top = module.split(".")[0]
+    if top == package:
+        return True
+    return any(
+        module == allowed or module.startswith(f"{allowed}.") or top == allowed
+        for allowed in ALLOWED[package]
+    )
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_point_one_way(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no modules under {package}/"
+    climbing = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in files
+        for module in sorted(_imported(path))
+        if not _permitted(package, module)
+    ]
+    assert not climbing, climbing
+
+
+def test_the_check_catches_a_climb_back() -> None:
+    assert not _permitted("ingest", "engine.settings")
+    assert not _permitted("verifier", "engine.question")
+    assert not _permitted("alignment", "service.api.app")
+    assert _permitted("alignment", "service.log")
+    assert _permitted("engine", "verifier.asked")
