@@ -186,6 +186,26 @@ def _threshold(text: str) -> tuple[str, float] | None:
     return direction, amount * scale_factor(scale_word)
 
 
+# A sentence ends at ". " before a capital after a word of two or more letters ("U.S." and
+# "Inc." do not end one), or a clause at ": ".
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)][a-z0-9)][.!;])\s+(?=[A-Z])|(?<=:)\s+")
+
+
+def asked_sentence(text: str) -> str:
+    """The sentence that asks: through the first question mark, from the start of the last
+    sentence (or clause after a colon) before it; the whole text when nothing asks."""
+    mark = text.find("?")
+    if mark < 0:
+        return text.strip()
+    parts = _SENTENCE_END.split(text[: mark + 1])
+    openers = set(vocabulary()["question"]["openers"])
+    asking = parts.pop().strip()
+    # "What is the ratio: A over B?" asks from before the colon.
+    while parts and (words(asking)[:1] or [""])[0] not in openers:
+        asking = f"{parts.pop().strip()} {asking}"
+    return asking
+
+
 class QuestionReader:
     """``vectors``: the sentence-vector model of the engine's models; by default the
     classifier's own."""
@@ -202,8 +222,12 @@ class QuestionReader:
             if period.year is not None and period.year not in years:
                 years.append(period.year)
         year_span, ordered = _year_span(text)
-        vector = self._vectors([text])[0] if self._vectors is not None else None
-        classes = self._classifier.scores(text, vector)
+        # The operation is read from the sentence that asks, not from instructions around it
+        # ("… Give a response by relying on the cash flow statement", "Please answer the
+        # following question: …"); the vector is the same sentence's.
+        asking = asked_sentence(text)
+        vector = self._vectors([asking])[0] if self._vectors is not None else None
+        classes = self._classifier.scores(asking, vector)
         scores: dict[Operation, float] = {}
         for name, probability in classes.items():
             kind = Operation(name.split("/")[0])

@@ -41,6 +41,7 @@ from engine.question import (
     Question,
     QuestionReader,
     Vectors,
+    asked_sentence,
     question_features,
 )
 from engine.spans import SpanSelector, candidate_features
@@ -203,11 +204,13 @@ def label_questions(
 def train_operation_model(
     questions: Sequence[LabelledQuestion], vectors: Vectors | None = None
 ) -> LinearModel:
-    embedded = vectors([q.text for q in questions]) if vectors is not None else None
+    # The sentence that asks, as the reader classifies it.
+    asking = [asked_sentence(q.text) for q in questions]
+    embedded = vectors(asking) if vectors is not None else None
     model = fit_linear(
         [
-            question_features(q.text, embedded[i] if embedded is not None else None)
-            for i, q in enumerate(questions)
+            question_features(text, embedded[i] if embedded is not None else None)
+            for i, text in enumerate(asking)
         ],
         [operation_class(q) for q in questions],
         regularisation=4.0,

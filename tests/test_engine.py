@@ -787,3 +787,26 @@ def test_a_comparison_of_items_ranks_the_groups_rows_in_the_asked_period(
         # The total is no item; every figure compared is shown.
         assert result.answers == (expected,) and "Total" not in result.formula, result
         assert len(plan.cells) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "asking"),
+    [
+        (
+            "What was revenue in 2019? Answer from the income statement only.",
+            "What was revenue in 2019?",
+        ),
+        (
+            "We need a figure from the balance sheet. Please answer the following question: "
+            "what were total current assets in 2019?",
+            "what were total current assets in 2019?",
+        ),
+        ("What was the U.S. revenue in 2019?", "What was the U.S. revenue in 2019?"),
+        ("What is the ratio: current assets over current liabilities?", None),
+        ("Revenue in 2019", None),
+    ],
+)
+def test_the_operation_is_read_from_the_sentence_that_asks(text: str, asking: str | None) -> None:
+    from engine.question import asked_sentence
+
+    assert asked_sentence(text) == (asking or text)
