@@ -586,12 +586,13 @@ class CpuPlanner:
         cells = tuple(cell for cell in found if cell is not None and cell.value is not None)
         if len(cells) < 2:
             return Refusal("fewer than two items with a figure in the asked period")
+        direction = question.direction or "higher"
         return replace(
             listed,
             operation=Operation.COMPARISON,
             cells=cells,
-            direction=question.direction or "higher",
-            why=f"the highest or lowest of {listed.why}",
+            direction=direction,
+            why=f"the {'lowest' if direction == 'lower' else 'highest'} figure among {listed.why}",
             signals=listed.signals | {"rank:items": 1.0},
         )
 
