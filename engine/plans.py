@@ -158,13 +158,9 @@ def execute(plan: Plan) -> Result:
         formula = plan.expression.format(*[_shown(v) for v in values])
         result = round(value, 4)
         # A ratio of two figures in the same unit has none: thousands over thousands.
-        scale = "" if plan.operation is Operation.RATIO and not plan.percent else None
-        return Result(
-            (f"{result:.10g}",),
-            result,
-            _scale_of(plan.cells, plan.percent) if scale is None else scale,
-            formula,
-        )
+        unitless = plan.operation is Operation.RATIO and not plan.percent
+        scale = "" if unitless else _scale_of(plan.cells, plan.percent)
+        return Result((f"{result:.10g}",), result, scale, formula)
     if plan.operation is Operation.COMPARISON:
         values = [_figure(cell) for cell in plan.cells]
         pick = max if plan.direction != "lower" else min

@@ -252,7 +252,6 @@ class AskedQuestion:
     # As asked: kept for display, and as a source of words a claim may repeat (the
     # claim-words rule lets a claim use the question's wording); no rule parses it.
     text: str = ""
-    given: bool = False  # a question was asked at all (a rule says so when none was)
     # The fiscal years it names: one year is the period an answer's figures must be from.
     years: frozenset[int] = frozenset()
     # The numbers it states, percentages aside: the only constants a calculation may bring in
@@ -282,6 +281,11 @@ class AskedQuestion:
     # The primary statements it names outright: a cited row from another is another quantity.
     statements: frozenset[str] = frozenset()
 
+    @property
+    def given(self) -> bool:
+        """Whether a question was asked at all (a rule says so when none was)."""
+        return bool(self.text)
+
 
 def read_asked(text: str, vocabulary: MeaningVocabulary | None = None) -> AskedQuestion:
     """The question's facets, read once. ``vocabulary``: the meaning rule's words of the
@@ -292,7 +296,6 @@ def read_asked(text: str, vocabulary: MeaningVocabulary | None = None) -> AskedQ
     ranking = _ranking_question(text)
     return AskedQuestion(
         text=text,
-        given=True,
         years=frozenset(years_in(text)),
         constants=frozenset(q.number for q in quantities(text) if not q.percent),
         ranking=ranking,
