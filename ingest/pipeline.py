@@ -23,6 +23,7 @@ from ingest.chunking import build_chunks
 from ingest.embedding import Embedder
 from ingest.errors import IngestError, UnreadableFilingError
 from ingest.ids import file_sha256, filing_id, sentence_id, table_id
+from ingest.page_kinds import PageText, label_pages
 from ingest.sections import assign_sections
 from ingest.store import FilingRecord, IndexConfig, IndexStore, WriteBatch
 from ingest.types import FilingMetadata, ParsedDocument
@@ -306,6 +307,13 @@ class Ingestor:
                 parser_version=document.parser_version,
                 pages=document.pages,
                 sections=sections,
+                page_labels=label_pages(
+                    [
+                        PageText(p.number, p.text, tuple(s.section for s in p.sentences))
+                        for p in document.pages
+                    ],
+                    meta.form_type,
+                ),
                 sentence_ids=[
                     [sentence_id(new_id, p.number, s.start, s.text) for s in p.sentences]
                     for p in document.pages

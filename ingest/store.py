@@ -27,15 +27,17 @@ from ingest.errors import FilingNotFoundError, IndexMismatchError
 from ingest.grid import row_cell_columns
 from ingest.ids import page_id, settings_hash
 from ingest.layout import is_numeric_cell
-from ingest.types import Chunk, ColumnSpan, FilingMetadata, ParsedPage, Table
+from ingest.page_kinds import PAGE_KINDS_VERSION, PageKind, PageLabel, PageText, label_pages
+from ingest.types import Chunk, ColumnSpan, FilingMetadata, FormType, ParsedPage, Table
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from ingest.sections import Section
 
-# 2: chunks_fts (BM25 over chunk text); 3: its filing column; 4: tables.layout (cell columns)
-SCHEMA_VERSION = 4
+# 2: chunks_fts (BM25 over chunk text); 3: its filing column; 4: tables.layout (cell columns);
+# 5: page_kinds (what each page is, labelled at ingest)
+SCHEMA_VERSION = 5
 DOCSTORE_FILE = "docstore.sqlite"
 VECTORS_DIR = "vectors"
 LOCK_FILE = "write.lock"
@@ -118,6 +120,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_filing ON chunks (filing_id, page);
+CREATE TABLE IF NOT EXISTS page_kinds (
+    filing_id TEXT NOT NULL REFERENCES filings(id) ON DELETE CASCADE,
+    page INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (filing_id, page, kind, detail)
+);
+CREATE INDEX IF NOT EXISTS page_kinds_by_kind ON page_kinds (kind, detail);
 CREATE TABLE IF NOT EXISTS ingest_failures (
     path TEXT NOT NULL,
     sha256 TEXT,
@@ -193,6 +203,7 @@ class FilingRecord:
     parser_version: str
     pages: list[ParsedPage]
     sections: list[Section]
+    page_labels: list[PageLabel]
     sentence_ids: list[list[str]]  # per page, per sentence
     table_ids: list[list[str]]  # per page, per table
     chunks: list[Chunk]
@@ -235,6 +246,7 @@ class IndexStore:
         self._db.executescript(_SCHEMA)
         self._add_table_layout()
         self._fill_text_index()
+        self._label_pages()
         self._vectors: Any = None
         self._vectors_version: str | None = None
 
@@ -277,6 +289,44 @@ class IndexStore:
                 "INSERT INTO chunks_fts (rowid, text, header, filing) SELECT vector_id, "
                 "text, embed_text, filing_id FROM chunks "
                 "WHERE vector_id NOT IN (SELECT rowid FROM chunks_fts)"
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def _label_pages(self) -> None:
+        """Label the pages of filings written before page kinds existed, or by an older
+        labelling, from their stored text and sections; a writer holding the lock just means
+        another process is doing it."""
+        if self._meta("page_kinds_version") == PAGE_KINDS_VERSION:
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return
+        try:
+            self._db.execute("DELETE FROM page_kinds")
+            filings = self._db.execute("SELECT id, form_type FROM filings").fetchall()
+            for filing_id, form_type in filings:
+                sections: dict[int, list[str | None]] = {}
+                for page, section in self._db.execute(
+                    "SELECT page, section FROM sentences WHERE filing_id = ? "
+                    "ORDER BY page, position",
+                    (filing_id,),
+                ):
+                    sections.setdefault(int(page), []).append(section)
+                pages = [
+                    PageText(int(number), text, tuple(sections.get(int(number), ())))
+                    for number, text in self._db.execute(
+                        "SELECT number, text FROM pages WHERE filing_id = ?", (filing_id,)
+                    )
+                ]
+                form = FormType(form_type) if form_type else None
+                _insert_page_labels(self._db, filing_id, label_pages(pages, form))
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('page_kinds_version', ?)",
+                (PAGE_KINDS_VERSION,),
             )
             self._db.execute("COMMIT")
         except BaseException:
@@ -648,6 +698,36 @@ class IndexStore:
         ).fetchall()
         return [(row[0], int(row[1]), row[2]) for row in rows]
 
+    def page_labels(self, filing_id: str) -> list[PageLabel]:
+        """What each page of a filing is, labelled at ingest, in page order."""
+        rows = self._db.execute(
+            "SELECT page, kind, detail FROM page_kinds WHERE filing_id = ? "
+            "ORDER BY page, kind, detail",
+            (filing_id,),
+        ).fetchall()
+        return [PageLabel(int(row[0]), PageKind(row[1]), row[2]) for row in rows]
+
+    def vector_ids_of_kind(
+        self,
+        kind: PageKind,
+        details: Sequence[str] = (),
+        filing_ids: Sequence[str] | None = None,
+    ) -> set[int]:
+        """Vector ids of the chunks on pages labelled ``kind`` (with one of ``details``, where
+        given), in ``filing_ids`` where given."""
+        query = (
+            "SELECT c.vector_id FROM page_kinds k JOIN chunks c "
+            "ON c.filing_id = k.filing_id AND c.page = k.page WHERE k.kind = ?"
+        )
+        values: list[str] = [kind.value]
+        if details:
+            query += f" AND k.detail IN ({','.join('?' * len(details))})"
+            values += list(details)
+        if filing_ids is not None:
+            query += f" AND k.filing_id IN ({','.join('?' * len(filing_ids))})"
+            values += list(filing_ids)
+        return {int(row[0]) for row in self._db.execute(query, values)}
+
     def vector_ids_on_pages(self, pages: Sequence[tuple[str, int]]) -> set[int]:
         """Vector ids of the chunks on the given (filing id, page) pages."""
         found: set[int] = set()
@@ -850,6 +930,7 @@ class WriteBatch:
             "INSERT INTO sections (filing_id, label, title, first_page) VALUES (?, ?, ?, ?)",
             [(record.id, s.label, s.title, s.first_page) for s in record.sections],
         )
+        _insert_page_labels(db, record.id, record.page_labels)
         table_rows = []
         sentence_rows = []
         for page, sentence_ids, table_ids in zip(
@@ -976,6 +1057,10 @@ class WriteBatch:
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('page_kinds_version', ?)",
+            (PAGE_KINDS_VERSION,),
+        )
         previous = store._vector_path(store._vectors_version or EMPTY_VERSION)
         db.execute("COMMIT")
         self._in_transaction = False
@@ -996,3 +1081,12 @@ class WriteBatch:
         self._added_ids.clear()
         self._added_vectors.clear()
         self._removed_ids.clear()
+
+
+def _insert_page_labels(
+    db: sqlite3.Connection, filing_id: str, labels: Sequence[PageLabel]
+) -> None:
+    db.executemany(
+        "INSERT OR IGNORE INTO page_kinds (filing_id, page, kind, detail) VALUES (?, ?, ?, ?)",
+        [(filing_id, label.page, label.kind.value, label.detail) for label in labels],
+    )

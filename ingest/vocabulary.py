@@ -273,7 +273,7 @@ def named_statements(question: str) -> list[str]:
     statement") or implied by the line items it asks about (capex is printed in the cash flow
     statement, inventories in the balance sheet), in order, once."""
     found: dict[str, None] = {}
-    breakdown = _BREAKDOWN.search(question) is not None
+    breakdown = bool(asked_breakdowns(question))
     for pattern, term in _COMPILED:
         # A group's statements print no segment's or region's figures: a question that asks
         # for a breakdown goes to the statements it names, never to those its items imply.
@@ -298,28 +298,43 @@ def stated_statements(question: str) -> list[str]:
 # reports its segments as "divisions" and "lines of business" as often as segments.
 # A category title names what it breaks down ("Revenue by product category"): a bare
 # "Asset Category" heads every pension plan's asset table.
-_BREAKDOWN_TITLES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
-    (re.compile(asked, re.IGNORECASE), re.compile(titled, re.IGNORECASE))
-    for asked, titled in (
+_BREAKDOWN_TITLES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    name: (re.compile(asked, re.IGNORECASE), re.compile(titled, re.IGNORECASE))
+    for name, asked, titled in (
         (
+            "segments",
             r"\b(?:segments?|divisions?|business (?:units?|lines?)|lines? of business)\b",
             r"\bsegments?\b|\bdivisions?\b|\blines? of business\b",
         ),
-        (r"\b(?:regions?|geograph\w*)\b", r"\bregions?\b|\bgeograph\w*"),
+        ("regions", r"\b(?:regions?|geograph\w*)\b", r"\bregions?\b|\bgeograph\w*"),
         (
+            "product categories",
             r"\bproduct (?:lines?|categor(?:y|ies))\b",
             r"\b(?:product|revenue|sales|merchandise) categor(?:y|ies)\b|\bproduct lines?\b",
         ),
     )
-)
-_BREAKDOWN = re.compile("|".join(asked.pattern for asked, _ in _BREAKDOWN_TITLES), re.IGNORECASE)
-BREAKDOWN_TITLES = tuple(titled for _, titled in _BREAKDOWN_TITLES)
+}
 
 
-def breakdown_title_patterns(question: str) -> list[re.Pattern[str]]:
-    """For a question that asks for a breakdown (by segment, region, product category), the
-    patterns a title line of a page reporting that breakdown matches."""
-    return [titled for asked, titled in _BREAKDOWN_TITLES if asked.search(question)]
+def asked_breakdowns(question: str) -> list[str]:
+    """The breakdowns a question asks for by name ("which of its segments …": "segments")."""
+    return [name for name, (asked, _) in _BREAKDOWN_TITLES.items() if asked.search(question)]
+
+
+def breakdown_names(page_head: str) -> list[str]:
+    """The breakdowns a title line of the page names: "Segment results – managed basis",
+    "Our Divisions". A lead-in ending in ":" introduces a table, and a line with figures is a
+    table row ("Segment operating profit 1,234"): neither is a title."""
+    titles = [
+        line
+        for line in title_lines(page_head)
+        if not line.endswith(":") and not re.search(r"\d", line)
+    ]
+    return [
+        name
+        for name, (_, titled) in _BREAKDOWN_TITLES.items()
+        if any(titled.search(line) for line in titles)
+    ]
 
 
 def title_lines(page_head: str, lines: int = 6, title_words: int = 12) -> list[str]:
@@ -355,18 +370,6 @@ def page_statement_titles(page_head: str, lines: int = 6, title_words: int = 12)
         for kind in statement_kinds(line):
             found.setdefault(kind, line)
     return found
-
-
-def is_breakdown_page(page_head: str, patterns: list[re.Pattern[str]]) -> bool:
-    """Whether a title line of the page names the breakdown: "Segment results – managed
-    basis", "Our Divisions". A lead-in ending in ":" introduces a table, and a line with
-    figures is a table row ("Segment operating profit 1,234"): neither is a title."""
-    return any(
-        pattern.search(line)
-        for line in title_lines(page_head)
-        if not line.endswith(":") and not re.search(r"\d", line)
-        for pattern in patterns
-    )
 
 
 _CERTIFICATION_TITLE = re.compile(r"^\s*(?:exhibit\s+3[12]\b|certifications?\b)", re.I | re.M)

@@ -5,21 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from ingest.page_kinds import PageKind
 from ingest.store import IndexStore, VectorHit
 from ingest.vocabulary import (
-    BREAKDOWN_TITLES,
+    asked_breakdowns,
     asks_about_certification,
     asks_about_consent,
     asks_about_subsidiaries,
-    breakdown_title_patterns,
     expansion_phrases,
-    is_auditor_consent,
-    is_breakdown_page,
-    is_consolidated_title,
-    is_officer_certification,
     named_statements,
-    page_statement_titles,
-    subsidiary_list_pages,
 )
 from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
@@ -160,20 +154,6 @@ def boost_pages(
     return sorted(boosted, key=lambda hit: -hit.score)
 
 
-@dataclass(frozen=True, slots=True)
-class _PageKinds:
-    """Pages of an index version by kind: each primary statement's, and the chunks on
-    certification pages, auditors' consents, subsidiary lists and pages titled with each
-    breakdown."""
-
-    version: str
-    statement_pages: dict[str, list[tuple[str, int]]]
-    certification_chunks: frozenset[int]
-    consent_chunks: frozenset[int]
-    subsidiary_list_chunks: frozenset[int]
-    breakdown_chunks: dict[str, frozenset[int]]
-
-
 class HybridRetriever:
     def __init__(
         self,
@@ -190,83 +170,25 @@ class HybridRetriever:
         self._scope = FilingScope(store, catalog)
         self._reranker = reranker
         self._config = config or HybridConfig()
-        self._pages: _PageKinds | None = None
 
-    def _page_kinds(self) -> _PageKinds:
-        """The pages of each kind the lists and filters need, read from every page's head in
-        one scan per index version. A snapshot replaced whole: concurrent requests read
-        either the old one or the new one, never a mix."""
-        version = self._store.index_version
-        current = self._pages
-        if current is not None and current.version == version:
-            return current
-        statements: dict[tuple[str, str], list[tuple[int, bool]]] = {}
-        certifications: list[tuple[str, int]] = []
-        consents: list[tuple[str, int]] = []
-        breakdowns: dict[str, list[tuple[str, int]]] = {p.pattern: [] for p in BREAKDOWN_TITLES}
-        # A subsidiary list's continuation is told by its lines, the rest by a page's top:
-        # statement titles and certifications by its first 300 characters, as measured.
-        heads = self._store.page_heads(chars=1500)
-        for filing_id, page, head in heads:
-            titles = page_statement_titles(head[:300])
-            # An index of the financial statements or an auditor's report names them all.
-            if len(titles) == 1:
-                ((kind, title),) = titles.items()
-                statements.setdefault((kind, filing_id), []).append(
-                    (page, is_consolidated_title(title))
-                )
-            if is_officer_certification(head[:300]):
-                certifications.append((filing_id, page))
-            if is_auditor_consent(head):
-                consents.append((filing_id, page))
-            for pattern in BREAKDOWN_TITLES:
-                if is_breakdown_page(head, [pattern]):
-                    breakdowns[pattern.pattern].append((filing_id, page))
-        by_kind: dict[str, list[tuple[str, int]]] = {}
-        for (kind, filing_id), titled_pages in statements.items():
-            # Where the group's consolidated statement is printed, segment and parent-company
-            # tables of the same kind are not what a statement question means.
-            consolidated = any(is_group for _, is_group in titled_pages)
-            by_kind.setdefault(kind, []).extend(
-                (filing_id, page) for page, is_group in titled_pages if is_group or not consolidated
-            )
-        chunks = self._store.vector_ids_on_pages
-        current = _PageKinds(
-            version=version,
-            statement_pages=by_kind,
-            certification_chunks=frozenset(chunks(certifications)),
-            consent_chunks=frozenset(chunks(consents)),
-            subsidiary_list_chunks=frozenset(chunks(subsidiary_list_pages(heads))),
-            breakdown_chunks={key: frozenset(chunks(pages)) for key, pages in breakdowns.items()},
-        )
-        self._pages = current
-        return current
-
-    def _breakdown_page_chunks(self, question: str) -> frozenset[int]:
-        """Vector ids of the chunks on pages titled with the breakdown ``question`` asks for."""
-        patterns = breakdown_title_patterns(question)
-        if not patterns:
-            return frozenset()
-        kinds = self._page_kinds()
-        return frozenset().union(*(kinds.breakdown_chunks[p.pattern] for p in patterns))
-
-    def _pages_of(self, statements: list[str], filing_ids: list[str] | None) -> set[int]:
-        """Vector ids of the chunks on pages that open with one of ``statements``' titles."""
-        statement_pages = self._page_kinds().statement_pages
-        wanted = set(filing_ids) if filing_ids is not None else None
-        pages = [
-            page
-            for kind in statements
-            for page in statement_pages.get(kind, [])
-            if wanted is None or page[0] in wanted
-        ]
-        return self._store.vector_ids_on_pages(pages)
+    def _boilerplate(self, query: str, filing_ids: list[str] | None) -> set[int]:
+        """Vector ids of the chunks on exhibit pages the question does not ask about."""
+        asked = {
+            PageKind.CERTIFICATION: asks_about_certification(query),
+            PageKind.CONSENT: asks_about_consent(query),
+            PageKind.SUBSIDIARIES: asks_about_subsidiaries(query),
+        }
+        found: set[int] = set()
+        for kind, wanted in asked.items():
+            if not wanted:
+                found |= self._store.vector_ids_of_kind(kind, filing_ids=filing_ids)
+        return found
 
     def _statement_hits(
         self, pool: list[VectorHit], statement: str, filing_ids: list[str] | None
     ) -> list[VectorHit]:
         """``pool``'s hits on the pages of ``statement``, in ``pool``'s order."""
-        on_pages = self._pages_of([statement], filing_ids)
+        on_pages = self._store.vector_ids_of_kind(PageKind.STATEMENT, [statement], filing_ids)
         hits = [hit for hit in pool if hit.vector_id in on_pages]
         if filing_ids is not None:
             # A bank's income statement has no "gross margin" for BM25 to find: in the
@@ -277,7 +199,6 @@ class HybridRetriever:
 
     def warm_up(self) -> None:
         self._dense.warm_up()
-        self._page_kinds()
         if self._reranker is not None and self._config.rerank_top:
             self._reranker.warm_up()
 
@@ -292,14 +213,7 @@ class HybridRetriever:
         # and PepsiCo's nine pages of subsidiaries by country every page of Item 1 for "the
         # geographies PepsiCo operates in". Each is found when a question asks about it, and
         # otherwise is in no list, nor among the first hits the lists keep a place for.
-        kinds = self._page_kinds()
-        boilerplate: frozenset[int] = frozenset()
-        if not asks_about_certification(query):
-            boilerplate |= kinds.certification_chunks
-        if not asks_about_consent(query):
-            boilerplate |= kinds.consent_chunks
-        if not asks_about_subsidiaries(query):
-            boilerplate |= kinds.subsidiary_list_chunks
+        boilerplate = self._boilerplate(query, filing_ids)
 
         def kept(hits: list[VectorHit]) -> list[VectorHit]:
             return [hit for hit in hits if hit.vector_id not in boilerplate]
@@ -311,7 +225,12 @@ class HybridRetriever:
         ranked = list(primary)
         statements = named_statements(query) if config.statement_weight else []
         statement_firsts: list[VectorHit] = []
-        breakdown = self._breakdown_page_chunks(query) if config.breakdown_weight else frozenset()
+        breakdowns = asked_breakdowns(query) if config.breakdown_weight else []
+        breakdown = (
+            self._store.vector_ids_of_kind(PageKind.BREAKDOWN, breakdowns, filing_ids)
+            if breakdowns
+            else set()
+        )
         if (config.table_weight and expansion_phrases(query)) or statements or breakdown:
             pool = kept(self._lexical.search(query, config.table_pool, filing_ids, text_only=True))
             if config.table_weight and expansion_phrases(query):

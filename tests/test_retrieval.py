@@ -467,25 +467,22 @@ def test_an_auditors_consent_is_told_by_its_title_and_its_words() -> None:
 
 
 def test_a_breakdown_page_is_told_by_a_title_line_naming_the_breakdown() -> None:
-    from ingest.vocabulary import breakdown_title_patterns, is_breakdown_page
+    from ingest.vocabulary import asked_breakdowns, breakdown_names
 
-    segments = breakdown_title_patterns("Which of Duo's business segments earned the most?")
-    assert is_breakdown_page("Segment results – managed basis\nThe following tables", segments)
-    # Some filings call their segments divisions, others lines of business.
-    assert is_breakdown_page("Table of Contents\nOur Divisions\nWe are organized", segments)
-    assert breakdown_title_patterns("Which line of business grew fastest?") == segments
-    # A lead-in to a table, a sentence of prose and a table row are no titles.
-    assert not is_breakdown_page("Assets by reportable segment were as follows:", segments)
-    assert not is_breakdown_page("Results of our segments are discussed below.", segments)
-    assert not is_breakdown_page("Segment operating profit 1,234 1,101", segments)
-    regions = breakdown_title_patterns("What are the geographies Duo operates in?")
-    assert is_breakdown_page("Net Revenue by Geographic Area\n(in millions)", regions)
-    assert not is_breakdown_page("Segment results – managed basis", regions)
-    categories = breakdown_title_patterns("Which product category sold best?")
-    assert is_breakdown_page("Revenue by Product Category\n(in millions)", categories)
-    assert not is_breakdown_page("Asset Category\nEquity securities", categories)
-    assert breakdown_title_patterns("What was Duo's FY2021 net income?") == []
-    assert breakdown_title_patterns("Is Duo a regional bank?") == []
+    assert asked_breakdowns("Which of Duo's business segments earned the most?") == ["segments"]
+    assert breakdown_names("Segment results – managed basis\nThe following tables") == ["segments"]
+    assert breakdown_names("Table of Contents\nOur Divisions\nWe are organized") == ["segments"]
+    assert asked_breakdowns("Which line of business grew fastest?") == ["segments"]
+    assert breakdown_names("Assets by reportable segment were as follows:") == []
+    assert breakdown_names("Results of our segments are discussed below.") == []
+    assert breakdown_names("Segment operating profit 1,234 1,101") == []
+    assert asked_breakdowns("What are the geographies Duo operates in?") == ["regions"]
+    assert breakdown_names("Net Revenue by Geographic Area\n(in millions)") == ["regions"]
+    assert asked_breakdowns("Which product category sold best?") == ["product categories"]
+    assert breakdown_names("Revenue by Product Category\n(in millions)") == ["product categories"]
+    assert breakdown_names("Asset Category\nEquity securities") == []
+    assert asked_breakdowns("What was Duo's FY2021 net income?") == []
+    assert asked_breakdowns("Is Duo a regional bank?") == []
 
 
 def test_a_list_of_subsidiaries_runs_from_its_exhibit_title_to_the_next_exhibit() -> None:
