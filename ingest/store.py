@@ -690,14 +690,6 @@ class IndexStore:
         ).fetchall()
         return {int(row[0]) for row in rows}
 
-    def page_heads(self, chars: int = 300) -> list[tuple[str, int, str]]:
-        """(filing id, page, the page's first ``chars`` characters) for every stored page: a
-        page's title is how a reader tells a primary statement from a note."""
-        rows = self._db.execute(
-            "SELECT filing_id, number, substr(text, 1, ?) FROM pages", (chars,)
-        ).fetchall()
-        return [(row[0], int(row[1]), row[2]) for row in rows]
-
     def page_labels(self, filing_id: str) -> list[PageLabel]:
         """What each page of a filing is, labelled at ingest, in page order."""
         rows = self._db.execute(
