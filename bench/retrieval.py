@@ -7,6 +7,12 @@ Document per PDF page, SentenceSplitter, the same all-MiniLM-L6-v2, FAISS flat.
 
     python bench/retrieval.py --data-dir /tmp/fb-index          # index built if missing
     python bench/retrieval.py --data-dir /tmp/fb-index --skip-baseline --modes hybrid dense
+    python bench/retrieval.py --data-dir /tmp/fb-index --skip-baseline --cv-by-company 5
+
+``--cv-by-company K`` measures every choice the hybrid retriever makes (each extra ranked list
+and page rule, on or off) the way a new company's questions would: the questions split by
+company into K folds, the choices that score best on the other folds' companies applied to
+each fold's. It prints in-sample and out-of-company recall@5 side by side, per fold.
 """
 
 from __future__ import annotations
@@ -51,6 +57,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--cv-by-company",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also choose the hybrid's lists and page rules on K-1 of K company folds and "
+        "score them on the held-out fold (shared store, recall@5)",
+    )
     parser.add_argument("--baseline-dir", type=Path, default=Path("/tmp/verirag-bench-llamaindex"))
     parser.add_argument(
         "--out",
@@ -96,6 +110,94 @@ def _verirag(args: argparse.Namespace, mode: str, rerank: int) -> dict[str, Any]
         retriever.warm_up()
         report = evaluate(retriever, load_questions(args.questions), KS)
     return report["summary"] | {"per_question": report["per_question"]}
+
+
+# The hybrid retriever's choices, each a ranked list or page rule that can be turned off.
+SWITCHES = {
+    "table_weight": 0.0,
+    "statement_weight": 0.0,
+    "page_second_weight": 0.0,
+    "first_hit_floor": 0,
+    "breakdown_weight": 0.0,
+}
+
+
+def _company_folds(companies: list[str], k: int) -> list[set[str]]:
+    """``companies`` dealt into ``k`` folds in sorted order: deterministic, no question of one
+    company in two folds."""
+    ordered = sorted(set(companies))
+    return [set(ordered[index::k]) for index in range(k)]
+
+
+def _cv_by_company(args: argparse.Namespace, k: int) -> dict[str, Any]:
+    """Every on/off combination of ``SWITCHES`` scored per question (shared store, recall@5),
+    then chosen by company fold: in-sample (best on all questions) beside out-of-company."""
+    import itertools
+
+    from engine.runtime import embedder_from_settings
+    from engine.settings import get_settings
+    from ingest.store import IndexStore
+    from retrieval.catalog import Catalog
+    from retrieval.dense import DenseRetriever
+    from retrieval.evaluate import evaluate, load_questions
+    from retrieval.hybrid import HybridConfig, HybridRetriever
+    from retrieval.lexical import LexicalRetriever
+
+    questions = load_questions(args.questions)
+    companies = [
+        json.loads(line).get("company", "")
+        for line in args.questions.read_text().splitlines()
+        if line.strip()
+    ]
+    variants: dict[tuple[str, ...], list[float]] = {}
+    settings = get_settings()
+    with IndexStore(args.data_dir) as store:
+        catalog = Catalog.from_store(store)
+        dense = DenseRetriever(
+            store, embedder_from_settings(settings), catalog, vector_index=settings.vector_index
+        )
+        dense.warm_up()
+        lexical = LexicalRetriever(store, catalog)
+        for off in itertools.chain.from_iterable(
+            itertools.combinations(SWITCHES, n) for n in range(len(SWITCHES) + 1)
+        ):
+            config = HybridConfig(**{name: SWITCHES[name] for name in off})
+            retriever = HybridRetriever(store, dense, lexical, catalog, config=config)
+            report = evaluate(retriever, questions, KS)
+            variants[off] = [q["shared"]["recall"]["5"] for q in report["per_question"]]
+
+    def mean(off: tuple[str, ...], keep: set[int]) -> float:
+        return sum(variants[off][i] for i in keep) / max(len(keep), 1)
+
+    everyone = set(range(len(questions)))
+    in_sample = max(variants, key=lambda off: (mean(off, everyone), -len(off)))
+    folds = []
+    held_out_total = 0.0
+    for fold in _company_folds(companies, k):
+        held = {i for i, company in enumerate(companies) if company in fold}
+        train = everyone - held
+        chosen = max(variants, key=lambda off: (mean(off, train), -len(off)))
+        held_out_total += sum(variants[chosen][i] for i in held)
+        folds.append(
+            {
+                "companies": sorted(fold),
+                "questions": len(held),
+                "turned_off": list(chosen),
+                "held_out_recall@5": round(mean(chosen, held), 3),
+                "shipped_recall@5": round(mean((), held), 3),
+            }
+        )
+    return {
+        "variants": len(variants),
+        "shipped_recall@5": round(mean((), everyone), 3),
+        "in_sample_best": {
+            "turned_off": list(in_sample),
+            "recall@5": round(mean(in_sample, everyone), 3),
+        },
+        "out_of_company_recall@5": round(held_out_total / len(questions), 3),
+        "each_switch_off": {name: round(mean((name,), everyone), 3) for name in SWITCHES},
+        "folds": folds,
+    }
 
 
 def _baseline(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,12 +269,29 @@ def main(args: argparse.Namespace) -> int:
         results[f"verirag-hybrid-rerank{top}"] = _verirag(args, "hybrid", top)
     if not args.skip_baseline:
         results["llamaindex-default"] = _baseline(args)
+    if args.cv_by_company:
+        cv = results["cv-by-company"] = _cv_by_company(args, args.cv_by_company)
+        print(
+            f"company cross-validation of the hybrid's {len(SWITCHES)} lists and page rules "
+            f"({cv['variants']} combinations, shared store, recall@5): shipped (all on) "
+            f"{cv['shipped_recall@5']:.3f}; in-sample best {cv['in_sample_best']['recall@5']:.3f} "
+            f"(off: {', '.join(cv['in_sample_best']['turned_off']) or 'none'}); "
+            f"out-of-company {cv['out_of_company_recall@5']:.3f}"
+        )
+        for name, recall in cv["each_switch_off"].items():
+            print(f"  {name} off alone: {recall:.3f}")
+        for number, fold in enumerate(cv["folds"], start=1):
+            print(
+                f"  fold {number} ({fold['questions']} questions, {len(fold['companies'])} "
+                f"companies): chosen off {', '.join(fold['turned_off']) or 'none'} -> "
+                f"{fold['held_out_recall@5']:.3f}; shipped {fold['shipped_recall@5']:.3f}"
+            )
     print(
         f"{'system':<24} {'store':<7} {'@1':>5} {'@5':>5} {'@10':>5} {'@20':>5}  MRR    "
         f"p50 ms  p95 ms"
     )
     for name, result in results.items():
-        if name == "index":
+        if name in ("index", "cv-by-company"):
             continue
         for store in ("shared", "single"):
             print(_row(name, result, store))
