@@ -450,6 +450,24 @@ def test_the_auditors_consent_answers_only_questions_about_it(tmp_path: Any, emb
         assert asked[0].page == 5
 
 
+def test_retrieval_reads_page_kinds_from_the_store_not_from_page_text(
+    tmp_path: Any, embedder: Any
+) -> None:
+    """The subsidiaries page is left out because the store labels it, at ingest: with its
+    label removed (as a labelling that does not see it would store), the same text is found."""
+    import sqlite3
+
+    from ingest.store import DOCSTORE_FILE
+
+    with _duo_index(tmp_path, embedder, filings.write_segmented_10k) as (opened, only):
+        question = "In which countries does Duo operate?"
+        assert 4 not in {hit.page for hit in _hybrid(opened, embedder).retrieve(question, 10, only)}
+        with sqlite3.connect(opened.data_dir / DOCSTORE_FILE) as db:
+            db.execute("DELETE FROM page_kinds WHERE kind = 'subsidiaries'")
+        found = _hybrid(opened, embedder).retrieve(question, 10, only)
+        assert 4 in {hit.page for hit in found}
+
+
 def test_an_auditors_consent_is_told_by_its_title_and_its_words() -> None:
     from ingest.vocabulary import asks_about_consent, is_auditor_consent
 
