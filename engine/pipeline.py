@@ -48,6 +48,7 @@ from engine.generation import (
 from engine.lookup import MetricCalculator, StatementLookup
 from ingest.store import IndexStore
 from retrieval.catalog import QueryFilters
+from retrieval.query import SearchQuery, read_query
 from retrieval.sentences import SentenceRanker
 from retrieval.types import Retriever, ScoredChunk
 from verifier.asked import AskedQuestion, MeaningVocabulary, as_asked
@@ -194,11 +195,14 @@ class AnswerPipeline:
         self.generator.warm_up()
 
     def build_context(self, chunks: list[ScoredChunk], question: str = "") -> EvidenceContext:
-        rows = self._citable_rows(chunks, question)
+        rows = self._citable_rows(chunks, read_query(question) if question else None)
         return EvidenceContext.from_rows(rows[: self.config.context_max_sentences])
 
-    def _citable_rows(self, chunks: list[ScoredChunk], question: str) -> list[dict[str, Any]]:
-        """The retrieved chunks' citable sentences, best first for the question."""
+    def _citable_rows(
+        self, chunks: list[ScoredChunk], question: SearchQuery | None
+    ) -> list[dict[str, Any]]:
+        """The retrieved chunks' citable sentences, best first for the question (in retrieval's
+        order where none is given)."""
         wanted: list[str] = []
         seen: set[str] = set()
         for chunk in chunks:
@@ -211,7 +215,7 @@ class AnswerPipeline:
             for row in self.store.evidence_sentences(wanted)
             if row["kind"] in _CITABLE_KINDS and _says_something(row["text"])
         ]
-        if self.sentence_ranker is not None and question:
+        if self.sentence_ranker is not None and question is not None:
             rows = [rows[i] for i in self.sentence_ranker.rank(question, rows)]
         return rows
 
@@ -318,17 +322,18 @@ class AnswerPipeline:
         rounds: list[Round] = []
         context = EvidenceContext([])
         try:
-            chunks = self.retriever.retrieve(question, top_k or self.config.context_chunks, filters)
+            search = read_query(question)  # once, for both retrievals and the sentence ranking
+            chunks = self.retriever.retrieve(search, top_k or self.config.context_chunks, filters)
             timings.retrieve_ms = 1000 * (time.perf_counter() - started)
             deadline.check("retrieval")
-            rows = self._citable_rows(chunks, question)
+            rows = self._citable_rows(chunks, search)
             looked_up = self._lookup_draft(question, rows)
             if looked_up is None and self._drafts_from_rows(question):
                 deeper_started = time.perf_counter()
-                deeper = self.retriever.retrieve(question, self.config.lookup_chunks, filters)
+                deeper = self.retriever.retrieve(search, self.config.lookup_chunks, filters)
                 timings.retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
                 # Unranked: only the lookup reads these; the context stays the ranked first rows.
-                looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, ""))
+                looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, None))
             # The question as the verifier reads it: once per answer, by the engine's reader
             # when the engine drafted, else here; every round verifies against this reading.
             read: AskedQuestion | str = question

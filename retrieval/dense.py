@@ -8,9 +8,9 @@ from typing import Any
 from ingest.embedding import Embedder
 from ingest.errors import IndexMismatchError
 from ingest.store import IndexStore, VectorHit
-from ingest.vocabulary import expansion_phrases
 from retrieval import ann
 from retrieval.catalog import Catalog, QueryFilters
+from retrieval.query import SearchQuery, as_query
 from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
 
@@ -52,11 +52,11 @@ class DenseRetriever:
         return self._index
 
     def search(
-        self, query: str, k: int, filing_ids: Sequence[str] | None = None
+        self, query: SearchQuery, k: int, filing_ids: Sequence[str] | None = None
     ) -> list[VectorHit]:
-        text = query
+        text = query.text
         if self._expand:
-            text = " ".join([query, *expansion_phrases(query)])
+            text = " ".join([query.text, *query.expansions])
         allowed = None if filing_ids is None else self._store.vector_ids_for_filings(filing_ids)
         if allowed is not None and allowed.size == 0:
             return []
@@ -69,7 +69,8 @@ class DenseRetriever:
         ]
 
     def retrieve(
-        self, query: str, top_k: int = 10, filters: QueryFilters | None = None
+        self, query: SearchQuery | str, top_k: int = 10, filters: QueryFilters | None = None
     ) -> list[ScoredChunk]:
-        hits = self.search(query, top_k, self._scope.filing_ids(query, filters))
+        read = as_query(query)
+        hits = self.search(read, top_k, self._scope.filing_ids(read, filters))
         return scored_chunks(self._store, hits)

@@ -5,19 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from ingest.page_kinds import PageKind
+from ingest.page_kinds import BOILERPLATE_KINDS, PageKind
 from ingest.store import IndexStore, VectorHit
-from ingest.vocabulary import (
-    asked_breakdowns,
-    asks_about_certification,
-    asks_about_consent,
-    asks_about_subsidiaries,
-    expansion_phrases,
-    named_statements,
-)
 from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
 from retrieval.lexical import LexicalRetriever
+from retrieval.query import SearchQuery, as_query
 from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
 
@@ -170,17 +163,11 @@ class HybridRetriever:
         self._reranker = reranker
         self._config = config or HybridConfig()
 
-    def _boilerplate(self, query: str, filing_ids: list[str] | None) -> set[int]:
+    def _boilerplate(self, query: SearchQuery, filing_ids: list[str] | None) -> set[int]:
         """Vector ids of the chunks on exhibit pages the question does not ask about."""
-        asked = {
-            PageKind.CERTIFICATION: asks_about_certification(query),
-            PageKind.CONSENT: asks_about_consent(query),
-            PageKind.SUBSIDIARIES: asks_about_subsidiaries(query),
-        }
         found: set[int] = set()
-        for kind, wanted in asked.items():
-            if not wanted:
-                found |= self._store.vector_ids_of_kind(kind, filing_ids=filing_ids)
+        for kind in BOILERPLATE_KINDS - query.exhibits:
+            found |= self._store.vector_ids_of_kind(kind, filing_ids=filing_ids)
         return found
 
     def _statement_hits(
@@ -202,9 +189,10 @@ class HybridRetriever:
             self._reranker.warm_up()
 
     def retrieve(
-        self, query: str, top_k: int = 10, filters: QueryFilters | None = None
+        self, query: SearchQuery | str, top_k: int = 10, filters: QueryFilters | None = None
     ) -> list[ScoredChunk]:
         config = self._config
+        query = as_query(query)
         filing_ids = self._scope.filing_ids(query, filters)
         wanted = max(top_k, config.candidates)
         # Exhibits every filing repeats (certifications full of "material" and "report", a
@@ -221,17 +209,17 @@ class HybridRetriever:
             (kept(self._lexical.search(query, wanted, filing_ids)), config.lexical_weight),
         ]
         ranked = list(primary)
-        statements = named_statements(query) if config.statement_weight else []
+        statements = query.statements if config.statement_weight else ()
         statement_firsts: list[VectorHit] = []
-        breakdowns = asked_breakdowns(query) if config.breakdown_weight else []
+        breakdowns = query.breakdowns if config.breakdown_weight else ()
         breakdown = (
             self._store.vector_ids_of_kind(PageKind.BREAKDOWN, breakdowns, filing_ids)
             if breakdowns
             else set()
         )
-        if (config.table_weight and expansion_phrases(query)) or statements or breakdown:
+        if (config.table_weight and query.names_a_metric) or statements or breakdown:
             pool = kept(self._lexical.search(query, config.table_pool, filing_ids, text_only=True))
-            if config.table_weight and expansion_phrases(query):
+            if config.table_weight and query.names_a_metric:
                 tables = self._store.table_vector_ids([hit.vector_id for hit in pool])
                 table_hits = [hit for hit in pool if hit.vector_id in tables][:wanted]
                 ranked.append((table_hits, config.table_weight))
@@ -261,7 +249,7 @@ class HybridRetriever:
         chunks = scored_chunks(self._store, fused[: max(top_k, config.rerank_top)])
         if self._reranker is not None and config.rerank_top:
             head = chunks[: config.rerank_top]
-            scores = self._reranker.score(query, [" ".join(c.text.split()) for c in head])
+            scores = self._reranker.score(query.text, [" ".join(c.text.split()) for c in head])
             order = sorted(range(len(head)), key=lambda i: -scores[i])
             reranked = [replace(head[i], score=scores[i]) for i in order]
             chunks = reranked + chunks[config.rerank_top :]

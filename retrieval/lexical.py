@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ingest.store import IndexStore, VectorHit
-from ingest.vocabulary import expansion_phrases
 from retrieval.catalog import Catalog, QueryFilters
+from retrieval.query import SearchQuery, as_query, query_terms
 from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*", re.IGNORECASE)
-# Question scaffolding that every filing contains or no filing needs.
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before
-    being below between both but by can could did do does doing down during each few for from
-    further had has have having he her here hers how i if in into is it its itself just me more
-    most my no nor not now of off on once only or other our out over own same she should so
-    some such than that the their theirs them then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with would
-    you your yours please answer question give response state provide using based basing
-    according information amount number much many fy fiscal year years usd million millions
-    billion billions percent percentage round calculate compute define defined company
-    """.split()  # noqa: SIM905
-)
 
-
-def query_terms(question: str) -> list[str]:
-    terms: dict[str, None] = {}
-    for token in _TOKEN.findall(question.lower()):
-        if token not in STOPWORDS and (len(token) > 1 or token.isdigit()):
-            terms.setdefault(token, None)
-    return list(terms)
-
-
-def fts_query(question: str, expand: bool = True) -> str:
+def fts_query(query: SearchQuery, expand: bool = True) -> str:
     """An FTS5 OR-query of the question's terms and the line items its metrics map to.
 
     Every term is quoted, so nothing in a question can be read as FTS5 syntax.
     """
-    parts = [f'"{term}"' for term in query_terms(question)]
+    parts = [f'"{term}"' for term in query.terms]
     if expand:
-        for phrase in expansion_phrases(question):
+        for phrase in query.expansions:
             words = query_terms(phrase) or phrase.split()
             parts.append('"' + " ".join(words) + '"')
     return " OR ".join(parts)
@@ -66,22 +42,25 @@ class LexicalRetriever:
 
     def search(
         self,
-        question: str,
+        query: SearchQuery,
         k: int,
         filing_ids: Sequence[str] | None = None,
         text_only: bool = False,
     ) -> list[VectorHit]:
         """``text_only`` matches the filing's own text alone, not the context header (whose
         company and section words match every chunk of a filing)."""
-        query = fts_query(question, self._expand)
-        if not query or k <= 0:
+        matched = fts_query(query, self._expand)
+        if not matched or k <= 0:
             return []
         if text_only:
-            query = f"text : ({query})"
-        return self._store.search_text(query, k, filing_ids, (self.TEXT_WEIGHT, self.HEADER_WEIGHT))
+            matched = f"text : ({matched})"
+        return self._store.search_text(
+            matched, k, filing_ids, (self.TEXT_WEIGHT, self.HEADER_WEIGHT)
+        )
 
     def retrieve(
-        self, query: str, top_k: int = 10, filters: QueryFilters | None = None
+        self, query: SearchQuery | str, top_k: int = 10, filters: QueryFilters | None = None
     ) -> list[ScoredChunk]:
-        hits = self.search(query, top_k, self._scope.filing_ids(query, filters))
+        read = as_query(query)
+        hits = self.search(read, top_k, self._scope.filing_ids(read, filters))
         return scored_chunks(self._store, hits)

@@ -13,8 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ingest.vocabulary import expansion_phrases
-from retrieval.lexical import STOPWORDS
+from retrieval.query import STOPWORDS, SearchQuery, as_query
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -22,7 +21,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 class SentenceRanker(Protocol):
     def warm_up(self) -> None: ...
 
-    def rank(self, question: str, sentences: Sequence[dict[str, Any]]) -> list[int]:
+    def rank(self, question: SearchQuery | str, sentences: Sequence[dict[str, Any]]) -> list[int]:
         """Indices of ``sentences``, best first."""
         ...
 
@@ -31,9 +30,9 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 1}
 
 
-def _expanded(question: str) -> set[str]:
-    words = _words(question)
-    for phrase in expansion_phrases(question):
+def _expanded(question: SearchQuery) -> set[str]:
+    words = _words(question.text)
+    for phrase in question.expansions:
         words |= _words(phrase)
     return words
 
@@ -62,9 +61,10 @@ class EmbeddingSentenceRanker:
     def warm_up(self) -> None:
         self._embedder.warm_up()
 
-    def rank(self, question: str, sentences: Sequence[dict[str, Any]]) -> list[int]:
+    def rank(self, question: SearchQuery | str, sentences: Sequence[dict[str, Any]]) -> list[int]:
         if not sentences:
             return []
+        question = as_query(question)
         texts = [
             " ".join(filter(None, [s.get("table_title"), " ".join(s["text"].split())]))
             for s in sentences
@@ -80,7 +80,7 @@ class EmbeddingSentenceRanker:
             )
         by_words = sorted(range(len(sentences)), key=lambda i: -lexical[i])
         chosen, rest = by_words[: self._embedded], by_words[self._embedded :]
-        query = self._embedder.embed_query(question)
+        query = self._embedder.embed_query(question.text)
         # A sentence's opening says what it is about; its tail (a long row's last columns, a
         # wrapped paragraph) costs as much to embed and adds little to the ranking.
         heads = [texts[i][: self._embedded_chars] for i in chosen]

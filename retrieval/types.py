@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ingest.errors import FilingNotFoundError
 from ingest.store import IndexStore, VectorHit
 from retrieval.catalog import Catalog, QueryFilters
+
+if TYPE_CHECKING:
+    from retrieval.query import SearchQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +32,11 @@ class Retriever(Protocol):
     def warm_up(self) -> None: ...
 
     def retrieve(
-        self, query: str, top_k: int = 10, filters: QueryFilters | None = None
+        self, query: SearchQuery | str, top_k: int = 10, filters: QueryFilters | None = None
     ) -> list[ScoredChunk]:
-        """Best first. ``filters=None`` reads them from the query; ``QueryFilters()``
-        searches everything."""
+        """Best first. ``query``: the question read once (``retrieval.query.read_query``), or
+        its text, read on the way in. ``filters=None`` reads them from the query;
+        ``QueryFilters()`` searches everything."""
         ...
 
 
@@ -54,9 +58,9 @@ class FilingScope:
             self._catalog_version = version
         return self._catalog
 
-    def filing_ids(self, query: str, filters: QueryFilters | None) -> list[str] | None:
+    def filing_ids(self, query: SearchQuery, filters: QueryFilters | None) -> list[str] | None:
         if filters is None:
-            filters = self.catalog.parse(query)
+            filters = self.catalog.parse(query.text)
         if filters.filings:
             missing = sorted(
                 name for name in filters.filings if self._store.filing_by_name(name) is None

@@ -64,3 +64,36 @@ def test_the_check_catches_a_climb_back() -> None:
     assert not _permitted("alignment", "service.api.app")
     assert _permitted("alignment", "service.log")
     assert _permitted("engine", "verifier.asked")
+
+
+# The functions of ingest's vocabulary that read a question's words.
+QUESTION_READERS = {
+    "asked_breakdowns",
+    "asked_items",
+    "asks_about_certification",
+    "asks_about_consent",
+    "asks_about_subsidiaries",
+    "expansion_phrases",
+    "named_statements",
+    "stated_statements",
+}
+
+
+def _names_imported_from(path: Path, module: str) -> set[str]:
+    return {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module == module
+        for alias in node.names
+    }
+
+
+def test_retrieval_reads_the_question_in_one_module() -> None:
+    """Inside retrieval, only ``retrieval/query.py`` reads question words; every list and
+    filter takes the ``SearchQuery`` it makes."""
+    readers = {
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "retrieval").rglob("*.py"))
+        if _names_imported_from(path, "ingest.vocabulary") & QUESTION_READERS
+    }
+    assert readers == {"retrieval/query.py"}

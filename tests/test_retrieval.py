@@ -23,6 +23,7 @@ from retrieval.hybrid import (
     reciprocal_rank_fusion,
 )
 from retrieval.lexical import LexicalRetriever, fts_query
+from retrieval.query import read_query
 from retrieval.types import Retriever
 from tests import filings
 
@@ -118,7 +119,7 @@ def test_lexical_queries_never_break_on_fts_syntax(store: IndexStore, question: 
 
 
 def test_metric_names_reach_the_line_items_filings_print(store: IndexStore) -> None:
-    assert '"capital expenditures"' in fts_query("What was capex?")
+    assert '"capital expenditures"' in fts_query(read_query("What was capex?"))
     hits = LexicalRetriever(store).retrieve(
         "What was the capex?", 3, QueryFilters(filings=frozenset({"ACME_2023_10K"}))
     )
