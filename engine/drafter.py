@@ -61,8 +61,10 @@ class AnswerEngine:
         prose = [(row["id"], row["text"]) for row in rows if row["kind"] == "prose"]
         return Evidence(grids=grids_of(tables, texts), sentences=prose)
 
-    def draft(self, question_text: str, rows: Sequence[dict[str, Any]]) -> EngineDraft | None:
-        question = self.reader.read(question_text)
+    def read(self, question_text: str) -> Question:
+        return self.reader.read(question_text)
+
+    def draft(self, question: Question, rows: Sequence[dict[str, Any]]) -> EngineDraft | None:
         plan = self.planner.plan(question, self.evidence(rows))
         if isinstance(plan, Refusal):
             return None

@@ -46,6 +46,7 @@ from engine.generation import (
     build_messages,
 )
 from engine.lookup import MetricCalculator, StatementLookup
+from engine.question import Question
 from ingest.store import IndexStore
 from retrieval.catalog import QueryFilters
 from retrieval.query import SearchQuery, read_query
@@ -266,12 +267,11 @@ class AnswerPipeline:
         return context, draft, drafter
 
     def _engine_draft(
-        self, question: str, rows: list[dict[str, Any]]
-    ) -> tuple[tuple[EvidenceContext, DraftAnswer, str], AskedQuestion] | None:
+        self, question: Question | None, rows: list[dict[str, Any]]
+    ) -> tuple[EvidenceContext, DraftAnswer, str] | None:
         """The answer engine's draft (a plan over the retrieved tables and prose, executed),
-        with the context it cites: the ranked rows, then any cited row below their cut; and
-        the question as its reader read it for the verifier."""
-        if self.engine is None:
+        with the context it cites: the ranked rows, then any cited row below their cut."""
+        if self.engine is None or question is None:
             return None
         found = self.engine.draft(question, rows)
         if found is None:
@@ -279,7 +279,7 @@ class AnswerPipeline:
         context = self._context_citing(rows, self.store.evidence_sentences(found.cited))
         draft = found.draft.model_copy(deep=True)
         _relabel(draft, lambda stored_id: stored_id, context)  # it cites stored ids
-        return (context, draft, self.engine.version), found.question.asked
+        return context, draft, self.engine.version
 
     def _context_citing(
         self, rows: list[dict[str, Any]], cited: list[dict[str, Any]]
@@ -322,7 +322,10 @@ class AnswerPipeline:
         rounds: list[Round] = []
         context = EvidenceContext([])
         try:
-            search = read_query(question)  # once, for both retrievals and the sentence ranking
+            # The question read once: the engine's reading, which holds retrieval's, where an
+            # engine drafts; retrieval's alone otherwise.
+            read_question = self.engine.read(question) if self.engine is not None else None
+            search = read_question.search if read_question is not None else read_query(question)
             chunks = self.retriever.retrieve(search, top_k or self.config.context_chunks, filters)
             timings.retrieve_ms = 1000 * (time.perf_counter() - started)
             deadline.check("retrieval")
@@ -334,12 +337,14 @@ class AnswerPipeline:
                 timings.retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
                 # Unranked: only the lookup reads these; the context stays the ranked first rows.
                 looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, None))
-            # The question as the verifier reads it: once per answer, by the engine's reader
-            # when the engine drafted, else here; every round verifies against this reading.
-            read: AskedQuestion | str = question
-            if looked_up is None and (engine_drafted := self._engine_draft(question, rows)):
-                looked_up, read = engine_drafted
-            asked = as_asked(read, self._meaning_vocabulary())
+            if looked_up is None and (engine_drafted := self._engine_draft(read_question, rows)):
+                looked_up = engine_drafted
+            # The question as the verifier reads it: the engine reader's reading where there is
+            # an engine, else read here; every round verifies against this one reading.
+            asked = as_asked(
+                read_question.asked if read_question is not None else question,
+                self._meaning_vocabulary(),
+            )
             deadline.check("the statement lookup")
             context = (
                 looked_up[0]

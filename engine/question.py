@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from engine.learned import LinearModel
 from engine.text import content_stems, stem, vocabulary, words
+from retrieval.query import SearchQuery, read_query
 from verifier.asked import AskedQuestion, read_asked
 from verifier.numbers import normalise_text, periods, scale_factor
 
@@ -75,6 +76,9 @@ class Question:
     # The question as the verifier's rules read it, read here once, so the pipeline verifies
     # the engine's draft against the same reading instead of parsing the text again.
     asked: AskedQuestion = field(default_factory=AskedQuestion, compare=False, repr=False)
+    # The question as retrieval reads it: its search terms, the statements and breakdown it
+    # asks for, the exhibits it asks about.
+    search: SearchQuery = field(default_factory=lambda: read_query(""), compare=False, repr=False)
 
     @property
     def operation_confidence(self) -> float:
@@ -266,4 +270,5 @@ class QuestionReader:
             unsigned=any(word in terms["unsigned_words"] for word in words_asked)
             and not any(word in terms["signed_words"] for word in words_asked),
             asked=read_asked(text),
+            search=read_query(text),
         )

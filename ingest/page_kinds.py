@@ -206,7 +206,8 @@ def _statement_labels(pages: Sequence[PageText]) -> list[PageLabel]:
 
 def _note_labels(pages: Sequence[PageText]) -> list[PageLabel]:
     """The notes to the financial statements: from the page titled with them to the first
-    page of a later part of the form (or the signatures), each page labelled with every note
+    page of a later part of the form (or the signatures, or a page titled as MD&A or risk
+    factors), each page labelled with every note
     printed on it: the one it carries on from and each whose heading it prints. A bare
     heading "7. Leases" is a note only in a filing that numbers its notes so, and only after
     note 6: a numbered list in a note is not a note."""
@@ -221,6 +222,7 @@ def _note_labels(pages: Sequence[PageText]) -> list[PageLabel]:
         if in_notes and (
             (named and max(set(named), key=named.count) in _AFTER_NOTES)
             or any(_SIGNATURES.match(line) for line in titles[:3])
+            or any(pattern.search(line) for pattern, _ in _TITLED_KINDS for line in titles[:3])
         ):
             in_notes = False
         if not in_notes and any(_NOTES_TITLE.search(line) for line in titles):

@@ -699,6 +699,18 @@ class IndexStore:
         ).fetchall()
         return [PageLabel(int(row[0]), PageKind(row[1]), row[2]) for row in rows]
 
+    def page_details(
+        self, kind: PageKind, filing_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, int, str]]:
+        """(filing id, page, detail) of every page labelled ``kind``, in ``filing_ids`` where
+        given: each note's title, each statement's kind."""
+        query = "SELECT filing_id, page, detail FROM page_kinds WHERE kind = ?"
+        values: list[str] = [kind.value]
+        if filing_ids is not None:
+            query += f" AND filing_id IN ({','.join('?' * len(filing_ids))})"
+            values += list(filing_ids)
+        return [(row[0], int(row[1]), row[2]) for row in self._db.execute(query, values)]
+
     def vector_ids_of_kind(
         self,
         kind: PageKind,

@@ -459,6 +459,14 @@ def asks_about_subsidiaries(question: str) -> bool:
     return bool(_ASKS_ABOUT_SUBSIDIARIES.search(question))
 
 
+# Words every note title may carry that say nothing of its topic: "Note 9 — Other
+# Supplemental Information" is about nothing a question asks for by those words.
+GENERIC_TITLE_WORDS = frozenset(
+    """note notes other information supplemental supplementary consolidated financial
+    statement statements summary related additional certain""".split()  # noqa: SIM905
+)
+
+
 def is_consolidated_title(title: str) -> bool:
     """A group's own statement ("Consolidated Statements of Income"), not a segment's
     ("USCS Selected Income Statement Data") or the parent company's alone."""

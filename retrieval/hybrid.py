@@ -10,7 +10,7 @@ from ingest.store import IndexStore, VectorHit
 from retrieval.catalog import Catalog, QueryFilters
 from retrieval.dense import DenseRetriever
 from retrieval.lexical import LexicalRetriever
-from retrieval.query import SearchQuery, as_query
+from retrieval.query import SearchQuery, as_query, topic_stems
 from retrieval.types import FilingScope, ScoredChunk, scored_chunks
 
 
@@ -62,6 +62,11 @@ class HybridConfig:
     # labelled with the breakdown at ingest form a further list, whose best hit keeps a
     # place among the first pages. Off: 0.864. 0 turns it off.
     breakdown_weight: float = 1.0
+    # A question about a topic a note is titled with ("the acquisitions it made": "Note 5 —
+    # Acquisitions") is answered in that note: BM25 hits on the pages of the notes whose
+    # title's topic the question names (at least half of its words) form a further list.
+    # 0 turns it off.
+    notes_weight: float = 1.0
 
 
 def reciprocal_rank_fusion(
@@ -170,6 +175,27 @@ class HybridRetriever:
             found |= self._store.vector_ids_of_kind(kind, filing_ids=filing_ids)
         return found
 
+    def _note_pages(self, query: SearchQuery, filing_ids: list[str] | None) -> set[int]:
+        """Vector ids of the chunks on the pages of the notes whose title's topic the question
+        names most fully (at least half of the title's topic words)."""
+        if not query.stems:
+            return set()
+        pages_of: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        for filing_id, page, title in self._store.page_details(PageKind.NOTES, filing_ids):
+            if title:
+                pages_of.setdefault((filing_id, title), []).append((filing_id, page))
+        named: dict[tuple[str, str], float] = {}
+        for key in pages_of:
+            topic = topic_stems(key[1])
+            shared = len(topic & query.stems)
+            if topic and 2 * shared >= len(topic):
+                named[key] = shared + shared / len(topic)
+        if not named:
+            return set()
+        best = max(named.values())
+        pages = [page for key, share in named.items() if share == best for page in pages_of[key]]
+        return self._store.vector_ids_on_pages(pages)
+
     def _statement_hits(
         self, pool: list[VectorHit], statement: str, filing_ids: list[str] | None
     ) -> list[VectorHit]:
@@ -217,7 +243,14 @@ class HybridRetriever:
             if breakdowns
             else set()
         )
-        if (config.table_weight and query.names_a_metric) or statements or breakdown:
+        # A line item a statement prints, or a breakdown, is answered on those pages, not in
+        # a note (company folds: the notes list turned on for them too cost a dev question).
+        notes = (
+            self._note_pages(query, filing_ids)
+            if config.notes_weight and not query.statements and not query.breakdowns
+            else set()
+        )
+        if (config.table_weight and query.names_a_metric) or statements or breakdown or notes:
             pool = kept(self._lexical.search(query, config.table_pool, filing_ids, text_only=True))
             if config.table_weight and query.names_a_metric:
                 tables = self._store.table_vector_ids([hit.vector_id for hit in pool])
@@ -232,6 +265,9 @@ class HybridRetriever:
                 ranked.append((statement_hits, config.statement_weight))
                 if statement_hits:
                     statement_firsts.append(statement_hits[0])
+            note_hits = [hit for hit in pool if hit.vector_id in notes][:wanted]
+            if note_hits:
+                ranked.append((note_hits, config.notes_weight))
             breakdown_hits = [hit for hit in pool if hit.vector_id in breakdown][:wanted]
             if breakdown_hits:
                 ranked.append((breakdown_hits, config.breakdown_weight))

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
 
 from ingest.page_kinds import PageKind
 from ingest.vocabulary import (
+    GENERIC_TITLE_WORDS,
     asked_breakdowns,
     asks_about_certification,
     asks_about_consent,
@@ -54,6 +58,7 @@ class SearchQuery:
     statements: tuple[str, ...]  # primary statements it names or its line items imply
     breakdowns: tuple[str, ...]  # "segments", "regions", "product categories"
     exhibits: frozenset[PageKind]  # exhibit kinds it asks about (certification, consent, …)
+    stems: frozenset[str] = frozenset()  # Porter stems of its terms, as FTS5 stems them
 
     @property
     def names_a_metric(self) -> bool:
@@ -73,6 +78,28 @@ def read_query(text: str) -> SearchQuery:
         statements=tuple(named_statements(text)),
         breakdowns=tuple(asked_breakdowns(text)),
         exhibits=frozenset(kind for kind, asked in exhibits.items() if asked),
+        stems=frozenset(stem(term) for term in query_terms(text) if not term.isdigit()),
+    )
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> snowballstemmer.stemmer:
+    # Porter's, the algorithm SQLite's FTS5 ``porter`` tokenizer applies to the lexical index.
+    return snowballstemmer.stemmer("porter")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return str(_stemmer().stemWord(word))
+
+
+def topic_stems(title: str) -> frozenset[str]:
+    """The stems of what a title is about: "Note 12 — Long-Term Debt" gives {long, term,
+    debt}; numbering, scaffolding and words every note title carries are left out."""
+    return frozenset(
+        stem(term)
+        for term in query_terms(title)
+        if not term.isdigit() and term not in GENERIC_TITLE_WORDS
     )
 
 

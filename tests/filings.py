@@ -286,6 +286,50 @@ def write_segmented_10k(path: Path) -> Path:
     return _saved(document, path)
 
 
+# MD&A prose that names acquisitions again and again; the note that lists them names them
+# once, in its title.
+ACQUISITIONS_MDNA = [
+    [
+        f"Acquisitions in {region}",
+        f"Acquisitions in {region} continued in 2023. Our acquisitions strategy favours small",
+        "acquisitions, and acquisitions were reviewed each quarter; further acquisitions may",
+        f"follow as acquisitions in {region} are integrated. Acquisitions added 3% to sales.",
+    ]
+    for region in ("the Americas", "Europe", "Asia")
+]
+NOTES_OPENING = [
+    "Notes to Consolidated Financial Statements",
+    "Note 4. Debt",
+    "The Company's senior notes mature in 2030 and bear interest at 4.5%.",
+]
+ACQUISITIONS_NOTE = [
+    "Note 5. Acquisitions",
+    "In March 2023 Duo bought Lumen Optics for $220 million in cash, and in August 2023 the",
+    "sensor maker Kestrel Devices for $85 million; both are in the Instruments segment.",
+]
+
+
+# Risk factors that share the question's other words.
+LIABILITY_RISKS = [
+    [
+        "Risk Factors",
+        f"The nature of our {topic} exposes Duo to liability. The purpose of our insurance is",
+        f"to limit that liability, but a {topic} claim could exceed what it covers, and the",
+        "nature and extent of such liability is hard to predict.",
+    ]
+    for topic in ("product", "environmental", "pension", "tax", "data privacy")
+]
+
+
+def write_noted_10k(path: Path) -> Path:
+    """A 10-K with five pages of risk factors (1-5), three pages of MD&A about acquisitions
+    (6-8), the notes' opening (page 9) and the acquisitions note (page 10)."""
+    document = _duo_with_cover()
+    for lines in (*LIABILITY_RISKS, *ACQUISITIONS_MDNA, NOTES_OPENING, ACQUISITIONS_NOTE):
+        _lines(document.new_page(), lines)
+    return _saved(document, path)
+
+
 def write_encrypted(path: Path) -> Path:
     document = pymupdf.open()
     _lines(document.new_page(), COVER)

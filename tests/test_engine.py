@@ -486,7 +486,8 @@ def test_the_engines_drafts_pass_the_verifier_on_a_two_row_header(
     with IndexStore(report_index) as store:
         (filing,) = store.filings()
         rows = store.evidence_sentences([s["id"] for s in store.filing_sentences(filing.id)])
-        found = AnswerEngine.packaged(store, vectors).draft(question, rows)
+        engine = AnswerEngine.packaged(store, vectors)
+        found = engine.draft(engine.read(question), rows)
     assert found is not None
     report = _verified(report_index, found.draft, question)
     failed = [

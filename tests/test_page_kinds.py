@@ -102,6 +102,8 @@ def test_a_report_that_is_no_sec_form_is_labelled_by_its_titles() -> None:
         PageText(2, "Operating and financial review\nRevenue rose 4%."),
         PageText(3, "Group income statement\nFor the year ended 31 March\nRevenue 4,120"),
         PageText(4, "Notes to the accounts\n1. Accounting policies\nThe group applies IFRS."),
+        PageText(5, "2. Revenue\nRevenue is recognised on delivery."),
+        PageText(6, "Principal risks\nA page titled as another part ends the notes."),
     ]
     kinds = _kinds(label_pages(pages, FormType.ANNUAL_REPORT))
     assert 0 not in kinds
@@ -109,6 +111,8 @@ def test_a_report_that_is_no_sec_form_is_labelled_by_its_titles() -> None:
     assert kinds[2] == {("md&a", "")}
     assert kinds[3] == {("statement", "income statement")}
     assert kinds[4] == {("notes", "Note 1 — Accounting policies")}
+    assert kinds[5] == {("notes", "Note 2 — Revenue")}  # it opens with note 2
+    assert kinds[6] == {("risk factors", "")}
 
 
 def _ingested(tmp_path: Path, embedder: Any, write: Any) -> Path:

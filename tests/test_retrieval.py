@@ -451,6 +451,21 @@ def test_the_auditors_consent_answers_only_questions_about_it(tmp_path: Any, emb
         assert asked[0].page == 5
 
 
+def test_a_question_naming_a_notes_topic_gets_the_note(tmp_path: Any, embedder: Any) -> None:
+    with _duo_index(tmp_path, embedder, filings.write_noted_10k) as (opened, only):
+        question = "Which acquisitions did Duo make in 2023?"
+
+        def pages(**config: Any) -> list[int]:
+            hits = _hybrid(opened, embedder, **config).retrieve(question, 10, only)
+            return list(dict.fromkeys(hit.page for hit in hits))
+
+        # The acquisitions note (10) ahead of the MD&A pages that repeat the word (6-8).
+        assert pages()[0] == 10
+        assert pages(notes_weight=0).index(10) > 0
+        # A line item of a statement is answered on the statement, not in a note.
+        assert _hybrid(opened, embedder)._note_pages(read_query("What was capex?"), None) == set()
+
+
 def test_retrieval_reads_page_kinds_from_the_store_not_from_page_text(
     tmp_path: Any, embedder: Any
 ) -> None:
@@ -533,3 +548,26 @@ def test_a_list_of_subsidiaries_runs_from_its_exhibit_title_to_the_next_exhibit(
         ("f2", 8),
         ("f3", 5),
     ]
+
+
+def test_queries_are_written_from_what_each_page_is_and_prints(
+    tmp_path: Any, embedder: Any
+) -> None:
+    from retrieval.synthetic import SynthesisConfig, synthesise
+
+    with _duo_index(tmp_path, embedder, filings.write_statements_10k) as (opened, _):
+        made = synthesise(opened)
+        assert made == synthesise(opened, SynthesisConfig())  # seeded: the same every run
+        statements = [q for q in made if q.kind == "statement"]
+        # Rows of the income statement (page 2) and the cash flow statement (page 3), never
+        # of the segment's table (page 4), each answered on its own page.
+        assert {page for q in statements for _, page in q.pages} == {2, 3}
+        (filing,) = opened.filings()
+        labels = {
+            table.page: {" ".join(row[0].split()).lower() for row in table.rows if row}
+            for table in opened.filing_tables(filing.id)
+        }
+        for query in statements:
+            assert "2023" in query.text and "Duo" in query.text
+            ((_, page),) = query.pages
+            assert any(label in query.text.lower() for label in labels[page])
