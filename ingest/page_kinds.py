@@ -30,7 +30,7 @@ from ingest.vocabulary import (
 )
 
 # Bumped whenever the labelling changes: a store re-labels pages written by an older one.
-PAGE_KINDS_VERSION: Final = "1"
+PAGE_KINDS_VERSION: Final = "2"
 
 
 class PageKind(StrEnum):
