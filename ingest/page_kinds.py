@@ -13,11 +13,13 @@ not tuned to any question.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from ingest.sections import TOC_MIN_HEADINGS, item_heading
 from ingest.types import FormType
 from ingest.vocabulary import (
     breakdown_names,
@@ -30,7 +32,7 @@ from ingest.vocabulary import (
 )
 
 # Bumped whenever the labelling changes: a store re-labels pages written by an older one.
-PAGE_KINDS_VERSION: Final = "2"
+PAGE_KINDS_VERSION: Final = "3"
 
 
 class PageKind(StrEnum):
@@ -103,11 +105,6 @@ _NOTE_HEADING: Final = re.compile(
 _AFTER_NOTES: Final = frozenset({"Item 9", "Item 9A", "Item 9B", "Item 9C", "Item 10", "Item 11"})
 _SIGNATURES: Final = re.compile(r"^signatures?$", re.IGNORECASE)
 _CONTENTS_TITLE: Final = re.compile(r"^(?:table of contents|contents|index)$", re.IGNORECASE)
-_ITEM_LINE: Final = re.compile(
-    r"^\s*(?:part\s+[ivx]+\s*[,.:—–-]?\s*)?item\s*\d{1,2}[a-c]?\b", re.I | re.M
-)
-# A contents page lists most Items, each on a line of its own.
-_CONTENTS_MIN_ITEMS: Final = 6
 _PAGE_NUMBERED_LINE: Final = re.compile(r"^[A-Za-z][^\n]{2,100}\s\d{1,3}\s*$", re.M)
 _CONTENTS_MIN_ENTRIES: Final = 8
 _COVER_WORDS: Final = re.compile(r"securities and exchange commission|commission file number", re.I)
@@ -164,7 +161,7 @@ def _is_contents(text: str, titles: Sequence[str]) -> bool:
     """A contents page lists most of the form's Items, or is titled as contents and lists
     entries ending in their page numbers. A "Table of Contents" link atop every page of an
     EDGAR filing is no contents page by itself."""
-    if len(_ITEM_LINE.findall(text)) >= _CONTENTS_MIN_ITEMS:
+    if sum(1 for line in text.splitlines() if item_heading(line)) >= TOC_MIN_HEADINGS:
         return True
     if not any(_CONTENTS_TITLE.match(line) for line in titles[:2]):
         return False
@@ -173,12 +170,17 @@ def _is_contents(text: str, titles: Sequence[str]) -> bool:
     return entries >= _CONTENTS_MIN_ENTRIES and entries * 2 >= lines
 
 
+def _main_section(sections: Sequence[str | None]) -> str | None:
+    """The form Item most of the page's sentences fall under; of two as many, the one read
+    first (a set's order would differ from run to run)."""
+    counted = Counter(section for section in sections if section).most_common(1)
+    return counted[0][0] if counted else None
+
+
 def _section_kind(sections: Sequence[str | None], form_type: FormType | None) -> PageKind | None:
-    """The kind of the form Item most of the page's sentences fall under."""
-    named = [section for section in sections if section]
-    if not named or form_type is None:
+    most = _main_section(sections)
+    if most is None or form_type is None:
         return None
-    most = max(set(named), key=named.count)
     return _SECTION_KINDS.get((form_type, most))
 
 
@@ -207,10 +209,10 @@ def _statement_labels(pages: Sequence[PageText]) -> list[PageLabel]:
 def _note_labels(pages: Sequence[PageText]) -> list[PageLabel]:
     """The notes to the financial statements: from the page titled with them to the first
     page of a later part of the form (or the signatures, or a page titled as MD&A or risk
-    factors), each page labelled with every note
-    printed on it: the one it carries on from and each whose heading it prints. A bare
-    heading "7. Leases" is a note only in a filing that numbers its notes so, and only after
-    note 6: a numbered list in a note is not a note."""
+    factors), each page labelled with every note printed on it: the one it carries on from
+    and each whose heading it prints. A bare heading "7. Leases" is a note only in a filing
+    that numbers its notes so, and only after note 6: a numbered list in a note is not a
+    note."""
     labels: list[PageLabel] = []
     in_notes = False
     note = ""
@@ -218,9 +220,8 @@ def _note_labels(pages: Sequence[PageText]) -> list[PageLabel]:
     spelled = False  # the filing heads its notes "Note 7": a bare "7." is then a list item
     for page in pages:
         titles = title_lines(page.text[:_TITLE_CHARS])
-        named = [section for section in page.sections if section]
         if in_notes and (
-            (named and max(set(named), key=named.count) in _AFTER_NOTES)
+            _main_section(page.sections) in _AFTER_NOTES
             or any(_SIGNATURES.match(line) for line in titles[:3])
             or any(pattern.search(line) for pattern, _ in _TITLED_KINDS for line in titles[:3])
         ):

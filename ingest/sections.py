@@ -14,7 +14,7 @@ _ITEM = re.compile(
 )
 _PART = re.compile(r"^part\s+(?P<part>[ivx]+)\b\s*[.:—–-]*\s*(?P<title>.*)$", re.IGNORECASE)
 # Table-of-contents pages list every Item; real pages rarely hold more than four headings.
-_TOC_MIN_HEADINGS = 6
+TOC_MIN_HEADINGS = 6
 _MAX_HEADING_CHARS = 160
 _MAX_TITLE_CHARS = 120
 
@@ -59,10 +59,16 @@ def _clean_title(raw: str) -> str:
     return title[:_MAX_TITLE_CHARS]
 
 
-def _heading_match(text: str, kind: SentenceKind) -> re.Match[str] | None:
+def item_heading(text: str) -> re.Match[str] | None:
+    """``text`` read as a form Item's heading ("Item 7. Management's Discussion …", "Part II,
+    Item 1A"), or None."""
     if len(text) > _MAX_HEADING_CHARS:
         return None
-    match = _ITEM.match(text.strip())
+    return _ITEM.match(text.strip())
+
+
+def _heading_match(text: str, kind: SentenceKind) -> re.Match[str] | None:
+    match = item_heading(text)
     if match is None:
         return None
     # "Item 7 of this report discusses …" is a cross-reference, not a heading.
@@ -87,7 +93,7 @@ def assign_sections(pages: list[ParsedPage], form_type: FormType | None) -> list
             for index, sentence in enumerate(page.sentences)
             if _heading_match(sentence.text, sentence.kind)
         ]
-        is_toc = len(candidates) >= _TOC_MIN_HEADINGS
+        is_toc = len(candidates) >= TOC_MIN_HEADINGS
         new_sentences = []
         for index, sentence in enumerate(page.sentences):
             part_match = _PART.match(sentence.text.strip())

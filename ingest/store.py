@@ -1061,10 +1061,6 @@ class WriteBatch:
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
-        db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('page_kinds_version', ?)",
-            (PAGE_KINDS_VERSION,),
-        )
         previous = store._vector_path(store._vectors_version or EMPTY_VERSION)
         db.execute("COMMIT")
         self._in_transaction = False
