@@ -148,19 +148,41 @@ def _company_folds(companies: list[str], k: int) -> list[set[str]]:
     return [set(ordered[index::k]) for index in range(k)]
 
 
+def _shared_recall_scorer(store: Any, settings: Any) -> Any:
+    """A function scoring a ``HybridConfig`` on questions: per-question shared-store recall@5.
+    The dense model, the lexical index and the catalog are made once and shared by every
+    configuration scored."""
+    from engine.runtime import embedder_from_settings
+    from retrieval.catalog import Catalog
+    from retrieval.dense import DenseRetriever
+    from retrieval.evaluate import evaluate
+    from retrieval.hybrid import HybridRetriever
+    from retrieval.lexical import LexicalRetriever
+
+    catalog = Catalog.from_store(store)
+    dense = DenseRetriever(
+        store, embedder_from_settings(settings), catalog, vector_index=settings.vector_index
+    )
+    dense.warm_up()
+    lexical = LexicalRetriever(store, catalog)
+
+    def recall(config: Any, questions: list[Any]) -> list[float]:
+        retriever = HybridRetriever(store, dense, lexical, catalog, config=config)
+        report = evaluate(retriever, questions, KS, stores=("shared",))
+        return [q["shared"]["recall"]["5"] for q in report["per_question"]]
+
+    return recall
+
+
 def _cv_by_company(args: argparse.Namespace, k: int) -> dict[str, Any]:
     """Every on/off combination of ``SWITCHES`` scored per question (shared store, recall@5),
     then chosen by company fold: in-sample (best on all questions) beside out-of-company."""
     import itertools
 
-    from engine.runtime import embedder_from_settings
     from engine.settings import get_settings
     from ingest.store import IndexStore
-    from retrieval.catalog import Catalog
-    from retrieval.dense import DenseRetriever
-    from retrieval.evaluate import evaluate, load_questions
-    from retrieval.hybrid import HybridConfig, HybridRetriever
-    from retrieval.lexical import LexicalRetriever
+    from retrieval.evaluate import load_questions
+    from retrieval.hybrid import HybridConfig
 
     questions = load_questions(args.questions)
     companies = [
@@ -171,19 +193,13 @@ def _cv_by_company(args: argparse.Namespace, k: int) -> dict[str, Any]:
     variants: dict[tuple[str, ...], list[float]] = {}
     settings = get_settings()
     with IndexStore(args.data_dir) as store:
-        catalog = Catalog.from_store(store)
-        dense = DenseRetriever(
-            store, embedder_from_settings(settings), catalog, vector_index=settings.vector_index
-        )
-        dense.warm_up()
-        lexical = LexicalRetriever(store, catalog)
+        recall = _shared_recall_scorer(store, settings)
         for off in itertools.chain.from_iterable(
             itertools.combinations(SWITCHES, n) for n in range(len(SWITCHES) + 1)
         ):
-            config = HybridConfig(**{name: SWITCHES[name] for name in off})
-            retriever = HybridRetriever(store, dense, lexical, catalog, config=config)
-            report = evaluate(retriever, questions, KS)
-            variants[off] = [q["shared"]["recall"]["5"] for q in report["per_question"]]
+            variants[off] = recall(
+                HybridConfig(**{name: SWITCHES[name] for name in off}), questions
+            )
 
     def mean(off: tuple[str, ...], keep: set[int]) -> float:
         return sum(variants[off][i] for i in keep) / max(len(keep), 1)
@@ -236,14 +252,10 @@ def _synthetic(args: argparse.Namespace, count: int, tune: bool) -> dict[str, An
     import random
     from dataclasses import asdict
 
-    from engine.runtime import embedder_from_settings
     from engine.settings import get_settings
     from ingest.store import IndexStore
-    from retrieval.catalog import Catalog
-    from retrieval.dense import DenseRetriever
-    from retrieval.evaluate import EvalQuestion, evaluate, load_questions
-    from retrieval.hybrid import HybridConfig, HybridRetriever
-    from retrieval.lexical import LexicalRetriever
+    from retrieval.evaluate import EvalQuestion, load_questions
+    from retrieval.hybrid import HybridConfig
     from retrieval.synthetic import synthesise
 
     settings = get_settings()
@@ -254,23 +266,14 @@ def _synthetic(args: argparse.Namespace, count: int, tune: bool) -> dict[str, An
         chosen = made[:count]
         synthesis_seconds = time.perf_counter() - started
         asked = [EvalQuestion(str(i), q.text, q.filing, q.pages) for i, q in enumerate(chosen)]
-        catalog = Catalog.from_store(store)
-        dense = DenseRetriever(
-            store, embedder_from_settings(settings), catalog, vector_index=settings.vector_index
-        )
-        dense.warm_up()
-        lexical = LexicalRetriever(store, catalog)
+        per_question = _shared_recall_scorer(store, settings)
 
-        def recall(
-            config: HybridConfig, questions: list[EvalQuestion]
-        ) -> tuple[float, list[float]]:
-            report = evaluate(
-                HybridRetriever(store, dense, lexical, catalog, config=config), questions, KS
-            )
-            per = [q["shared"]["recall"]["5"] for q in report["per_question"]]
-            return report["summary"]["shared"]["recall"]["5"], per
+        def recall(config: HybridConfig, questions: list[EvalQuestion]) -> float:
+            found = per_question(config, questions)
+            return sum(found) / len(found)
 
-        shipped, per_query = recall(HybridConfig(), asked)
+        per_query = per_question(HybridConfig(), asked)
+        shipped = sum(per_query) / len(per_query)
         by_kind: dict[str, list[float]] = {}
         for query, value in zip(chosen, per_query, strict=True):
             by_kind.setdefault(query.kind, []).append(value)
@@ -293,15 +296,15 @@ def _synthetic(args: argparse.Namespace, count: int, tune: bool) -> dict[str, An
                     if value == current[name]:
                         continue
                     trial = {**current, name: value}
-                    score, _ = recall(HybridConfig(**trial), asked)
+                    score = recall(HybridConfig(**trial), asked)
                     if score > best + 0.002:
                         best, current = score, trial
             dev = load_questions(args.questions)
             result["tuned"] = {
                 "weights": current,
                 "synthetic_recall@5": round(best, 3),
-                "dev_recall@5": round(recall(HybridConfig(**current), dev)[0], 3),
-                "dev_recall@5_shipped": round(recall(HybridConfig(), dev)[0], 3),
+                "dev_recall@5": round(recall(HybridConfig(**current), dev), 3),
+                "dev_recall@5_shipped": round(recall(HybridConfig(), dev), 3),
                 "shipped_weights": {name: asdict(defaults)[name] for name in TUNED_GRID},
             }
     return result

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.learned import LinearModel
-from engine.text import content_stems, stem, vocabulary, words
-from retrieval.query import SearchQuery, read_query
+from engine.text import content_stems, vocabulary, words
+from retrieval.query import SearchQuery, read_query, stem
 from verifier.asked import AskedQuestion, read_asked
 from verifier.numbers import normalise_text, periods, scale_factor
 

@@ -1,20 +1,20 @@
 """One tokeniser, one stemmer and one stop list for every module of the engine that compares
 words: the question reader, the cell linker and the span selector.
 
-The stemmer is Porter's, from the Snowball project's package, the algorithm SQLite's FTS5
-``porter`` tokenizer applies to the lexical index, so a stem here is a stem there.
+The stemmer is retrieval's (``retrieval.query.stem``): Porter's, from the Snowball project's
+package, the algorithm SQLite's FTS5 ``porter`` tokenizer applies to the lexical index, so a
+stem here is a stem there.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
-import snowballstemmer
-
+from retrieval.query import stem
 from verifier.numbers import normalise_text
 
 _WORD = re.compile(r"[a-z0-9]+(?:['.][a-z0-9]+)*|%")
@@ -31,20 +31,10 @@ def stop_words() -> frozenset[str]:
     return frozenset(vocabulary()["text"]["stop_words"])
 
 
-@cache
-def _stemmer() -> Any:
-    return snowballstemmer.stemmer("porter")
-
-
 def words(text: str) -> list[str]:
     """Lower-cased words, numbers (``1,452.4`` stays one token, without commas) and ``%``."""
     text = normalise_text(text).lower().replace(",", "")
     return _WORD.findall(text)
-
-
-@lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    return str(_stemmer().stemWord(word))
 
 
 # "FY2019", "fy19", "F19": a period (read as one by the question reader), not a content word.

@@ -98,8 +98,13 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def evaluate(
-    retriever: Retriever, questions: Sequence[EvalQuestion], ks: Sequence[int] = DEFAULT_KS
+    retriever: Retriever,
+    questions: Sequence[EvalQuestion],
+    ks: Sequence[int] = DEFAULT_KS,
+    stores: Sequence[str] = ("shared", "single"),
 ) -> dict[str, Any]:
+    """``stores``: "shared" (filters read from the question), "single" (the question's own
+    filing), or both; "shared" first where both."""
     depth = max(ks)
 
     def shared(question: EvalQuestion) -> QueryFilters | None:
@@ -108,10 +113,11 @@ def evaluate(
     def single(question: EvalQuestion) -> QueryFilters | None:
         return QueryFilters(filings=frozenset({question.filing}))
 
-    stores = {"shared": shared, "single": single}
+    filters_of = {"shared": shared, "single": single}
     per_question: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
-    for store_name, make_filters in stores.items():
+    for store_name in stores:
+        make_filters = filters_of[store_name]
         recalls: dict[int, list[float]] = {k: [] for k in ks}
         reciprocal_ranks: list[float] = []
         latencies: list[float] = []
@@ -123,7 +129,7 @@ def evaluate(
             for k in ks:
                 recalls[k].append(_recall(result.pages, question.evidence_pages, k))
             reciprocal_ranks.append(_reciprocal_rank(result.pages, question.evidence_pages))
-            if store_name == "shared":
+            if store_name == stores[0]:
                 per_question.append(
                     {
                         "id": question.id,

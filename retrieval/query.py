@@ -71,14 +71,15 @@ def read_query(text: str) -> SearchQuery:
         PageKind.CONSENT: asks_about_consent(text),
         PageKind.SUBSIDIARIES: asks_about_subsidiaries(text),
     }
+    terms = tuple(query_terms(text))
     return SearchQuery(
         text=text,
-        terms=tuple(query_terms(text)),
+        terms=terms,
         expansions=tuple(expansion_phrases(text)),
         statements=tuple(named_statements(text)),
         breakdowns=tuple(asked_breakdowns(text)),
         exhibits=frozenset(kind for kind, asked in exhibits.items() if asked),
-        stems=frozenset(stem(term) for term in query_terms(text) if not term.isdigit()),
+        stems=frozenset(stem(term) for term in terms if not term.isdigit()),
     )
 
 
@@ -90,9 +91,11 @@ def _stemmer() -> snowballstemmer.stemmer:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
+    """The project's one stemmer: retrieval's and the answer engine's (``engine.text``)."""
     return str(_stemmer().stemWord(word))
 
 
+@lru_cache(maxsize=16384)
 def topic_stems(title: str) -> frozenset[str]:
     """The stems of what a title is about: "Note 12 — Long-Term Debt" gives {long, term,
     debt}; numbering, scaffolding and words every note title carries are left out."""

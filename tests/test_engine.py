@@ -17,10 +17,11 @@ from engine.learned import LinearModel, fit_linear
 from engine.planner import CpuPlanner, Evidence
 from engine.plans import Plan, PlanError, Refusal, execute
 from engine.question import LinearOperationClassifier, Operation, QuestionReader
-from engine.text import content_stems, stem, words
+from engine.text import content_stems, words
 from engine.training import LabelledQuestion, Outcome, choose_thresholds, operation_of
 from engine.vectors import TextVectors
 from ingest.store import IndexStore
+from retrieval.query import stem
 
 REPORT = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Harbour Mills plc Annual Report 2019</title></head>
