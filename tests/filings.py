@@ -164,8 +164,14 @@ NOTE_NAMING_STATEMENTS = [
 ]
 
 
+FIXED_PDF_DATE = "D:20240301000000Z"
+
+
 def _saved(document: pymupdf.Document, path: Path) -> Path:
-    document.save(path)
+    """Saved byte for byte the same on every run: a filing's id hashes its bytes, and the
+    sentence ids, and so every order by id, follow from it."""
+    document.set_metadata({"creationDate": FIXED_PDF_DATE, "modDate": FIXED_PDF_DATE})
+    document.save(path, no_new_id=True)
     document.close()
     return path
 
@@ -368,8 +374,7 @@ def write_scanned(path: Path) -> Path:
     document = pymupdf.open()
     page = document.new_page()
     page.insert_image(page.rect, pixmap=picture)
-    document.save(path)
-    return path
+    return _saved(document, path)
 
 
 def write_not_a_filing(path: Path) -> Path:
