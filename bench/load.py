@@ -293,9 +293,10 @@ def _read_questions(path: Path, company: str | None) -> list[str]:
 def drafted_from_rows(question: str) -> bool:
     """Whether the statement lookup or the metric calculator would draft this question's
     answer from statement rows (the service's own tests), rather than the generator."""
-    from engine.lookup import MetricCalculator, StatementLookup
+    from engine.statement_asks import read_statement_ask
 
-    return StatementLookup.asks_for_a_line_item(question) or MetricCalculator().computes(question)
+    ask = read_statement_ask(question)
+    return ask.line_item_year is not None or ask.computes
 
 
 def generation_questions() -> tuple[list[str], str]:

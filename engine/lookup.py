@@ -8,22 +8,33 @@ it goes through every rule of the constitution like a generated one, and when it
 verify, or the question is not a plain lookup, the generator answers instead. Questions that
 compute something (a ratio, a margin, a change, an average) or name several items or years
 are never answered here.
+
+The lookup and the metric calculator below work from the question's reading
+(``engine.statement_asks.StatementAsk``, read once by the question reader): which form it
+asks, its year, its operands and the statements they come from. Nothing here parses the
+question's text.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from engine.statement_asks import (
+    Calculation,
+    Change,
+    Constant,
+    Expression,
+    Operand,
+    StatementAsk,
+    Symbol,
+    TwoYearOperand,
+)
 from ingest.vocabulary import (
     BALANCE,
-    STANDARD_DEFINITIONS,
     AskedItem,
-    asked_items,
-    named_statements,
     statement_kinds,
 )
 from verifier.arithmetic import (
@@ -34,7 +45,7 @@ from verifier.arithmetic import (
     singular,
     totals_group,
 )
-from verifier.asked import GroupRankingQuestion, RankingQuestion, read_asked
+from verifier.asked import GroupRankingQuestion, RankingQuestion
 from verifier.numbers import (
     Quantity,
     aligned_columns,
@@ -44,33 +55,11 @@ from verifier.numbers import (
     quantities,
     row_unit,
     scale_factor,
-    years_in,
 )
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim, EvidenceSentence
 
 STATEMENT_LOOKUP_VERSION = "statement-lookup@1"
 
-# Words that make a question a computation or a comparison, not the reading of one figure.
-_NOT_A_LOOKUP = re.compile(
-    r"[%+]|\b(?:defined?|definition|ratio|average|change[sd]?|margin|growth|grew|grow|turnover|"
-    r"percent(?:age)?|compared?|comparison|increased?|decreased?|trend|per share|cagr|"
-    r"difference|between|sum|total of|combined|less|minus|plus|divided|"
-    # Which row, why, or what kind: a question about the figures, not one figure. ("Who" and
-    # "best" are left out: FinanceBench's instructions say "an analyst who can only use …" and
-    # "to the best of your abilities".)
-    r"which|why|nature|purpose|explain|describe|drove|driven|drivers?|lowest|highest|"
-    r"largest|smallest|most|least|worst)\b",
-    re.IGNORECASE,
-)
-# A plain lookup asks for an amount: "what is / was / were …", "how much …".
-_ASKS_AN_AMOUNT = re.compile(r"\b(?:what (?:is|was|were)|how much)\b", re.IGNORECASE)
-# Arithmetic the asked metric adds to what its definition defines ("EBITDA less capex",
-# "3 year average EBITDA % margin").
-_MORE_THAN_DEFINED = re.compile(
-    r"[%+/*]|\b(?:less|minus|plus|divided|times|average|change|growth|margin|percent(?:age)?|"
-    r"ratio of|difference|sum)\b",
-    re.IGNORECASE,
-)
 _SCALE_WORD = {"thousands": "thousand", "millions": "million", "billions": "billion"}
 
 
@@ -130,28 +119,20 @@ class StatementLookup:
 
     version = STATEMENT_LOOKUP_VERSION
 
-    def find(self, question: str, sentences: Iterable[EvidenceSentence]) -> RowLookup | None:
-        """The row and figure that answer ``question``, or None when the question is not a
-        plain lookup or the retrieved rows do not settle it (no row for the item, or rows
-        that print different figures for the year)."""
-        if not self.asks_for_a_line_item(question):
+    def find(self, ask: StatementAsk, sentences: Iterable[EvidenceSentence]) -> RowLookup | None:
+        """The row and figure that answer the question, or None when it is not a plain
+        lookup or the retrieved rows do not settle it (no row for the item, or rows that print
+        different figures for the year)."""
+        if ask.line_item_year is None:
             return None
-        year = next(iter(years_in(question)))
-        return self.row_for(question, year, sentences, named_statements(question))
-
-    @staticmethod
-    def asks_for_a_line_item(question: str) -> bool:
-        """Whether the question has the form of a plain lookup: an amount, in one year, with
-        no computation, comparison or choice among rows."""
-        return (
-            not _NOT_A_LOOKUP.search(question)
-            and bool(_ASKS_AN_AMOUNT.search(question))
-            and len(years_in(question)) == 1
+        return self.row_for(
+            ask.text, ask.items, ask.line_item_year, sentences, list(ask.statements)
         )
 
     def row_for(
         self,
         phrase: str,
+        items: Sequence[AskedItem],
         year: int,
         sentences: Iterable[EvidenceSentence],
         statements: list[str],
@@ -162,7 +143,6 @@ class StatementLookup:
         else the caption a filing prints for the one analyst term it uses ("capex"); a row of
         one of ``statements`` when there is one (and only then, ``only_on_statements``). None
         unless one figure from one company answers it."""
-        items = asked_items(phrase)
         asked = _comparable(phrase)
         candidates = rows_for_year(sentences, year)
         printed = [
@@ -193,7 +173,7 @@ class StatementLookup:
             return None
         return found[0]
 
-    def draft(self, question: str, lookup: RowLookup) -> DraftAnswer:
+    def draft(self, ask: StatementAsk, lookup: RowLookup) -> DraftAnswer:
         """One claim restating the row's figure for the year, citing the row's caption and
         figures verbatim, and the figure as the direct answer."""
         sentence = lookup.sentence
@@ -201,7 +181,7 @@ class StatementLookup:
         claim = (
             f"{_company(sentence)}'s {in_a_sentence(lookup.caption)} was {figure} {_when(lookup)}."
         )
-        return _one_claim_answer(claim, [sentence], in_asked_unit(question, figure))
+        return _one_claim_answer(claim, [sentence], in_asked_unit(ask.unit, figure))
 
 
 def _rows_of_alternatives(
@@ -274,11 +254,6 @@ def _when(row: RowLookup) -> str:
     if BALANCE in statement_kinds(row.sentence.table_title or ""):
         return f"at the end of fiscal {row.year}"
     return f"in fiscal {row.year}"
-
-
-def _one_year(question: str) -> int | None:
-    years = years_in(question)
-    return next(iter(years)) if len(years) == 1 else None
 
 
 def _sole_extreme(rows: list[RowLookup], direction: str) -> RowLookup | None:
@@ -368,19 +343,14 @@ def _own_statements(found: list[RowLookup]) -> list[RowLookup]:
     return own or found
 
 
-# "Answer in USD millions", "(in USD billions)".
-_ASKED_UNIT = re.compile(r"\bin (?:usd |us\$ ?|\$ ?)?(thousands|millions|billions)\b", re.I)
-
-
-def in_asked_unit(question: str, amount: str) -> str:
-    """A direct answer in the unit the question asks for ("Answer in USD millions": $302,578
-    thousand is $302.6 million), to a tenth of a million or a hundredth of a billion; as
-    stated when the question asks for none, or for the unit it is in."""
-    asked = _ASKED_UNIT.search(question)
+def in_asked_unit(unit: str | None, amount: str) -> str:
+    """A direct answer in the unit the question asks for (``unit``: "millions" for "Answer
+    in USD millions": $302,578 thousand is $302.6 million), to a tenth of a million or a
+    hundredth of a billion; as stated when the question asks for none, or for the unit it is
+    in."""
     figures = quantities(amount)
-    if asked is None or len(figures) != 1 or figures[0].percent or figures[0].scale == 1.0:
+    if unit is None or len(figures) != 1 or figures[0].percent or figures[0].scale == 1.0:
         return amount
-    unit = asked.group(1).lower()
     figure = figures[0]
     if scale_factor(unit) == figure.scale:
         return amount
@@ -410,86 +380,6 @@ def figure_text(lookup: RowLookup, signed: bool = False) -> str:
 
 # -- computed metrics -------------------------------------------------------------------------
 
-# "NAME is defined as: DEFINITION" / "Define NAME as DEFINITION" / "NAME = DEFINITION".
-_DEFINITION = re.compile(
-    r"(?:define\s+(?P<named>[^.?]+?)\s+as:?\s*|(?P<before>[A-Za-z][\w &%()-]{2,60}?)\s+"
-    r"(?:is|are)\s+defined\s+as:?\s*|\bdefined\s+as:?\s*)"
-    r"(?P<definition>(?:[^.?]|\.\d)+)",
-    re.IGNORECASE,
-)
-_TOKEN = re.compile(
-    r"\(|\)|÷|/|\*|×|\+|(?<=\s)[-–−](?=\s)|\b(?:divided by|multiplied by|times|less|minus|plus)\b",
-    re.IGNORECASE,
-)
-_TOKEN_OPERATOR = {
-    "÷": "÷", "/": "÷", "divided by": "÷", "*": "×", "×": "×", "times": "×",
-    "multiplied by": "×", "+": "+", "plus": "+", "-": "−", "–": "−", "−": "−", "less": "−",
-    "minus": "−",
-}  # fmt: skip
-_AVERAGE = re.compile(
-    r"^average (?:of )?(?P<item>.+?) between (?:fy\s?)?(?P<first>(?:19|20)\d{2}) and "
-    r"(?:fy\s?)?(?P<second>(?:19|20)\d{2})$",
-    re.IGNORECASE,
-)
-# Words of an operand that qualify how a figure is read, not which line item it is.
-_OPERAND_NOISE = re.compile(
-    r"\[[^\]]*\]|\b(?:fy\s?(?:19|20)\d{2}|(?:19|20)\d{2}|unadjusted|reported|the|amount|"
-    r"year[- ]end|annual|company's)\b",
-    re.IGNORECASE,
-)
-# "year-over-year change in revenue from FY2016 to FY2017".
-_CHANGE = re.compile(
-    r"(?P<name>(?:year[- ]over[- ]year |yoy )?(?:change|growth) in (?P<item>[^?(,]+?)) from "
-    r"(?:fy\s?)?(?P<first>(?:19|20)\d{2}) to (?:fy\s?)?(?P<second>(?:19|20)\d{2})",
-    re.IGNORECASE,
-)
-# "How much has the effective tax rate of the company changed between FY2021 and FY2022?"
-_HOW_MUCH_CHANGED = re.compile(
-    r"\bhow much (?:has|have|did) (?:the )?(?P<item>[^?]+?)(?: of [A-Z][\w&.' -]*)? "
-    r"changed? (?:between|from) (?:fy\s?)?(?:19|20)\d{2} (?:and|to) (?:fy\s?)?(?:19|20)\d{2}",
-    re.IGNORECASE,
-)
-# "change in inventory between FY2019 and FY2020", an operand of a definition.
-_CHANGE_BETWEEN = re.compile(
-    r"^change in (?P<item>.+?) between (?:fy\s?)?(?P<first>(?:19|20)\d{2}) and "
-    r"(?:fy\s?)?(?P<second>(?:19|20)\d{2})$",
-    re.IGNORECASE,
-)
-# "depreciation and amortization from the cash flow statement": which statement prints it.
-_STATEMENT_HINT = re.compile(
-    r"\b(?:from|in|on|per|of) (?:the )?(?:consolidated )?(?:cash flows? statements?|statements? of "
-    r"cash flows?|income statements?|statements? of (?:income|operations|earnings)|"
-    r"p&l(?: statements?)?|balance sheets?)\b",
-    re.IGNORECASE,
-)
-# "FY2018 - FY2020 3 year average of capex as a % of revenue".
-_SPAN_AVERAGE = re.compile(
-    r"^(?:fy\s?)?(?P<first>(?:19|20)\d{2})\s*(?:-|–|to|through)\s*(?:fy\s?)?"
-    r"(?P<last>(?:19|20)\d{2})\s+(?P<count>\d+|two|three|four|five)[- ]year average "
-    r"(?:of )?(?P<metric>.+)$",
-    re.IGNORECASE,
-)
-_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5}
-# "capex as a % of revenue"; "unadjusted EBITDA % margin" (a margin is of revenue).
-_SHARE_OF = re.compile(r"^(?P<part>.+?) as an? (?:%|percent(?:age)?) of (?P<whole>.+)$", re.I)
-_PERCENT_MARGIN = re.compile(r"^(?P<of>.+?)\s*(?:%|percent(?:age)?)\s*margin$", re.IGNORECASE)
-# "Did the company grow its PP&E between FY20 and FY21?", "Has the company's net revenue
-# decreased from FY2021 to FY2022?": whether one item moved up (or down) between two years.
-_MOVED = (
-    r"(?:grow|grew|grown|increased?|rise|rose|risen|decreased?|declined?|fall|fell|fallen|"
-    r"dropped|drop|shr[iu]nk|reduced?)"
-)
-# Read without backtracking (nested lazy gaps made one search cubic in the question's length):
-# the first auxiliary of a clause, then either "grow its ITEM between" or "OWNER's ITEM grew
-# between", each part found by a forward search from the last.
-_AUXILIARY = re.compile(r"\b(?:did|has|have|had)\s", re.IGNORECASE)
-_MOVED_ITS = re.compile(rf"\s{_MOVED}\s+(?:its|their)\s", re.IGNORECASE)
-_MOVED_WHEN = re.compile(rf"\s{_MOVED}\s+(?:between|from)\b", re.IGNORECASE)
-_WHEN = re.compile(r"\s(?:between|from)\b", re.IGNORECASE)
-_OWNER_END = re.compile(r"'s?\s")
-_DECIMALS = re.compile(r"\b(one|two|three|1|2|3) decimal places?\b", re.IGNORECASE)
-_PERCENT_ASKED = re.compile(r"%|\bpercent(?:s|age)?\b|\bmargin\b", re.IGNORECASE)
-
 
 @dataclass(frozen=True, slots=True)
 class _Input:
@@ -497,282 +387,40 @@ class _Input:
     own_year: bool  # whether its period is not the one the claim's subject names
 
 
-@dataclass(frozen=True, slots=True)
-class _Defined:
-    name: str
-    definition: str  # as the question words it
-    start: int  # where the definition begins in the question
-
-
-# A question's definitions may refer to each other ("DIO + DSO − DPO", each defined in turn),
-# but no real metric nests deeper than a few levels or spells out to more than a paragraph. The
-# bounds keep a question that defines each name as two copies of the next from doubling its
-# expansion at every level (a few dozen levels would be terabytes).
-MAX_DEFINITION_DEPTH = 6
-MAX_EXPANDED_CHARS = 1_000
-
-
-@functools.lru_cache(maxsize=256)
-def _definitions(question: str) -> tuple[_Defined, ...]:
-    """Every metric the question defines, in order: a cash conversion cycle defined as
-    DIO + DSO − DPO, then each of those. Read once per question (cached): every caller
-    shares the one parse."""
-    found: list[_Defined] = []
-    for match in _DEFINITION.finditer(question):
-        name = match.group("named") or match.group("before") or ""
-        if not name and not found:
-            items = [item for item in asked_items(question) if not item.same_item]
-            name = items[0].words if items else ""
-        name = re.sub(r"^(?:the|a|an)\s+|\s+here$", "", name.strip(), flags=re.IGNORECASE)
-        definition = match.group("definition").strip().rstrip(":;,")
-        if name and definition:
-            found.append(_Defined(name, definition, match.start("definition")))
-    return tuple(found)
-
-
-class _UnexpandableError(Exception):
-    """The definitions refer to themselves, nest too deep or spell out too long."""
-
-
-def _expanded(expression: str, definitions: Sequence[_Defined]) -> str | None:
-    """The expression with every name the question defines replaced by its definition, in
-    brackets, until none is left; None when the definitions never bottom out (a name defined
-    through itself), nest deeper than ``MAX_DEFINITION_DEPTH`` or spell out to more than
-    ``MAX_EXPANDED_CHARS``. Each definition is expanded once and reused, so the work is
-    bounded by the size limit, not by how often a name recurs."""
-    if not definitions:
-        return expression
-    meaning: dict[str, str] = {}
-    for defined in definitions:
-        meaning.setdefault(defined.name.casefold(), defined.definition)
-    names = sorted(meaning, key=len, reverse=True)  # "adjusted EBITDA" before "EBITDA"
-    pattern = re.compile(
-        rf"(?<![\w&])(?:{'|'.join(map(re.escape, names))})(?![\w&])", re.IGNORECASE
-    )
-    spelled: dict[str, str] = {}
-
-    def spell(text: str, depth: int, within: frozenset[str]) -> str:
-        if depth > MAX_DEFINITION_DEPTH:
-            raise _UnexpandableError
-        pieces: list[str] = []
-        size = 0
-        last = 0
-        for match in pattern.finditer(text):
-            name = match.group().casefold()
-            if name in within:
-                raise _UnexpandableError
-            if name not in spelled:
-                spelled[name] = spell(meaning[name], depth + 1, within | {name})
-            for piece in (text[last : match.start()], f"({spelled[name]})"):
-                pieces.append(piece)
-                size += len(piece)
-            if size > MAX_EXPANDED_CHARS:
-                raise _UnexpandableError
-            last = match.end()
-        pieces.append(text[last:])
-        return "".join(pieces)
-
-    try:
-        return spell(expression, 0, frozenset())
-    except _UnexpandableError:
-        return None
-
-
-def _definition(question: str) -> tuple[str, str, int] | None:
-    """(metric name, its definition with the names it uses defined in turn, where the
-    definition starts) of a question that defines what it asks for."""
-    definitions = _definitions(question)
-    if not definitions:
-        return None
-    first = definitions[0]
-    expanded = _expanded(first.definition, definitions[1:])
-    return None if expanded is None else (first.name, expanded, first.start)
-
-
-def _resolved(name: str, definitions: Sequence[_Defined]) -> str | None:
-    """What a metric's name stands for: the question's definition, else the standard one
-    (unadjusted EBITDA), else the name itself, a line item."""
-    name = " ".join(name.split())
-    bare = _STATEMENT_HINT.sub(" ", name).strip()
-    if not any(d.name.lower() in name.lower() for d in definitions):
-        for pattern, definition in STANDARD_DEFINITIONS:
-            if pattern.fullmatch(bare):
-                return definition
-    return _expanded(name, definitions)
-
-
-def _asides(text: str) -> str:
-    """Remarks in brackets dropped, except the statement one names ("(D&A from cash flow
-    statement)" → "from the cash flow statement"), which says where the figure is read."""
-
-    def aside(match: re.Match[str]) -> str:
-        hint = _STATEMENT_HINT.search(match.group(1))
-        return f" {hint.group()} " if hint else " "
-
-    return re.sub(r"\(([^()]*)\)", aside, text)
-
-
-def _moved_item(question: str) -> str | None:
-    """The item a yes/no question asks about whether it rose (or fell) between two years:
-    "Did the company grow its PP&E between …", else "Has the company's net revenue decreased
-    from …"."""
-    if len(years_in(question)) != 2:
-        return None
-    # Each clause from just after its first auxiliary ("did", "has"), found once for both forms.
-    asked = [
-        (clause, auxiliary.end())
-        for clause in question.split("?")
-        if (auxiliary := _AUXILIARY.search(clause)) is not None
-    ]
-    for clause, after in asked:
-        moved = _MOVED_ITS.search(clause, after + 1)
-        when = _WHEN.search(clause, moved.end() - 1) if moved else None
-        if moved and when and clause[moved.end() : when.start()].strip():
-            return " ".join(clause[moved.end() : when.start()].split())
-    for clause, after in asked:
-        owner = _OWNER_END.search(clause, after)
-        moved = _MOVED_WHEN.search(clause, owner.end() - 1) if owner else None
-        if owner and moved and clause[owner.end() : moved.start()].strip():
-            return " ".join(clause[owner.end() : moved.start()].split())
-    return None
-
-
-def _asked_metric(question: str) -> tuple[str, str, list[int]] | None:
-    """(the metric as the claim names it, its expression in the words definitions use, the
-    years it is computed for) for a question asking for a share ("capex as a % of revenue"),
-    a margin ("EBITDA % margin"), or a several-year average of a metric; None otherwise."""
-    match = _WHAT_IS.search(question)
-    if match is None:
-        return None
-    asked = _asides(_ASKED_UNIT.sub(" ", match["asked"]))
-    asked = re.sub(r"^.*?'s\s+", "", asked)  # the company's
-    asked = re.sub(r"\s+(?:for|of|at)\s+[A-Z][\w&.,' -]*$", "", asked.strip())
-    asked = " ".join(asked.split())
-    definitions = _definitions(question)
-    if span := _SPAN_AVERAGE.match(asked):
-        first, last = int(span["first"]), int(span["last"])
-        count = _COUNT_WORDS.get(span["count"].lower()) or int(span["count"])
-        if last - first + 1 != count:
-            return None
-        years, metric = list(range(first, last + 1)), span["metric"]
-        subject = f"{count} year average of {_STATEMENT_HINT.sub(' ', metric)}"
-    else:
-        years = sorted(years_in(asked))
-        if len(years) != 1:
-            return None
-        metric = re.sub(r"\b(?:fy\s?|fiscal (?:year )?)?(?:19|20)\d{2}\b", " ", asked, flags=re.I)
-        subject = _STATEMENT_HINT.sub(" ", metric)
-    metric = " ".join(metric.split())
-    if share := _SHARE_OF.match(metric):
-        part, whole = _resolved(share["part"], definitions), _resolved(share["whole"], definitions)
-        expression = None if part is None or whole is None else f"({part}) ÷ ({whole})"
-    elif margin := _PERCENT_MARGIN.match(metric):
-        of = _resolved(margin["of"], definitions)
-        expression = None if of is None else f"({of}) ÷ (revenue)"
-    elif len(years) > 1:
-        expression = _resolved(metric, definitions)
-    else:
-        return None  # one year of a metric: a definition's, or a plain lookup
-    if expression is None:
-        return None
-    return " ".join(subject.split()), expression, years
-
-
-# "what is the company's FY2021 operating income + depreciation and amortization
-# (unadjusted EBITDA) in USD millions?"
-_WHAT_IS = re.compile(r"\bwhat (?:is|was|were) (?:the )?(?P<asked>[^?]+)\?", re.IGNORECASE)
-_ASKED_OPERATOR = re.compile(r"[+÷/*×]|\s[-–−]\s|\b(?:less|minus|plus|divided by|times)\b", re.I)
-
-
-def _asked_arithmetic(question: str) -> tuple[str, str, int] | None:
-    """(expression, its name, its year) when the question itself asks for arithmetic over
-    line items in one year; the name is the one it gives in brackets, else its own words."""
-    match = _WHAT_IS.search(question)
-    if match is None:
-        return None
-    asked = match["asked"]
-    years = years_in(asked)
-    if len(years) != 1 or not _ASKED_OPERATOR.search(asked):
-        return None
-    named = re.search(r"\(([A-Za-z][A-Za-z &-]+)\)", asked)
-    asked = re.sub(r"\((?:in )?[^)]*\)", " ", asked)
-    asked = _ASKED_UNIT.sub(" ", asked)
-    asked = re.sub(r"^.*?'s\s+", "", asked)  # the company's
-    asked = re.sub(r"\b(?:fy\s?|fiscal (?:year )?)?(?:19|20)\d{2}\b", " ", asked, flags=re.I)
-    asked = re.sub(r"\s+(?:for|of|at)\s+[A-Z][\w&.,' -]*$", "", asked.strip())
-    expression = " ".join(asked.split())
-    if not expression or not _ASKED_OPERATOR.search(expression):
-        return None
-    name = named.group(1).strip() if named else expression
-    return expression, name, next(iter(years))
-
-
 class MetricCalculator:
     """Computes a metric the question defines ("net working capital as total current assets
     less total current liabilities") from the retrieved statement rows of its inputs, and
     drafts one claim stating the calculation in the constitution's form (``verifier.
-    arithmetic``), which the verifier redoes and checks input by input."""
+    arithmetic``), which the verifier redoes and checks input by input. It works from the
+    question's reading (``engine.statement_asks``), never from its text."""
 
     version = "metric-calculator@1"
 
     def __init__(self, rows: StatementLookup | None = None) -> None:
         self.rows = rows or StatementLookup()
 
-    @staticmethod
-    def defines_its_metric(question: str) -> bool:
-        """Whether the question defines what it asks for, and every metric that definition
-        names (the DIO, DSO and DPO of a cash conversion cycle) in turn."""
-        defined = len(re.findall(r"\bdefined?\b", question, re.IGNORECASE))
-        return defined == len(_definitions(question)) and _definition(question) is not None
-
-    def computes(self, question: str) -> bool:
-        """Whether the question asks for something of a form this calculates: a metric it
-        defines, arithmetic it states, a share, a margin or a several-year average, or a
-        change between two years."""
-        return bool(
-            self.defines_its_metric(question)
-            or _asked_arithmetic(question)
-            or _asked_metric(question)
-            or _CHANGE.search(question)
-            or _moved_item(question)
-            or _HOW_MUCH_CHANGED.search(question)
-            or (asked := read_asked(question)).ranking
-            or asked.group_ranking
-        )
-
-    def draft(self, question: str, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
-        """The calculation's draft, or None when the question defines no metric this can
-        compute, or the retrieved rows lack an input."""
-        moved = how_much = None
-        asked_question = read_asked(question)
-        if asked := _asked_arithmetic(question):
-            computed = self._asked(question, asked, sentences)
-        elif metric := _asked_metric(question):
-            computed = self._metric(question, metric, sentences)
-        elif self.defines_its_metric(question):
-            computed = self._defined(question, sentences)
-        elif change := _CHANGE.search(question):
-            item, first, second = change["item"], int(change["first"]), int(change["second"])
-            computed = self._change(question, change["name"], item, (first, second), sentences)
-        elif moved := _moved_item(question):
-            computed = self._change(question, f"change in {moved}", moved, None, sentences)
-        elif how_much := _HOW_MUCH_CHANGED.search(question):
-            item = re.sub(r"^.*?'s\s+", "", how_much["item"])  # the company's
-            computed = self._change(question, f"change in {item}", item, None, sentences)
-        elif ranked := asked_question.ranking:
-            return self._ranking(ranked, question, sentences)
-        elif group := asked_question.group_ranking:
-            return self._group_ranking(group, question, sentences)
+    def draft(self, ask: StatementAsk, sentences: list[EvidenceSentence]) -> DraftAnswer | None:
+        """The calculation's draft, or None when the question asks for nothing this computes,
+        or the retrieved rows lack an input."""
+        computation = ask.computation
+        if isinstance(computation, Calculation):
+            computed = self._calculated(ask, computation, sentences)
+        elif isinstance(computation, Change):
+            computed = self._change(ask, computation, sentences)
+        elif isinstance(computation, RankingQuestion):
+            return self._ranking(computation, ask, sentences)
+        elif isinstance(computation, GroupRankingQuestion):
+            return self._group_ranking(computation, ask, sentences)
         else:
             return None
         if computed is None:
             return None
         subject, parts, inputs, divides = computed
-        percent = divides and bool(_PERCENT_ASKED.search(question))
+        percent = divides and ask.percent
         if percent:
             parts = ["(", *parts, ")", "×", "100"]
         expression = " ".join(parts).replace("( ", "(").replace(" )", ")")
-        result = self._result(question, expression, inputs, percent, divides)
+        result = self._result(ask, expression, inputs, percent, divides)
         if result is None:
             return None
         company = _company(inputs[0].row.sentence)
@@ -780,30 +428,31 @@ class MetricCalculator:
         for item in inputs:
             cited.setdefault(item.row.sentence.sentence_id, item.row.sentence)
         claim = f"{company}'s {subject} = {expression} = {result}."
-        answer = in_asked_unit(question, result)
-        if how_much and all(i.row.figure.percent for i in inputs):
+        answer = in_asked_unit(ask.unit, result)
+        form = computation.form if isinstance(computation, Change) else None
+        if form == "how much" and all(i.row.figure.percent for i in inputs):
             # The new rate beside the change; the claim shows the old one (an answer states
             # at most two figures).
             answer = f"{answer}, to {figure_text(inputs[0].row)} in fiscal {inputs[0].row.year}"
-        if moved:
+        if form == "moved":
             # Yes or no, by the sign of the change, as the verifier settles it.
-            polarity = settled_polarity(asked_question, [f for f in [formula_in(claim)] if f])
+            polarity = settled_polarity(ask.asked, [f for f in [formula_in(claim)] if f])
             if polarity is None:
                 return None
             after, before = inputs
-            item = in_a_sentence(after.row.caption)
+            moved = in_a_sentence(after.row.caption)
             answer = (
-                f"{polarity.capitalize()}: the change in {item} from fiscal {before.row.year} "
+                f"{polarity.capitalize()}: the change in {moved} from fiscal {before.row.year} "
                 f"to fiscal {after.row.year} was {answer}"
             )
         return _one_claim_answer(claim, list(cited.values()), answer)
 
     def _ranking(
-        self, ranked: RankingQuestion, question: str, sentences: list[EvidenceSentence]
+        self, ranked: RankingQuestion, ask: StatementAsk, sentences: list[EvidenceSentence]
     ) -> DraftAnswer | None:
         """Which of the items the question names is the highest (or lowest) in its one year:
         one row per item, all from one table, ranked with the signs the table prints."""
-        year = _one_year(question)
+        year = ask.one_year
         rows = None if year is None else _rows_of_alternatives(ranked.alternatives, year, sentences)
         winner = None if rows is None else _sole_extreme(rows, ranked.direction)
         if rows is None or winner is None:
@@ -819,11 +468,11 @@ class MetricCalculator:
         return _one_claim_answer(claim, [r.sentence for r in rows], answer)
 
     def _group_ranking(
-        self, group: GroupRankingQuestion, question: str, sentences: list[EvidenceSentence]
+        self, group: GroupRankingQuestion, ask: StatementAsk, sentences: list[EvidenceSentence]
     ) -> DraftAnswer | None:
         """The largest (or smallest) member of a group a statement totals, in the question's
         one year: the rows above the group's total row that add up to it."""
-        year = _one_year(question)
+        year = ask.one_year
         found = None if year is None else _members_of_total(group.group, year, sentences)
         winner = None if found is None else _sole_extreme(found[0], group.direction)
         if found is None or winner is None:
@@ -842,83 +491,40 @@ class MetricCalculator:
         )
         return _one_claim_answer(claim, [*(r.sentence for r in members), total.sentence], answer)
 
-    def _defined(
-        self, question: str, sentences: list[EvidenceSentence]
+    def _calculated(
+        self, ask: StatementAsk, calculation: Calculation, sentences: list[EvidenceSentence]
     ) -> tuple[str, list[str], list[_Input], bool] | None:
-        """(what is computed and when, the expression's parts, its inputs, whether it divides)
-        for a metric the question defines."""
-        defined = _definition(question)
-        if defined is None:
-            return None
-        name, definition, start = defined
-        before_definition = question[:start]
-        asked = re.sub(re.escape(name), " ", before_definition, flags=re.IGNORECASE)
-        if _MORE_THAN_DEFINED.search(asked):
-            return None  # the question asks for more than the definition defines
-        years = years_in(before_definition) or years_in(question)
-        if len(years) != 1:
-            return None
-        return self._computed(question, name, definition, next(iter(years)), sentences)
-
-    def _asked(
-        self, question: str, asked: tuple[str, str, int], sentences: list[EvidenceSentence]
-    ) -> tuple[str, list[str], list[_Input], bool] | None:
-        """A question that asks for arithmetic itself ("unadjusted operating income +
-        depreciation and amortization", "EBITDA less capex"), with the names it defines
-        replaced by their definitions."""
-        expression, name, year = asked
-        if self.defines_its_metric(question):
-            expanded = _expanded(expression, _definitions(question))
-            if expanded is None:
-                return None
-            expression = expanded
-        return self._computed(question, name, expression, year, sentences)
-
-    def _metric(
-        self, question: str, metric: tuple[str, str, list[int]], sentences: list[EvidenceSentence]
-    ) -> tuple[str, list[str], list[_Input], bool] | None:
-        """A share, a margin or a several-year average: the metric's expression for each year,
-        averaged over the years when there are several, each input named with its year."""
-        subject, expression, years = metric
+        """A metric in its one year, or averaged over several years with each input named
+        with its year."""
+        years = calculation.years
         if len(years) == 1:
-            return self._computed(question, subject, expression, years[0], sentences)
-        statements = named_statements(question)
-        parts, inputs, divides = ["("], [], False
-        for year in years:
-            parsed = self._parse(expression, year, sentences, statements, subject_year=None)
+            parsed = self._parse(calculation.expression, years[0], sentences, years[0])
             if parsed is None:
                 return None
-            year_parts, year_inputs, year_divides = parsed
+            parts, inputs, divides = parsed
+            if ask.percent and not divides:
+                # A margin or a percentage whose expression only gives its numerator
+                # ("EBITDA % margin … define EBITDA as …"): not what the expression computes.
+                return None
+            return f"{calculation.subject} in fiscal {years[0]}", parts, inputs, divides
+        parts, inputs, divides = ["("], [], False
+        for year in years:
+            year_parsed = self._parse(calculation.expression, year, sentences, subject_year=None)
+            if year_parsed is None:
+                return None
+            year_parts, year_inputs, year_divides = year_parsed
             parts += [*(["+"] if year != years[0] else []), "(", *year_parts, ")"]
             inputs += year_inputs
             divides = divides or year_divides
         parts += [")", "÷", str(len(years))]
-        return f"{subject} from fiscal {years[0]} to fiscal {years[-1]}", parts, inputs, divides
-
-    def _computed(
-        self,
-        question: str,
-        name: str,
-        expression: str,
-        year: int,
-        sentences: list[EvidenceSentence],
-    ) -> tuple[str, list[str], list[_Input], bool] | None:
-        parsed = self._parse(expression, year, sentences, named_statements(question), year)
-        if parsed is None:
-            return None
-        parts, inputs, divides = parsed
-        if _PERCENT_ASKED.search(question) and not divides:
-            # A margin or a percentage whose expression only gives its numerator ("EBITDA %
-            # margin … define EBITDA as …"): not what the expression computes.
-            return None
-        return f"{name} in fiscal {year}", parts, inputs, divides
+        subject = f"{calculation.subject} from fiscal {years[0]} to fiscal {years[-1]}"
+        return subject, parts, inputs, divides
 
     def _parse(
         self,
-        text: str,
+        expression: Expression,
         year: int,
         sentences: list[EvidenceSentence],
-        statements: list[str],
         subject_year: int | None,
     ) -> tuple[list[str], list[_Input], bool] | None:
         """The expression's parts as the claim writes them, its inputs, and whether it
@@ -927,136 +533,68 @@ class MetricCalculator:
         it is ``subject_year``, the one the claim's subject names."""
         parts: list[str] = []
         inputs: list[_Input] = []
-        divides = False
-        position = 0
-        pieces: list[tuple[str, bool]] = []  # (text, is an operator or parenthesis)
-        for token in _TOKEN.finditer(text):
-            pieces.append((text[position : token.start()], False))
-            pieces.append((token.group(), True))
-            position = token.end()
-        pieces.append((text[position:], False))
-        for piece, is_token in pieces:
-            if is_token:
-                symbol = _TOKEN_OPERATOR.get(piece.lower(), piece)
-                divides = divides or symbol == "÷"
-                parts.append(symbol)
+        for token in expression.tokens:
+            if isinstance(token, Symbol | Constant):
+                parts.append(token.text)
                 continue
-            operand = " ".join(piece.split())
-            if not operand:
+            if isinstance(token, TwoYearOperand):
+                first = self._input(token.item, token.first, subject_year, sentences)
+                second = self._input(token.item, token.second, subject_year, sentences)
+                if first is None or second is None:
+                    return None
+                inputs += [first, second]
+                if token.kind == "change":
+                    parts.append(f"({_written(second)} − {_written(first)})")
+                else:
+                    parts.append(f"(({_written(first)} + {_written(second)}) ÷ 2)")
                 continue
-            written = self._operand(operand, year, sentences, statements, inputs, subject_year)
-            if written is None:
+            found = self._input(token, token.year or year, subject_year, sentences)
+            if found is None:
                 return None
-            parts.append(written)
-        return (parts, inputs, divides) if inputs else None
+            inputs.append(found)
+            parts.append(_written(found))
+        return parts, inputs, expression.divides
 
     def _change(
-        self,
-        question: str,
-        name: str,
-        item: str,
-        years: tuple[int, int] | None,
-        sentences: list[EvidenceSentence],
+        self, ask: StatementAsk, change: Change, sentences: list[EvidenceSentence]
     ) -> tuple[str, list[str], list[_Input], bool] | None:
-        """The change in one item between two years (the question's two, earlier first, when
-        ``years`` is None): in percent of the first year's figure when the question asks for
-        a percentage, else the difference."""
-        asked = years_in(question)
-        if years is None and len(asked) == 2:
-            years = (min(asked), max(asked))
-        if years is None or asked != set(years):
-            return None
-        first, second = years
-        statements = named_statements(question)
-        hint = _STATEMENT_HINT.search(item)
-        if hint:  # "its debt on the balance sheet"
-            statements = named_statements(hint.group()) or statements
-            item = item[: hint.start()] + item[hint.end() :]
-        before = self._input(item, first, None, sentences, statements, bool(hint))
-        after = self._input(item, second, None, sentences, statements, bool(hint))
+        """The change in one item between two years: in percent of the first year's figure
+        when the question asks for a percentage, else the difference."""
+        first, second = change.years
+        before = self._input(change.item, first, None, sentences)
+        after = self._input(change.item, second, None, sentences)
         if before is None or after is None:
             return None
         inputs = [after, before]
-        subject = f"{' '.join(name.split())} from fiscal {first} to fiscal {second}"
-        if _PERCENT_ASKED.search(question):
+        subject = f"{change.name} from fiscal {first} to fiscal {second}"
+        if ask.percent:
             parts = ["(", _written(after), "−", _written(before), ")", "÷", _written(before)]
             return subject, parts, inputs, True
         return subject, [_written(after), "−", _written(before)], inputs, False
 
-    def _operand(
-        self,
-        operand: str,
-        year: int,
-        sentences: list[EvidenceSentence],
-        statements: list[str],
-        inputs: list[_Input],
-        subject_year: int | None,
-    ) -> str | None:
-        """An operand of the definition as the claim writes it: a constant, an average of one
-        item over two years or its change between them, or one item's figure (for the year it
-        names, else the metric's), read off the statement the operand names if it names one."""
-        if re.fullmatch(r"\d+(?:\.\d+)?", operand):
-            return operand
-        strict = False
-        if hint := _STATEMENT_HINT.search(operand):
-            # "D&A from the cash flow statement": that statement's row or none (a deferred-tax
-            # note prints a "Depreciation and amortization" row too).
-            statements, strict = named_statements(hint.group()) or statements, True
-            operand = " ".join((operand[: hint.start()] + operand[hint.end() :]).split())
-        over_two_years = _AVERAGE.match(operand) or _CHANGE_BETWEEN.match(operand)
-        if over_two_years:
-            item = over_two_years["item"]
-            first, second = (
-                self._input(
-                    item, int(over_two_years[which]), subject_year, sentences, statements, strict
-                )
-                for which in ("first", "second")
-            )
-            if first is None or second is None:
-                return None
-            inputs += [first, second]
-            if over_two_years.re is _CHANGE_BETWEEN:
-                return f"({_written(second)} − {_written(first)})"
-            return f"(({_written(first)} + {_written(second)}) ÷ 2)"
-        named_years = years_in(operand)
-        if len(named_years) > 1:
-            return None
-        found = self._input(
-            operand, next(iter(named_years), year), subject_year, sentences, statements, strict
-        )
-        if found is None:
-            return None
-        inputs.append(found)
-        return _written(found)
-
     def _input(
         self,
-        operand: str,
+        operand: Operand,
         year: int,
         subject_year: int | None,
         sentences: list[EvidenceSentence],
-        statements: list[str],
-        only_on_statements: bool = False,
     ) -> _Input | None:
-        phrase = " ".join(_OPERAND_NOISE.sub(" ", operand).split())
-        if not phrase:
-            return None
-        row = self.rows.row_for(phrase, year, sentences, statements, only_on_statements)
+        row = self.rows.row_for(
+            operand.phrase, operand.items, year, sentences, list(operand.statements), operand.strict
+        )
         return None if row is None else _Input(row, year != subject_year)
 
     @staticmethod
     def _result(
-        question: str, expression: str, inputs: list[_Input], percent: bool, divides: bool
+        ask: StatementAsk, expression: str, inputs: list[_Input], percent: bool, divides: bool
     ) -> str | None:
         probe = formula_in(f"probe in 2000 = {expression} = 0")
         value = probe.computed() if probe is not None else None
         if value is None:
             return None
-        asked = _DECIMALS.search(question)
-        words = {"one": 1, "two": 2, "three": 3}
         # Two decimals unless asked: a percentage rounded to one hides what its inputs print
         # (5.46% is not 5.5%).
-        decimals = int(words.get(asked.group(1).lower(), asked.group(1))) if asked else 2
+        decimals = ask.decimals if ask.decimals is not None else 2
         if percent:
             return f"{value:.{decimals}f}%"
         if divides:

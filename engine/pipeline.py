@@ -47,6 +47,7 @@ from engine.generation import (
 )
 from engine.lookup import MetricCalculator, StatementLookup
 from engine.question import Question
+from engine.statement_asks import StatementAsk, read_statement_ask
 from ingest.store import IndexStore
 from retrieval.catalog import QueryFilters
 from retrieval.query import SearchQuery, read_query
@@ -220,14 +221,14 @@ class AnswerPipeline:
             rows = [rows[i] for i in self.sentence_ranker.rank(question, rows)]
         return rows
 
-    def _drafts_from_rows(self, question: str) -> bool:
-        lookup = self.lookup is not None and self.lookup.asks_for_a_line_item(question)
-        calculation = self.calculator is not None and self.calculator.computes(question)
+    def _drafts_from_rows(self, ask: StatementAsk) -> bool:
+        lookup = self.lookup is not None and ask.line_item_year is not None
+        calculation = self.calculator is not None and ask.computes
         return lookup or calculation
 
     def _lookup_draft(
         self,
-        question: str,
+        ask: StatementAsk,
         rows: list[dict[str, Any]],
         more_rows: list[dict[str, Any]] | None = None,
     ) -> tuple[EvidenceContext, DraftAnswer, str] | None:
@@ -243,10 +244,10 @@ class AnswerPipeline:
         everything = EvidenceContext.from_rows(searched)
         drafter = self.lookup.version
         draft: DraftAnswer | None = None
-        if found := self.lookup.find(question, everything):
-            draft = self.lookup.draft(question, found)
+        if found := self.lookup.find(ask, everything):
+            draft = self.lookup.draft(ask, found)
         elif self.calculator is not None:
-            draft = self.calculator.draft(question, list(everything))
+            draft = self.calculator.draft(ask, list(everything))
             drafter = self.calculator.version
         if draft is None:
             return None
@@ -326,25 +327,30 @@ class AnswerPipeline:
             # engine drafts; retrieval's alone otherwise.
             read_question = self.engine.read(question) if self.engine is not None else None
             search = read_question.search if read_question is not None else read_query(question)
-            chunks = self.retriever.retrieve(search, top_k or self.config.context_chunks, filters)
-            timings.retrieve_ms = 1000 * (time.perf_counter() - started)
-            deadline.check("retrieval")
-            rows = self._citable_rows(chunks, search)
-            looked_up = self._lookup_draft(question, rows)
-            if looked_up is None and self._drafts_from_rows(question):
-                deeper_started = time.perf_counter()
-                deeper = self.retriever.retrieve(search, self.config.lookup_chunks, filters)
-                timings.retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
-                # Unranked: only the lookup reads these; the context stays the ranked first rows.
-                looked_up = self._lookup_draft(question, rows, self._citable_rows(deeper, None))
-            if looked_up is None and (engine_drafted := self._engine_draft(read_question, rows)):
-                looked_up = engine_drafted
             # The question as the verifier reads it: the engine reader's reading where there is
             # an engine, else read here; every round verifies against this one reading.
             asked = as_asked(
                 read_question.asked if read_question is not None else question,
                 self._meaning_vocabulary(),
             )
+            ask = (
+                read_question.statement_ask
+                if read_question is not None
+                else read_statement_ask(question, asked)
+            )
+            chunks = self.retriever.retrieve(search, top_k or self.config.context_chunks, filters)
+            timings.retrieve_ms = 1000 * (time.perf_counter() - started)
+            deadline.check("retrieval")
+            rows = self._citable_rows(chunks, search)
+            looked_up = self._lookup_draft(ask, rows)
+            if looked_up is None and self._drafts_from_rows(ask):
+                deeper_started = time.perf_counter()
+                deeper = self.retriever.retrieve(search, self.config.lookup_chunks, filters)
+                timings.retrieve_ms += 1000 * (time.perf_counter() - deeper_started)
+                # Unranked: only the lookup reads these; the context stays the ranked first rows.
+                looked_up = self._lookup_draft(ask, rows, self._citable_rows(deeper, None))
+            if looked_up is None and (engine_drafted := self._engine_draft(read_question, rows)):
+                looked_up = engine_drafted
             deadline.check("the statement lookup")
             context = (
                 looked_up[0]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.learned import LinearModel
+from engine.statement_asks import StatementAsk, read_statement_ask
 from engine.text import content_stems, vocabulary, words
 from retrieval.query import SearchQuery, read_query, stem
 from verifier.asked import AskedQuestion, read_asked
@@ -79,6 +80,9 @@ class Question:
     # The question as retrieval reads it: its search terms, the statements and breakdown it
     # asks for, the exhibits it asks about.
     search: SearchQuery = field(default_factory=lambda: read_query(""), compare=False, repr=False)
+    # The forms the statement lookup and the metric calculator answer (a plain line item, a
+    # defined metric, a change, a ranking), read once.
+    statement_ask: StatementAsk = field(default_factory=StatementAsk, compare=False, repr=False)
 
     @property
     def operation_confidence(self) -> float:
@@ -243,6 +247,7 @@ class QuestionReader:
             if "/" in name and name.split("/")[0] == operation.value
         }
         answers_with = max(kinds, key=lambda k: kinds[k]) if kinds else "figure"
+        asked = read_asked(text)
         direction = None
         for word in words_asked:
             if word in terms["higher_words"]:
@@ -269,6 +274,7 @@ class QuestionReader:
             threshold=_threshold(text),
             unsigned=any(word in terms["unsigned_words"] for word in words_asked)
             and not any(word in terms["signed_words"] for word in words_asked),
-            asked=read_asked(text),
+            asked=asked,
             search=read_query(text),
+            statement_ask=read_statement_ask(text, asked),
         )

@@ -25,6 +25,7 @@ from engine.lookup import STATEMENT_LOOKUP_VERSION, RowLookup, StatementLookup
 from engine.pipeline import AnswerPipeline, PipelineConfig
 from engine.runtime import build_retriever
 from engine.settings import get_settings
+from engine.statement_asks import StatementAsk
 from ingest.store import IndexStore
 from service.log import FeedbackRecord, InteractionLog
 from tests.test_answer_pipeline import (
@@ -169,8 +170,8 @@ def test_a_verified_lookup_is_taught_but_never_a_side_of_a_preference_pair(
 class FailingLookup(StatementLookup):
     """Reads the right row, and drafts a figure it does not print."""
 
-    def draft(self, question: str, lookup: RowLookup) -> DraftAnswer:
-        draft = super().draft(question, lookup)
+    def draft(self, ask: StatementAsk, lookup: RowLookup) -> DraftAnswer:
+        draft = super().draft(ask, lookup)
         draft.claims[0].text = draft.claims[0].text.replace("1,577", "1,677")
         draft.answer = "$1,677 million"
         return draft

@@ -24,6 +24,7 @@ from engine.lookup import (
 )
 from engine.pipeline import AnswerPipeline, PipelineConfig
 from engine.settings import get_settings
+from engine.statement_asks import StatementAsk, read_statement_ask
 from ingest.store import IndexStore
 from tests.test_verifier import BrokenJudge, OverlapJudge
 from verifier.checks import Verifier
@@ -458,7 +459,8 @@ def test_a_lookup_that_fails_verification_hands_the_question_to_the_generator(
         pipeline = _lookup_pipeline(store, generator)
         question = "What were net sales in fiscal 2023?"
         context_rows = pipeline._citable_rows(pipeline.retriever.retrieve(question, 12), question)
-        _, drafted, _ = pipeline._lookup_draft(question, context_rows) or (None, None, None)
+        ask = read_statement_ask(question)
+        _, drafted, _ = pipeline._lookup_draft(ask, context_rows) or (None, None, None)
         assert drafted is not None and drafted.answer == "$1,577 million"
         drafted.claims[0].text += " Sales rose sharply."
         pipeline.lookup = _FixedLookup(drafted)
@@ -473,5 +475,5 @@ class _FixedLookup(StatementLookup):
     def __init__(self, draft: DraftAnswer) -> None:
         self.fixed = draft
 
-    def draft(self, question: str, lookup: RowLookup) -> DraftAnswer:
+    def draft(self, ask: StatementAsk, lookup: RowLookup) -> DraftAnswer:
         return self.fixed

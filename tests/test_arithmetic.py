@@ -150,8 +150,9 @@ def test_formula_reading() -> None:
 
 def _calculated(question: str, context: EvidenceContext = CONTEXT) -> DraftAnswer | None:
     from engine.lookup import MetricCalculator
+    from engine.statement_asks import read_statement_ask
 
-    draft = MetricCalculator().draft(question, list(context))
+    draft = MetricCalculator().draft(read_statement_ask(question), list(context))
     if draft is not None:
         report = Verifier(load_constitution(), OverlapJudge()).verify(draft, context, question)
         # What the calculator drafts must verify like any draft.

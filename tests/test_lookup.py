@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.lookup import StatementLookup, in_asked_unit, row_caption
+from engine.statement_asks import read_statement_ask
 from tests.test_verifier import OverlapJudge
 from verifier.checks import Verifier
 from verifier.constitution import load_constitution
@@ -60,10 +61,11 @@ CONTEXT = EvidenceContext(
 
 def _answer(question: str, context: EvidenceContext = CONTEXT) -> tuple[str, str] | None:
     lookup = StatementLookup()
-    found = lookup.find(question, context)
+    ask = read_statement_ask(question)
+    found = lookup.find(ask, context)
     if found is None:
         return None
-    draft = lookup.draft(question, found)
+    draft = lookup.draft(ask, found)
     report = Verifier(load_constitution(), OverlapJudge()).verify(draft, context, question)
     # Whatever the lookup drafts must verify under the constitution like a generated draft.
     assert report.all_passed and report.answer_supported, [c.verdicts for c in report.claims]
@@ -103,10 +105,14 @@ def test_the_direct_answer_is_given_in_the_unit_the_question_asks_for() -> None:
     billions = _answer("What was Globex's FY2022 capex? Answer in USD billions.")
     assert billions is not None and billions[0] == "1.75 billion"
     assert "1,749 million" in billions[1]  # the claim keeps the figure as printed
-    assert in_asked_unit("Answer in USD millions.", "$302,578 thousand") == "$302.6 million"
-    assert in_asked_unit("Answer in USD millions.", "-$1,011 million") == "-$1,011 million"
-    assert in_asked_unit("What was it?", "$302,578 thousand") == "$302,578 thousand"
-    assert in_asked_unit("Answer in USD millions.", "24.26") == "24.26"
+
+    def asked(question: str, amount: str) -> str:
+        return in_asked_unit(read_statement_ask(question).unit, amount)
+
+    assert asked("Answer in USD millions.", "$302,578 thousand") == "$302.6 million"
+    assert asked("Answer in USD millions.", "-$1,011 million") == "-$1,011 million"
+    assert asked("What was it?", "$302,578 thousand") == "$302,578 thousand"
+    assert asked("Answer in USD millions.", "24.26") == "24.26"
 
 
 def test_a_bracketed_result_is_negative_and_a_bracketed_cost_is_not() -> None:
@@ -132,7 +138,7 @@ def test_a_bracketed_result_is_negative_and_a_bracketed_cost_is_not() -> None:
 def test_anything_but_one_printed_line_item_in_one_year_is_left_to_the_generator(
     question: str,
 ) -> None:
-    assert StatementLookup().find(question, CONTEXT) is None
+    assert StatementLookup().find(read_statement_ask(question), CONTEXT) is None
 
 
 def test_rows_that_disagree_settle_nothing() -> None:
@@ -148,14 +154,15 @@ def test_rows_that_disagree_settle_nothing() -> None:
         ]
     )
     question = "What were Globex's total current assets in FY{}?"
-    assert StatementLookup().find(question.format(2022), restated) is None
-    assert StatementLookup().find(question.format(2021), restated)
+    assert StatementLookup().find(read_statement_ask(question.format(2022)), restated) is None
+    assert StatementLookup().find(read_statement_ask(question.format(2021)), restated)
 
 
 def test_a_row_with_an_empty_cell_is_not_read_column_by_column() -> None:
     # Three cells under two years: which year the dash stands for cannot be told.
     dashed = EvidenceContext([_row("S1", "Restructuring charges\n—\n1\n(1)", INCOME)])
-    assert StatementLookup().find("What were restructuring charges in FY2022?", dashed) is None
+    ask = read_statement_ask("What were restructuring charges in FY2022?")
+    assert StatementLookup().find(ask, dashed) is None
 
 
 def test_row_caption_drops_notes_and_footnote_marks() -> None:
@@ -164,3 +171,53 @@ def test_row_caption_drops_notes_and_footnote_marks() -> None:
     )
     assert row_caption("Income from operations1 $ 412 $ 335") == "Income from operations"
     assert row_caption("Total assets") == "Total assets"
+
+
+def test_the_lookup_and_the_calculator_work_from_the_question_read_once() -> None:
+    """``engine.statement_asks`` reads the question's forms once; the lookup and the calculator
+    take that reading and never parse the text: they import no reader of question words and
+    no function of theirs is handed the question as a string."""
+    import ast
+    import inspect
+
+    import engine.lookup
+    from tests.test_layering import QUESTION_READERS
+
+    tree = ast.parse(inspect.getsource(engine.lookup))
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    readers = QUESTION_READERS | {"read_asked", "read_statement_ask", "years_in", "periods"}
+    assert not imported & readers
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            for argument in node.args.args:
+                assert argument.arg != "question", f"{node.name} takes the question's text"
+
+
+def test_a_metric_question_is_read_into_operands_once() -> None:
+    from engine.statement_asks import Calculation, Operand, Symbol, TwoYearOperand
+
+    ask = read_statement_ask(
+        "What is the FY2019 fixed asset turnover ratio for Globex? Fixed asset turnover ratio "
+        "is defined as: FY2019 revenue / (average PP&E between FY2018 and FY2019). Round your "
+        "answer to two decimal places. Answer in USD millions."
+    )
+    assert ask.computes and ask.line_item_year is None
+    assert ask.decimals == 2 and ask.unit == "millions" and not ask.percent
+    calculation = ask.computation
+    assert isinstance(calculation, Calculation) and calculation.years == (2019,)
+    tokens = calculation.expression.tokens
+    assert calculation.expression.divides
+    revenue, over, bracket, average, closing = tokens
+    assert isinstance(revenue, Operand) and revenue.phrase == "revenue" and revenue.year == 2019
+    assert (over, bracket, closing) == (Symbol("÷"), Symbol("("), Symbol(")"))
+    assert isinstance(average, TwoYearOperand) and average.kind == "average"
+    assert (average.item.phrase, average.first, average.second) == ("PP&E", 2018, 2019)
+    # A plain line item is a lookup, with its one year and the statement it names.
+    plain = read_statement_ask("What was capex in FY2022, per the cash flow statement?")
+    assert plain.line_item_year == 2022 and plain.computation is None
+    assert plain.statements and [item.words for item in plain.items] == ["capex"]

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.lookup import MetricCalculator, _definition
+from engine.statement_asks import _definition, read_statement_ask
 from ingest.store import IndexStore
 from tests import filings
 from tests.service_app import Service, ServiceFactory, expect_error, wait_for_job
@@ -50,7 +50,7 @@ def _chain(levels: int) -> str:
 def test_a_definition_chain_is_not_expanded_past_its_bounds(levels: int) -> None:
     question = _chain(levels)
     assert _definition(question) is None
-    assert not MetricCalculator().computes(question)
+    assert not read_statement_ask(question).computes
 
 
 def test_definitions_that_nest_a_few_levels_still_expand() -> None:
