@@ -4,8 +4,12 @@ The model or LoRA adapter is chosen by name (vLLM serves adapters registered wit
 ``--lora-modules name=path`` under their own model name). Output is constrained either with
 ``response_format`` (a JSON schema: what every compatible server accepts) or with vLLM's
 ``structured_outputs.grammar``, the grammar in which quotes are verbatim by construction.
-Timeouts and connection failures are retried with exponential backoff, then reported as
-``GeneratorUnavailableError`` with a retry-after hint: never an answer made up locally.
+Timeouts, connection failures and busy answers (429, 5xx) are retried with exponential
+backoff, waiting at least as long as the server's ``Retry-After`` asks (up to a cap), then
+reported as ``GeneratorUnavailableError`` with a retry-after hint: never an answer made up
+locally. A stream fails when the server sends an ``error`` event or the stream ends before
+``[DONE]``; once text has streamed to the caller it is not retried (the caller would see it
+twice).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
@@ -21,6 +26,22 @@ from engine.errors import GeneratorOutputError, GeneratorUnavailableError
 from engine.generation import Generation, OutputConstraint
 
 _RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait a ``Retry-After`` header asks for (seconds, or an HTTP date), if any."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class OpenAIChatGenerator:
@@ -34,6 +55,7 @@ class OpenAIChatGenerator:
         retries: int = 2,
         backoff_seconds: float = 0.5,
         transport: httpx.BaseTransport | None = None,
+        max_retry_after_seconds: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -41,6 +63,9 @@ class OpenAIChatGenerator:
         self.structured_output = structured_output
         self._retries = retries
         self._backoff = backoff_seconds
+        # A server asking for longer than this is reported busy at once: the answer has a
+        # deadline, and the caller gets the server's hint instead.
+        self._max_retry_after = max_retry_after_seconds
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(
             base_url=self.base_url,
@@ -104,9 +129,10 @@ class OpenAIChatGenerator:
     ) -> Generation:
         body = self.request_body(messages, constraint, max_new_tokens, stream=on_text is not None)
         last_error: Exception | None = None
+        asked_wait: float | None = None
         for attempt in range(self._retries + 1):
             if attempt:
-                time.sleep(self._backoff * 2 ** (attempt - 1))
+                time.sleep(max(self._backoff * 2 ** (attempt - 1), asked_wait or 0.0))
             started = time.perf_counter()
             try:
                 if on_text is None:
@@ -119,12 +145,16 @@ class OpenAIChatGenerator:
                         f"{exc.response.text[:300]}"
                     ) from exc
                 last_error = exc
+                asked_wait = retry_after_seconds(exc.response)
+                if asked_wait is not None and asked_wait > self._max_retry_after:
+                    break
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 last_error = exc
+                asked_wait = None
         raise GeneratorUnavailableError(
-            f"the generator server at {self.base_url} failed after {self._retries + 1} "
+            f"the generator server at {self.base_url} failed after {attempt + 1} "
             f"attempt(s): {last_error}",
-            retry_after_seconds=10.0,
+            retry_after_seconds=asked_wait if asked_wait else 10.0,
         ) from last_error
 
     def _complete(self, body: dict[str, Any], started: float) -> Generation:
@@ -150,27 +180,48 @@ class OpenAIChatGenerator:
         parts: list[str] = []
         usage: dict[str, Any] = {}
         model = self.model
+        done = False
         with self._client.stream("POST", "/chat/completions", json=body) as response:
             if response.status_code >= 400:
                 response.read()
                 response.raise_for_status()
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line.removeprefix("data:").strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    event = json.loads(data)
-                except ValueError as exc:
-                    raise GeneratorOutputError(f"malformed stream event: {data[:200]}") from exc
-                model = str(event.get("model", model))
-                usage = event.get("usage") or usage
-                for choice in event.get("choices") or []:
-                    delta = (choice.get("delta") or {}).get("content")
-                    if delta:
-                        parts.append(delta)
-                        on_text(delta)
+            try:
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line.removeprefix("data:").strip()
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        event = json.loads(data)
+                    except ValueError as exc:
+                        raise GeneratorOutputError(f"malformed stream event: {data[:200]}") from exc
+                    if event.get("error"):
+                        raise GeneratorUnavailableError(
+                            "the generator server failed mid-answer: "
+                            f"{json.dumps(event['error'])[:300]}",
+                            retry_after_seconds=10.0,
+                        )
+                    model = str(event.get("model", model))
+                    usage = event.get("usage") or usage
+                    for choice in event.get("choices") or []:
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            parts.append(delta)
+                            on_text(delta)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                if not parts:
+                    raise  # nothing reached the caller yet: retried like any failure
+                raise GeneratorUnavailableError(
+                    f"the generator server's stream broke mid-answer: {exc}",
+                    retry_after_seconds=10.0,
+                ) from exc
+        if not done:
+            raise GeneratorUnavailableError(
+                "the generator server's stream ended before [DONE]: the answer was cut off",
+                retry_after_seconds=10.0,
+            )
         return Generation(
             text="".join(parts),
             model=model,

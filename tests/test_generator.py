@@ -221,6 +221,68 @@ def test_transient_errors_are_retried_and_client_errors_are_not() -> None:
     assert len(refusing.requests) == 1
 
 
+def test_a_busy_servers_retry_after_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.openai_generator as module
+
+    waits: list[float] = []
+    monkeypatch.setattr(module.time, "sleep", waits.append)
+    constraint = build_constraint(EvidenceContext([]))
+    busy = httpx.Response(429, headers={"Retry-After": "2"}, text="slow down")
+    recorder = Recorder(busy, _completion('{"ok": 1}'))
+    backend = OpenAIChatGenerator(
+        "http://x/v1", "m", backoff_seconds=0.01, transport=httpx.MockTransport(recorder)
+    )
+    assert backend.generate([{"role": "user", "content": "q"}], constraint, 8).text == '{"ok": 1}'
+    assert waits == [2.0]  # the server's wait, not the 0.01 s backoff
+    # Asked to wait past the cap: reported busy at once, with the server's own hint.
+    long_wait = Recorder(httpx.Response(503, headers={"Retry-After": "120"}, text="down"))
+    backend = OpenAIChatGenerator(
+        "http://x/v1", "m", max_retry_after_seconds=30, transport=httpx.MockTransport(long_wait)
+    )
+    with pytest.raises(GeneratorUnavailableError) as caught:
+        backend.generate([{"role": "user", "content": "q"}], constraint, 8)
+    assert caught.value.retry_after_seconds == 120.0 and len(long_wait.requests) == 1
+
+
+def _stream(*events: str) -> httpx.Response:
+    body = "".join(f"data: {event}\n\n" for event in events)
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, text=body)
+
+
+def _delta(text: str) -> str:
+    return json.dumps({"model": "m", "choices": [{"delta": {"content": text}}]})
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        (_delta('{"claims": '), json.dumps({"error": {"message": "CUDA out of memory"}})),
+        (_delta('{"claims": '),),  # cut off: no [DONE]
+    ],
+    ids=["error-event", "truncated"],
+)
+def test_a_stream_that_fails_mid_answer_is_a_failure_not_a_short_answer(
+    events: tuple[str, ...],
+) -> None:
+    recorder = Recorder(_stream(*events))
+    backend = OpenAIChatGenerator("http://x/v1", "m", transport=httpx.MockTransport(recorder))
+    seen: list[str] = []
+    with pytest.raises(GeneratorUnavailableError, match=r"mid-answer|before \[DONE\]"):
+        backend.generate(
+            [{"role": "user", "content": "q"}],
+            build_constraint(EvidenceContext([])),
+            8,
+            seen.append,
+        )
+    assert seen == ['{"claims": '] and len(recorder.requests) == 1  # streamed text: no retry
+    whole = Recorder(_stream(_delta('{"ok": '), _delta("1}"), "[DONE]"))
+    backend = OpenAIChatGenerator("http://x/v1", "m", transport=httpx.MockTransport(whole))
+    generation = backend.generate(
+        [{"role": "user", "content": "q"}], build_constraint(EvidenceContext([])), 8, seen.append
+    )
+    assert generation.text == '{"ok": 1}'
+
+
 def test_ask_end_to_end_with_the_packaged_model(
     data: Path, tiny_judge: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -97,3 +97,20 @@ def test_retrieval_reads_the_question_in_one_module() -> None:
         if _names_imported_from(path, "ingest.vocabulary") & QUESTION_READERS
     }
     assert readers == {"retrieval/query.py"}
+
+
+def test_the_image_copies_every_package() -> None:
+    """The Dockerfile installs the project from the packages it copies in: one left out
+    builds an image whose service cannot import (the engine package once was)."""
+    import re
+    import tomllib
+
+    included = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]["find"]["include"]
+    packages = {name.rstrip("*") for name in included}
+    assert packages == set(PACKAGES)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, re.MULTILINE))
+    stubbed = set(re.findall(r"\b(\w+)/__init__\.py", dockerfile))
+    assert copied == packages and stubbed == packages

@@ -434,6 +434,7 @@ def test_health_readiness_and_metrics(make_service: ServiceFactory) -> None:
     assert service.client.get("/healthz").json() == {"status": "ok"}
     ready = service.client.get("/readyz").json()
     assert ready["ready"] and set(ready["checks"]) == {"database", "index", "models", "generator"}
+    assert ready["has_filings"] and ready["checks"]["index"].startswith("ok (1 filings")
     assert ready["versions"]["constitution"].startswith("sec-filings")
     service.ask()
     text = service.client.get("/metrics").text
@@ -486,6 +487,28 @@ def test_streaming_reports_a_failure_as_an_error_event(make_service: ServiceFact
 
 
 # ---- filings ---------------------------------------------------------------------------------
+
+
+def test_an_empty_service_is_ready_and_takes_its_first_filing(
+    make_service: ServiceFactory, tmp_path: Path
+) -> None:
+    """Ready to serve is not having filings: a new deployment behind a load balancer that
+    routes only to ready pods must take its first upload. /readyz says both."""
+    service = make_service(data_dir=tmp_path / "empty-index")
+    ready = service.client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["ready"] and not body["has_filings"]
+    assert body["checks"]["index"].startswith("empty")
+    pdf = filings.write_10k(tmp_path / "GLOBEX_2022_10K.pdf", company="Globex Corporation")
+    with pdf.open("rb") as handle:
+        response = service.request(
+            "POST", "/v1/filings", "root", files={"file": (pdf.name, handle, "application/pdf")}
+        )
+    assert response.status_code == 202, response.text
+    assert wait_for_job(service, response.json()["id"])["status"] == "done"
+    after = service.client.get("/readyz").json()
+    assert after["ready"] and after["has_filings"]
 
 
 def test_upload_ingests_in_the_background_and_delete_removes(

@@ -9,13 +9,13 @@
 #       deploy/vllm/launch.sh
 #
 # verirag side:
-#   VERIRAG_GENERATOR_BACKEND=openai VERIRAG_GENERATOR_URL=http://HOST:8000/v1 \
+#   VERIRAG_GENERATOR_BACKEND=openai VERIRAG_GENERATOR_URL=http://HOST:8001/v1 \
 #   VERIRAG_GENERATOR_MODEL=verirag-dpo VERIRAG_GENERATOR_STRUCTURED_OUTPUT=vllm_grammar
 set -euo pipefail
 
 : "${MODEL_DIR:?set MODEL_DIR to the model folder}"
 SERVED_NAME=${SERVED_NAME:-verirag-base}
-PORT=${PORT:-8000}
+PORT=${PORT:-8001}  # verirag itself listens on 8000
 MAX_MODEL_LEN=${MAX_MODEL_LEN:-8192}
 
 args=(

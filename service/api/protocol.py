@@ -291,6 +291,10 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    ready: bool
-    checks: dict[str, str] = Field(description="Component → 'ok' or what is wrong.")
+    ready: bool = Field(
+        description="Ready to serve: database, models and generator up. An empty index is "
+        "ready (it takes the first upload); questions wait for ``has_filings``."
+    )
+    has_filings: bool = Field(description="Whether the index holds a filing to answer from.")
+    checks: dict[str, str] = Field(description="Component → 'ok', 'empty' or what is wrong.")
     versions: dict[str, Any] | None = None

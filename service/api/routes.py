@@ -475,12 +475,13 @@ def healthz() -> Health:
 @ops_router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Ready to answer: index, models, database and generator",
+    summary="Ready to serve (database, models, generator), and whether the index has filings",
     responses={503: {"model": Readiness}},
 )
 def readyz(request: Request, response: Response) -> Readiness:
     components: ServiceComponents = request.app.state.components
     checks: dict[str, str] = {}
+    has_filings = False
     try:
         with components.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -489,9 +490,10 @@ def readyz(request: Request, response: Response) -> Readiness:
         checks["database"] = f"unreachable: {exc}"
     try:
         store = components.store
+        has_filings = store.config is not None and bool(store.filings())
         checks["index"] = (
             f"ok ({len(store.filings())} filings, {store.vector_count} vectors)"
-            if store.config is not None
+            if has_filings
             else "empty: ingest a filing (POST /v1/filings or `verirag ingest`)"
         )
     except Exception as exc:
@@ -505,11 +507,16 @@ def readyz(request: Request, response: Response) -> Readiness:
             checks["generator"] = f"unreachable: {exc}"
     else:
         checks["generator"] = "loading"
-    ready = all(value.startswith("ok") for value in checks.values())
+    # An empty index is ready to serve: behind a load balancer that routes only to ready pods,
+    # a new deployment must take its first upload.
+    ready = all(
+        value.startswith("ok") or (name == "index" and value.startswith("empty"))
+        for name, value in checks.items()
+    )
     if not ready:
         response.status_code = 503
     versions = components.pipeline.versions().model_dump() if components.warm else None
-    return Readiness(ready=ready, checks=checks, versions=versions)
+    return Readiness(ready=ready, has_filings=has_filings, checks=checks, versions=versions)
 
 
 @ops_router.get(
