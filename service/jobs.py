@@ -112,24 +112,30 @@ class JobStore:
         return [_job(row) for row in rows]
 
     def claim_next(self) -> Job | None:
-        """The oldest queued job, now marked running (one worker per service)."""
-        with self._engine.begin() as connection:
-            row = connection.execute(
-                select(jobs.c.id)
-                .where(jobs.c.status == "queued")
-                .order_by(jobs.c.created_at, jobs.c.id)
-                .limit(1)
-            ).first()
-            if row is None:
-                return None
-            connection.execute(
-                update(jobs)
-                .where(jobs.c.id == row.id)
-                .values(
-                    status="running", started_at=datetime.now(UTC), attempts=jobs.c.attempts + 1
+        """The oldest queued job, now marked running. The claim is a compare-and-set on its
+        status: of two workers (two API processes on one database) that pick the same job,
+        one wins and the other tries the next, so no job runs twice."""
+        while True:
+            with self._engine.begin() as connection:
+                row = connection.execute(
+                    select(jobs.c.id)
+                    .where(jobs.c.status == "queued")
+                    .order_by(jobs.c.created_at, jobs.c.id)
+                    .limit(1)
+                ).first()
+                if row is None:
+                    return None
+                claimed = connection.execute(
+                    update(jobs)
+                    .where(jobs.c.id == row.id, jobs.c.status == "queued")
+                    .values(
+                        status="running",
+                        started_at=datetime.now(UTC),
+                        attempts=jobs.c.attempts + 1,
+                    )
                 )
-            )
-        return self.get(row.id)
+            if claimed.rowcount == 1:
+                return self.get(row.id)
 
     def finish(self, job_id: str, result: dict[str, Any] | None, error: str | None = None) -> None:
         with self._engine.begin() as connection:

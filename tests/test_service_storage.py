@@ -147,6 +147,30 @@ def test_interrupted_jobs_run_again_after_a_restart(database_url: str, tmp_path:
     assert ran == [path] and finished.attempts == 2 and finished.result == {"outcome": "ingested"}
 
 
+def test_workers_of_two_processes_never_claim_one_job_twice(database_url: str) -> None:
+    """Two API processes on one database each run a job worker: every queued job is claimed
+    by exactly one of them."""
+    import threading
+
+    engine = open_database(database_url)
+    queued = {JobStore(engine).create("delete", f"F{i}", "kroot").id for i in range(24)}
+    claims: list[str] = []
+    start = threading.Barrier(4)
+
+    def claim_all() -> None:
+        store = JobStore(create_database_engine(database_url))  # a process's own engine
+        start.wait()
+        while (job := store.claim_next()) is not None:
+            claims.append(job.id)
+
+    threads = [threading.Thread(target=claim_all) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(claims) == sorted(queued)
+
+
 def test_a_failing_job_is_recorded_and_the_worker_goes_on(database_url: str) -> None:
     jobs = JobStore(open_database(database_url))
     bad = jobs.create("delete", "GONE", "kroot")
