@@ -98,7 +98,7 @@ INJECTED = (
 STUB_MODEL = "attack-stub"
 MARKERS = ("[inject]", "[formula]", "[crash]", "[garbage]", "[badusage]")
 FORMULA_TERMS = 1500
-TRAINED_JUDGE = "minilm-nli"  # what `verirag verifier train` makes ('trained:minilm-nli')
+DEFAULT_JUDGE = "packaged:minilm-nli"  # the judge shipped in the package (verifier.nli)
 JUDGE_CARD = "verirag_judge.json"  # verifier.nli.JUDGE_CARD, without importing the package
 SERVER_PATH_MARKERS = ("/uploads/", ".staging-")
 MAX_QUESTION_CHARS = 2000
@@ -122,8 +122,8 @@ def make_parser() -> argparse.ArgumentParser:
         choices=("auto", "tiny", "default"),
         default="auto",
         help="the server's entailment judge: 'default' is VERIRAG_NLI_MODEL (or "
-        f"trained:{TRAINED_JUDGE}); 'tiny' trains a throwaway judge for a few seconds; 'auto' "
-        "(default) takes the trained one when it exists, else tiny",
+        f"{DEFAULT_JUDGE}); 'tiny' trains a throwaway judge for a few seconds; 'auto' "
+        "(default) takes the default one when it is there, else tiny",
     )
     parser.add_argument(
         "--deadline",
@@ -296,7 +296,7 @@ def train_tiny_judge(target: str) -> None:
 def judge_env(choice: str, work: Path, env: dict[str, str]) -> dict[str, str]:
     """The VERIRAG_NLI_* settings of the server for ``--judge``; trains the tiny one if asked."""
     cache = Path(env.get("VERIRAG_CACHE_DIR", "~/.cache/verirag")).expanduser()
-    spec = env.get("VERIRAG_NLI_MODEL", f"trained:{TRAINED_JUDGE}")
+    spec = env.get("VERIRAG_NLI_MODEL", DEFAULT_JUDGE)
     trained = (
         not spec.startswith("trained:")
         or (cache / "judges" / spec.removeprefix("trained:") / JUDGE_CARD).is_file()

