@@ -102,6 +102,12 @@ jobs = Table(
     Column("error", Text, nullable=True),
     Column("result", JSON, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    Column(
+        "heartbeat_at",
+        DateTime(timezone=True),
+        nullable=True,
+        comment="When the worker running it last showed it is alive.",
+    ),
     Index("jobs_by_status", "status", "created_at"),
 )
 

@@ -14,11 +14,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 
 from service.db import jobs
 from service.errors import JobNotFoundError
@@ -46,6 +46,7 @@ class Job:
     error: str | None
     result: dict[str, Any] | None
     attempts: int
+    heartbeat_at: datetime | None = None
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -56,7 +57,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _job(row: Any) -> Job:
     values = dict(row._mapping)
-    for name in ("created_at", "started_at", "finished_at"):
+    for name in ("created_at", "started_at", "finished_at", "heartbeat_at"):
         values[name] = _aware(values[name])
     return Job(**values)
 
@@ -131,6 +132,7 @@ class JobStore:
                     .values(
                         status="running",
                         started_at=datetime.now(UTC),
+                        heartbeat_at=datetime.now(UTC),
                         attempts=jobs.c.attempts + 1,
                     )
                 )
@@ -150,11 +152,27 @@ class JobStore:
                 )
             )
 
-    def requeue_interrupted(self) -> int:
-        """Jobs a crashed process left ``running`` go back to the queue."""
+    def heartbeat(self, job_id: str) -> None:
+        """The worker running the job is alive."""
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "running")
+                .values(heartbeat_at=datetime.now(UTC))
+            )
+
+    def requeue_interrupted(self, stale_after: timedelta) -> int:
+        """Jobs left ``running`` by a worker that died (no heartbeat for ``stale_after``) go
+        back to the queue; those another live process is running stay where they are."""
+        cutoff = datetime.now(UTC) - stale_after
         with self._engine.begin() as connection:
             result = connection.execute(
-                update(jobs).where(jobs.c.status == "running").values(status="queued")
+                update(jobs)
+                .where(
+                    jobs.c.status == "running",
+                    or_(jobs.c.heartbeat_at.is_(None), jobs.c.heartbeat_at < cutoff),
+                )
+                .values(status="queued")
             )
         return int(result.rowcount or 0)
 
@@ -174,7 +192,10 @@ RemoveFiling = Callable[[str], dict[str, Any]]
 
 
 class JobWorker:
-    """One background thread that runs queued jobs in order."""
+    """One background thread that runs queued jobs in order. While a job runs, the worker
+    beats every ``heartbeat_seconds``; a running job without a beat for four of them is taken
+    for one whose process died, and any worker (of this or another API process on the same
+    database) puts it back in the queue."""
 
     def __init__(
         self,
@@ -183,8 +204,11 @@ class JobWorker:
         remove_filing: RemoveFiling,
         on_change: Callable[[], None] | None = None,
         max_attempts: int = 3,
+        heartbeat_seconds: float = 15.0,
     ) -> None:
         self._store = store
+        self._heartbeat = heartbeat_seconds
+        self._stale_after = timedelta(seconds=4 * heartbeat_seconds)
         self._ingest_file = ingest_file
         self._remove_filing = remove_filing
         self._on_change = on_change
@@ -194,9 +218,7 @@ class JobWorker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        interrupted = self._store.requeue_interrupted()
-        if interrupted:
-            logger.info("requeued %d jobs interrupted by a restart", interrupted)
+        self._requeue_dead()
         self._thread = threading.Thread(target=self._run, name="verirag-jobs", daemon=True)
         self._thread.start()
         self._wake.set()
@@ -210,10 +232,16 @@ class JobWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _requeue_dead(self) -> None:
+        interrupted = self._store.requeue_interrupted(self._stale_after)
+        if interrupted:
+            logger.info("requeued %d jobs whose worker stopped beating", interrupted)
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(timeout=5.0)
+            self._wake.wait(timeout=min(5.0, self._heartbeat))
             self._wake.clear()
+            self._requeue_dead()
             while not self._stop.is_set():
                 job = self._store.claim_next()
                 if job is None:
@@ -229,6 +257,25 @@ class JobWorker:
         # What a job says is read by admins over the API: the upload's own name, never the
         # staging path it was stored under.
         paths = {Path(job.path): Path(job.path).name} if job.path else {}
+        running = threading.Event()
+        beating = threading.Thread(
+            target=self._beat, args=(job.id, running), name="verirag-job-heartbeat", daemon=True
+        )
+        beating.start()
+        try:
+            self._execute(job, paths)
+        finally:
+            running.set()
+            beating.join()
+
+    def _beat(self, job_id: str, done: threading.Event) -> None:
+        while not done.wait(self._heartbeat):
+            try:
+                self._store.heartbeat(job_id)
+            except Exception:  # a missed beat is retried; it must not end the job
+                logger.exception("job %s: heartbeat failed", job_id)
+
+    def _execute(self, job: Job, paths: dict[Path, str]) -> None:
         try:
             if job.kind == "ingest":
                 assert job.path is not None

@@ -3,6 +3,7 @@ interaction log, feedback, keys and jobs."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,10 +40,37 @@ def test_migrations_are_idempotent_and_versioned(database_url: str) -> None:
     migrate(engine)  # again: nothing to do, nothing lost
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
-            "0001"
+            "0002"
         )
         tables = set(sa.inspect(connection).get_table_names())
     assert {"answers", "answer_filings", "feedback", "api_keys", "jobs"} <= tables
+
+
+def test_a_database_of_the_first_schema_upgrades_with_its_jobs(database_url: str) -> None:
+    """A service database written before job heartbeats opens under the new code: the column
+    is added and the queued job is still there, still claimable."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = create_database_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", "service:migrations")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    with engine.begin() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("jobs")}
+        assert "heartbeat_at" not in columns
+        connection.execute(
+            sa.text(
+                "INSERT INTO jobs (id, kind, status, filing_name, created_by, created_at, "
+                "attempts) VALUES ('j1', 'delete', 'queued', 'OLD', 'kroot', :at, 0)"
+            ),
+            {"at": datetime.now(UTC)},
+        )
+    jobs = JobStore(open_database(database_url))
+    claimed = jobs.claim_next()
+    assert claimed is not None and claimed.id == "j1" and claimed.heartbeat_at is not None
 
 
 def test_the_audit_record_round_trips_and_the_log_is_append_only(
@@ -131,12 +159,14 @@ def test_interrupted_jobs_run_again_after_a_restart(database_url: str, tmp_path:
     claimed = jobs.claim_next()
     assert claimed is not None and claimed.id == job.id and claimed.status == "running"
     assert jobs.claim_next() is None
-    # The process dies here. The next one finds the job running, requeues and finishes it.
+    # The process dies here: its job stops beating. The next one finds the job running with a
+    # stale heartbeat, requeues and finishes it.
     ran: list[Path] = []
     worker = JobWorker(
         JobStore(create_database_engine(database_url)),
         ingest_file=lambda p: ran.append(p) or {"outcome": "ingested"},
         remove_filing=lambda name: {"outcome": "removed"},
+        heartbeat_seconds=0.05,
     )
     worker.start()
     deadline = datetime.now(UTC) + timedelta(seconds=30)
@@ -145,6 +175,49 @@ def test_interrupted_jobs_run_again_after_a_restart(database_url: str, tmp_path:
     worker.stop()
     finished = jobs.get(job.id)
     assert ran == [path] and finished.attempts == 2 and finished.result == {"outcome": "ingested"}
+
+
+def test_a_starting_process_leaves_a_live_workers_job_alone(database_url: str) -> None:
+    """Another API process starting (a second replica, a rollout) must not requeue the job a
+    live worker is running: it would run twice. The live worker's heartbeat says it is alive."""
+    import threading
+
+    engine = open_database(database_url)
+    jobs = JobStore(engine)
+    job = jobs.create("delete", "BUSY", "kroot")
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow_remove(name: str) -> dict[str, str]:
+        started.set()
+        release.wait(30)
+        return {"outcome": "removed"}
+
+    live = JobWorker(
+        jobs, ingest_file=lambda p: {}, remove_filing=slow_remove, heartbeat_seconds=0.1
+    )
+    live.start()
+    assert started.wait(30)
+    time.sleep(1.0)  # ten beats: longer than the four a dead worker's job is given
+    other = JobWorker(
+        JobStore(create_database_engine(database_url)),
+        ingest_file=lambda p: {},
+        remove_filing=lambda name: {"outcome": "removed"},
+        heartbeat_seconds=0.1,
+    )
+    other.start()
+    time.sleep(0.5)
+    running = jobs.get(job.id)
+    assert running.status == "running" and running.attempts == 1
+    assert running.heartbeat_at is not None
+    release.set()
+    deadline = time.monotonic() + 30
+    while jobs.get(job.id).status != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    other.stop()
+    live.stop()
+    assert jobs.get(job.id).attempts == 1
 
 
 def test_workers_of_two_processes_never_claim_one_job_twice(database_url: str) -> None:
