@@ -203,6 +203,14 @@ class Settings(BaseSettings):
             "PostgreSQL."
         ),
     )
+    job_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "How often the worker running an ingest job says it is alive; a running job with "
+            "no beat for four of these is requeued by any API process on the database."
+        ),
+    )
     answer_workers: int = Field(
         default=1,
         ge=1,

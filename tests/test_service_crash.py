@@ -124,6 +124,8 @@ def test_kill_9_loses_no_acknowledged_answer_feedback_or_upload(
         "VERIRAG_ANSWER_QUEUE_SIZE": "64",
         "VERIRAG_RATE_LIMIT_PER_MINUTE": "10000",
         "VERIRAG_ANSWER_RATE_LIMIT_PER_MINUTE": "10000",
+        # The killed process's ingest job is requeued once it misses four beats.
+        "VERIRAG_JOB_HEARTBEAT_SECONDS": "1",
     }
     analyst = _cli("keys", "create", "--role", "analyst", "--data-dir", data, env=env)
     reviewer = _cli("keys", "create", "--role", "compliance", "--data-dir", data, env=env)
@@ -230,3 +232,74 @@ def test_kill_9_loses_no_acknowledged_answer_feedback_or_upload(
     with IndexStore(data) as store:
         info = store.info()
         assert info["filings"] == 2 and store.vector_count == info["chunks"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_api_processes_share_one_database_and_one_index(
+    acme_index: Path,
+    tmp_path: Path,
+    tiny_judge: Path,
+    model_cache: Path,
+    generator_url: str,
+    database_url: str,
+) -> None:
+    """Two replicas of `verirag serve` on one PostgreSQL database and one index folder: a
+    filing uploaded through one is ingested once (by whichever worker claims it) and answered
+    from through the other, which sees the new index version without a restart."""
+    data = tmp_path / "index"
+    shutil.copytree(acme_index, data)
+    env = {
+        **os.environ,
+        "VERIRAG_CACHE_DIR": str(model_cache),
+        "VERIRAG_DATABASE_URL": database_url,
+        "VERIRAG_GENERATOR_BACKEND": "openai",
+        "VERIRAG_GENERATOR_URL": generator_url,
+        "VERIRAG_GENERATOR_MODEL": SERVED,
+        "VERIRAG_NLI_MODEL": "trained:tiny-nli",
+        "VERIRAG_RERANK_TOP": "0",
+    }
+    admin = _cli("keys", "create", "--role", "admin", "--data-dir", data, env=env)
+    analyst = _cli("keys", "create", "--role", "analyst", "--data-dir", data, env=env)
+    ports = [_free_port(), _free_port()]
+    processes = [
+        _start(data, port, env, tmp_path / f"serve-{n}.log") for n, port in enumerate(ports)
+    ]
+    first, second = (f"http://127.0.0.1:{port}" for port in ports)
+    try:
+        pdf = filings.write_10k(tmp_path / "GLOBEX_2022_10K.pdf", company="Globex Corporation")
+        with pdf.open("rb") as handle:
+            response = httpx.post(
+                f"{first}/v1/filings",
+                headers={"Authorization": f"Bearer {admin}"},
+                files={"file": (pdf.name, handle, "application/pdf")},
+                timeout=60,
+            )
+        assert response.status_code == 202, response.text
+        job_url = f"{second}/v1/jobs/{response.json()['id']}"
+        deadline = time.monotonic() + 180
+        while (job := httpx.get(job_url, headers={"Authorization": f"Bearer {admin}"}).json())[
+            "status"
+        ] not in {"done", "failed"}:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "done" and job["result"]["outcome"] == "ingested", job
+        ready = httpx.get(f"{second}/readyz", timeout=30).json()
+        assert ready["has_filings"] and ready["checks"]["index"].startswith("ok (2 filings")
+        answer = httpx.post(
+            f"{second}/v1/answers",
+            headers={"Authorization": f"Bearer {analyst}"},
+            json={"question": QUESTION, "filters": {"filings": ["GLOBEX_2022_10K"]}},
+            timeout=120,
+        ).json()
+        cited = {c["filing"] for claim in answer["claims"] for c in claim["citations"]}
+        assert cited == {"GLOBEX_2022_10K"}, answer
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    with IndexStore(data) as store:
+        assert store.info()["filings"] == 2

@@ -131,7 +131,9 @@ def build_components(
     )
     jobs = JobStore(engine)
     ingest_file, remove_filing = _ingest_functions(settings, embedder)
-    worker = JobWorker(jobs, ingest_file, remove_filing)
+    worker = JobWorker(
+        jobs, ingest_file, remove_filing, heartbeat_seconds=settings.job_heartbeat_seconds
+    )
     return ServiceComponents(
         settings=settings,
         engine=engine,
