@@ -86,6 +86,31 @@ def _cli(*args: str | Path, env: dict[str, str]) -> str:
     return done.stdout.strip()
 
 
+def _upload(base: str, key: str, pdf: Path) -> str:
+    """Uploads a filing through the API; the id of its ingest job."""
+    with pdf.open("rb") as handle:
+        response = httpx.post(
+            f"{base}/v1/filings",
+            headers={"Authorization": f"Bearer {key}"},
+            files={"file": (pdf.name, handle, "application/pdf")},
+            timeout=60,
+        )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def _finished_job(base: str, key: str, job_id: str, seconds: float = 120) -> dict[str, Any]:
+    """The job once done or failed, polled through the API at ``base``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        job = httpx.get(f"{base}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"})
+        body: dict[str, Any] = job.json()
+        if body["status"] in {"done", "failed"}:
+            return body
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+
+
 def _start(data: Path, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         process = subprocess.Popen(
@@ -167,15 +192,7 @@ def test_kill_9_loses_no_acknowledged_answer_feedback_or_upload(
     pdf = filings.write_10k(tmp_path / "GLOBEX_2022_10K.pdf", company="Globex Corporation")
 
     def upload() -> None:
-        with pdf.open("rb") as handle:
-            response = httpx.post(
-                f"{base}/v1/filings",
-                headers={"Authorization": f"Bearer {admin}"},
-                files={"file": (pdf.name, handle, "application/pdf")},
-                timeout=60,
-            )
-        assert response.status_code == 202, response.text
-        uploads.append(response.json()["id"])
+        uploads.append(_upload(base, admin, pdf))
 
     with ThreadPoolExecutor(max_workers=5) as pool:
         running = [pool.submit(client, n) for n in range(4)]
@@ -204,13 +221,7 @@ def test_kill_9_loses_no_acknowledged_answer_feedback_or_upload(
             assert feedback_id in {item["id"] for item in record["feedback"]}
         # The upload was acknowledged, so its job finishes after the restart.
         admin_headers = {"Authorization": f"Bearer {admin}"}
-        deadline = time.monotonic() + 120
-        while True:
-            job = httpx.get(f"{base}/v1/jobs/{uploads[0]}", headers=admin_headers).json()
-            if job["status"] in {"done", "failed"}:
-                break
-            assert time.monotonic() < deadline, job
-            time.sleep(0.2)
+        job = _finished_job(base, admin, uploads[0])
         assert job["status"] == "done", job
         names = {
             item["name"]
@@ -267,21 +278,7 @@ def test_two_api_processes_share_one_database_and_one_index(
     first, second = (f"http://127.0.0.1:{port}" for port in ports)
     try:
         pdf = filings.write_10k(tmp_path / "GLOBEX_2022_10K.pdf", company="Globex Corporation")
-        with pdf.open("rb") as handle:
-            response = httpx.post(
-                f"{first}/v1/filings",
-                headers={"Authorization": f"Bearer {admin}"},
-                files={"file": (pdf.name, handle, "application/pdf")},
-                timeout=60,
-            )
-        assert response.status_code == 202, response.text
-        job_url = f"{second}/v1/jobs/{response.json()['id']}"
-        deadline = time.monotonic() + 180
-        while (job := httpx.get(job_url, headers={"Authorization": f"Bearer {admin}"}).json())[
-            "status"
-        ] not in {"done", "failed"}:
-            assert time.monotonic() < deadline, job
-            time.sleep(0.2)
+        job = _finished_job(second, admin, _upload(first, admin, pdf), seconds=180)
         assert job["status"] == "done" and job["result"]["outcome"] == "ingested", job
         ready = httpx.get(f"{second}/readyz", timeout=30).json()
         assert ready["has_filings"] and ready["checks"]["index"].startswith("ok (2 filings")
