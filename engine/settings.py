@@ -275,6 +275,14 @@ class Settings(BaseSettings):
             "429 instead of 401."
         ),
     )
+    rate_limit_scope: Literal["process", "database"] = Field(
+        default="process",
+        description=(
+            "Where the rate limits' buckets live: in each API process, or in the service "
+            "database, so that replicas on one database share one budget per caller (each "
+            "request then writes a row)."
+        ),
+    )
     log_format: Literal["json", "text"] = Field(
         default="json", description="Service logs: one JSON object per line, or plain text."
     )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -109,6 +110,15 @@ jobs = Table(
         comment="When the worker running it last showed it is alive.",
     ),
     Index("jobs_by_status", "status", "created_at"),
+)
+
+# Token buckets shared by every API process on the database (VERIRAG_RATE_LIMIT_SCOPE=database).
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(320), primary_key=True, comment="limiter:caller"),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False, comment="Unix time of the last refill."),
 )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests import filings
 from tests.service_app import ServiceFactory, expect_error, wait_for_job
@@ -248,8 +249,9 @@ def test_keys_are_stored_hashed(make_service: ServiceFactory) -> None:
     assert not any(secret in stored for secret in secrets for stored in hashes)
 
 
-def test_per_key_rate_limits(make_service: ServiceFactory) -> None:
-    service = make_service(rate_limit_per_minute=3)
+@pytest.mark.parametrize("scope", ["process", "database"])
+def test_per_key_rate_limits(make_service: ServiceFactory, scope: str) -> None:
+    service = make_service(rate_limit_per_minute=3, rate_limit_scope=scope)
     for _ in range(3):
         assert service.request("GET", "/v1/filings", "alice").status_code == 200
     error = expect_error(service.request("GET", "/v1/filings", "alice"), 429, "rate_limited")

@@ -40,10 +40,10 @@ def test_migrations_are_idempotent_and_versioned(database_url: str) -> None:
     migrate(engine)  # again: nothing to do, nothing lost
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
-            "0002"
+            "0003"
         )
         tables = set(sa.inspect(connection).get_table_names())
-    assert {"answers", "answer_filings", "feedback", "api_keys", "jobs"} <= tables
+    assert {"answers", "answer_filings", "feedback", "api_keys", "jobs", "rate_buckets"} <= tables
 
 
 def test_a_database_of_the_first_schema_upgrades_with_its_jobs(database_url: str) -> None:
@@ -242,6 +242,45 @@ def test_workers_of_two_processes_never_claim_one_job_twice(database_url: str) -
     for thread in threads:
         thread.join(timeout=120)
     assert sorted(claims) == sorted(queued)
+
+
+def test_replicas_on_one_database_share_one_rate_budget(database_url: str) -> None:
+    """With VERIRAG_RATE_LIMIT_SCOPE=database, two API processes (here two limiters with their
+    own engines) draw on one bucket per caller: five a minute means five in all, not five
+    each; each limiter's buckets are its own; a refused caller is told when to come back."""
+    import threading
+
+    from service.api.ratelimit import SharedRateLimiter
+    from service.errors import RateLimitedError
+
+    open_database(database_url)
+    replicas = [
+        SharedRateLimiter(create_database_engine(database_url), 5, "requests") for _ in range(2)
+    ]
+    granted: list[int] = []
+    refused: list[float] = []
+    lock = threading.Lock()
+
+    def ask(replica: SharedRateLimiter) -> None:
+        for _ in range(5):
+            try:
+                replica.take("kalice")
+                with lock:
+                    granted.append(1)
+            except RateLimitedError as exc:
+                with lock:
+                    refused.append(exc.retry_after_seconds or 0.0)
+
+    threads = [threading.Thread(target=ask, args=(replica,)) for replica in replicas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(granted) == 5 and len(refused) == 5
+    assert all(0 < wait <= 12.5 for wait in refused)  # a token every 12 s at five a minute
+    questions = SharedRateLimiter(create_database_engine(database_url), 5, "questions")
+    questions.take("kalice")  # another limiter's bucket: untouched by the requests above
+    replicas[0].take("kbob")  # another caller's bucket
 
 
 def test_a_failing_job_is_recorded_and_the_worker_goes_on(database_url: str) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import GeneratorUnavailableError
 from service.answering import AnswerService
 from service.api.metrics import ServiceMetrics
-from service.api.ratelimit import RateLimiter
+from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.db import open_database
 from service.jobs import JobStore, JobWorker, file_result_dump
 from service.keys import KeyStore
@@ -134,6 +134,12 @@ def build_components(
     worker = JobWorker(
         jobs, ingest_file, remove_filing, heartbeat_seconds=settings.job_heartbeat_seconds
     )
+
+    def limiter(per_minute: int, what: str, who: str = "this API key") -> RateLimiter:
+        if settings.rate_limit_scope == "database":
+            return SharedRateLimiter(engine, per_minute, what, who)
+        return RateLimiter(per_minute, what, who)
+
     return ServiceComponents(
         settings=settings,
         engine=engine,
@@ -145,9 +151,9 @@ def build_components(
         answers=answers,
         worker=worker,
         metrics=metrics,
-        request_limiter=RateLimiter(settings.rate_limit_per_minute, "requests"),
-        question_limiter=RateLimiter(settings.answer_rate_limit_per_minute, "questions"),
-        unauthenticated_limiter=RateLimiter(
+        request_limiter=limiter(settings.rate_limit_per_minute, "requests"),
+        question_limiter=limiter(settings.answer_rate_limit_per_minute, "questions"),
+        unauthenticated_limiter=limiter(
             settings.unauthenticated_rate_limit_per_minute,
             "requests without a valid API key",
             who="this client address",
