@@ -497,25 +497,25 @@ class MetricCalculator:
         """A metric in its one year, or averaged over several years with each input named
         with its year."""
         years = calculation.years
+        divides = calculation.expression.divides
         if len(years) == 1:
             parsed = self._parse(calculation.expression, years[0], sentences, years[0])
             if parsed is None:
                 return None
-            parts, inputs, divides = parsed
             if ask.percent and not divides:
                 # A margin or a percentage whose expression only gives its numerator
                 # ("EBITDA % margin … define EBITDA as …"): not what the expression computes.
                 return None
+            parts, inputs = parsed
             return f"{calculation.subject} in fiscal {years[0]}", parts, inputs, divides
-        parts, inputs, divides = ["("], [], False
+        parts, inputs = ["("], []
         for year in years:
             year_parsed = self._parse(calculation.expression, year, sentences, subject_year=None)
             if year_parsed is None:
                 return None
-            year_parts, year_inputs, year_divides = year_parsed
+            year_parts, year_inputs = year_parsed
             parts += [*(["+"] if year != years[0] else []), "(", *year_parts, ")"]
             inputs += year_inputs
-            divides = divides or year_divides
         parts += [")", "÷", str(len(years))]
         subject = f"{calculation.subject} from fiscal {years[0]} to fiscal {years[-1]}"
         return subject, parts, inputs, divides
@@ -526,11 +526,11 @@ class MetricCalculator:
         year: int,
         sentences: list[EvidenceSentence],
         subject_year: int | None,
-    ) -> tuple[list[str], list[_Input], bool] | None:
-        """The expression's parts as the claim writes them, its inputs, and whether it
-        divides; None when an operand is no row the retrieved sentences print. Operands are
-        read for ``year`` unless they name their own; an input is written with its year unless
-        it is ``subject_year``, the one the claim's subject names."""
+    ) -> tuple[list[str], list[_Input]] | None:
+        """The expression's parts as the claim writes them and its inputs; None when an
+        operand is no row the retrieved sentences print. Operands are read for ``year`` unless
+        they name their own; an input is written with its year unless it is
+        ``subject_year``, the one the claim's subject names."""
         parts: list[str] = []
         inputs: list[_Input] = []
         for token in expression.tokens:
@@ -553,7 +553,7 @@ class MetricCalculator:
                 return None
             inputs.append(found)
             parts.append(_written(found))
-        return parts, inputs, expression.divides
+        return parts, inputs
 
     def _change(
         self, ask: StatementAsk, change: Change, sentences: list[EvidenceSentence]

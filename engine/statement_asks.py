@@ -105,7 +105,8 @@ _SPAN_AVERAGE = re.compile(
     r"(?:of )?(?P<metric>.+)$",
     re.IGNORECASE,
 )
-_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5}
+# The number words the span-average and decimal-places patterns accept.
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 # "capex as a % of revenue"; "unadjusted EBITDA % margin" (a margin is of revenue).
 _SHARE_OF = re.compile(r"^(?P<part>.+?) as an? (?:%|percent(?:age)?) of (?P<whole>.+)$", re.I)
 _PERCENT_MARGIN = re.compile(r"^(?P<of>.+?)\s*(?:%|percent(?:age)?)\s*margin$", re.IGNORECASE)
@@ -382,7 +383,7 @@ def _asked_metric(question: str) -> tuple[str, str, list[int]] | None:
     definitions = _definitions(question)
     if span := _SPAN_AVERAGE.match(asked):
         first, last = int(span["first"]), int(span["last"])
-        count = _COUNT_WORDS.get(span["count"].lower()) or int(span["count"])
+        count = _NUMBER_WORDS.get(span["count"].lower()) or int(span["count"])
         if last - first + 1 != count:
             return None
         years, metric = list(range(first, last + 1)), span["metric"]
@@ -499,13 +500,10 @@ def read_statement_ask(text: str, asked: AskedQuestion | None = None) -> Stateme
         ),
         computation=computation,
         percent=bool(_PERCENT_ASKED.search(text)),
-        decimals=int(_DECIMAL_WORDS.get(decimals[1].lower(), decimals[1])) if decimals else None,
+        decimals=int(_NUMBER_WORDS.get(decimals[1].lower(), decimals[1])) if decimals else None,
         unit=unit[1].lower() if unit else None,
         asked=asked,
     )
-
-
-_DECIMAL_WORDS = {"one": 1, "two": 2, "three": 3}
 
 
 def _stated_arithmetic(
@@ -579,12 +577,7 @@ def _operand(text: str, statements: tuple[str, ...]) -> Constant | Operand | Two
     item (in the year it names, if it names one), read off the statement it names if any."""
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
         return Constant(text)
-    strict = False
-    if hint := _STATEMENT_HINT.search(text):
-        # "D&A from the cash flow statement": that statement's row or none (a deferred-tax
-        # note prints a "Depreciation and amortization" row too).
-        statements, strict = tuple(named_statements(hint.group())) or statements, True
-        text = " ".join((text[: hint.start()] + text[hint.end() :]).split())
+    text, statements, strict = _statement_named(text, statements)
     over_two_years = _AVERAGE.match(text) or _CHANGE_BETWEEN.match(text)
     if over_two_years:
         item = _item(over_two_years["item"], statements, strict)
@@ -600,6 +593,18 @@ def _operand(text: str, statements: tuple[str, ...]) -> Constant | Operand | Two
     if len(named_years) > 1:
         return None
     return _item(text, statements, strict, next(iter(named_years), None))
+
+
+def _statement_named(text: str, statements: tuple[str, ...]) -> tuple[str, tuple[str, ...], bool]:
+    """(the words without the statement they name, the statements to read them from, whether
+    only from those): "D&A from the cash flow statement" is that statement's row or none (a
+    deferred-tax note prints a "Depreciation and amortization" row too); words that name no
+    statement are read from the question's."""
+    hint = _STATEMENT_HINT.search(text)
+    if hint is None:
+        return text, statements, False
+    named = tuple(named_statements(hint.group())) or statements
+    return " ".join((text[: hint.start()] + text[hint.end() :]).split()), named, True
 
 
 def _item(
@@ -624,9 +629,5 @@ def _change(
         years = (min(asked_years), max(asked_years))
     if years is None or asked_years != set(years):
         return None
-    strict = False
-    if hint := _STATEMENT_HINT.search(item):
-        statements = tuple(named_statements(hint.group())) or statements
-        item, strict = item[: hint.start()] + item[hint.end() :], True
-    operand = _item(item, statements, strict)
+    operand = _item(*_statement_named(item, statements))
     return None if operand is None else Change(" ".join(name.split()), operand, years, form)
