@@ -126,13 +126,14 @@ class JobStore:
                 ).first()
                 if row is None:
                     return None
+                now = datetime.now(UTC)
                 claimed = connection.execute(
                     update(jobs)
                     .where(jobs.c.id == row.id, jobs.c.status == "queued")
                     .values(
                         status="running",
-                        started_at=datetime.now(UTC),
-                        heartbeat_at=datetime.now(UTC),
+                        started_at=now,
+                        heartbeat_at=now,
                         attempts=jobs.c.attempts + 1,
                     )
                 )

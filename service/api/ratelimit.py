@@ -30,21 +30,28 @@ class RateLimiter:
         now = time.monotonic()
         with self._lock:
             tokens, at = self._buckets.get(key, (self._capacity, now))
-            tokens = min(self._capacity, tokens + (now - at) * self._rate)
+            tokens = self._refilled(tokens, at, now)
             if tokens < 1.0:
                 self._buckets[key] = (tokens, now)
-                wait = (1.0 - tokens) / self._rate
-                raise RateLimitedError(
-                    f"{self._who} has used its {self._capacity:.0f} {self._what} per minute",
-                    retry_after_seconds=wait,
-                )
+                raise self._exhausted(tokens)
             self._buckets[key] = (tokens - 1.0, now)
             if len(self._buckets) > self.max_buckets:
                 self._forget_full(now)
 
+    def _refilled(self, tokens: float, at: float, now: float) -> float:
+        """A bucket's tokens at ``now``: refilled since ``at``, never past the budget."""
+        return min(self._capacity, tokens + (now - at) * self._rate)
+
+    def _exhausted(self, tokens: float) -> RateLimitedError:
+        """The refusal of a caller whose bucket holds ``tokens`` (< 1): when one is back."""
+        return RateLimitedError(
+            f"{self._who} has used its {self._capacity:.0f} {self._what} per minute",
+            retry_after_seconds=(1.0 - tokens) / self._rate,
+        )
+
     def _forget_full(self, now: float) -> None:
         for key, (tokens, at) in list(self._buckets.items()):
-            if tokens + (now - at) * self._rate >= self._capacity:
+            if self._refilled(tokens, at, now) >= self._capacity:
                 del self._buckets[key]
 
 
@@ -96,13 +103,10 @@ class SharedRateLimiter(RateLimiter):
                         return
                     except IntegrityError:
                         continue  # another process made the bucket first: spend from it
-            tokens = min(self._capacity, row.tokens + (now - row.at) * self._rate)
+            tokens = self._refilled(row.tokens, row.at, now)
             if tokens >= 1.0:
                 continue  # the bucket appeared (or refilled) after the UPDATE looked: spend again
-            raise RateLimitedError(
-                f"{self._who} has used its {self._capacity:.0f} {self._what} per minute",
-                retry_after_seconds=max(0.0, (1.0 - tokens) / self._rate),
-            )
+            raise self._exhausted(tokens)
         raise RateLimitedError(
             f"{self._who} is asking faster than its budget can be counted",
             retry_after_seconds=1.0,
