@@ -20,6 +20,12 @@ class Citation(BaseModel):
         default=None, description="Character offset of the quote in the page text, if exact."
     )
     quote_end: int | None = None
+    box: tuple[float, float, float, float] | None = Field(
+        default=None,
+        description="The cited sentence's box on the PDF page, in PDF points (x0, y0, x1, y1) "
+        "from the page's top left; null for HTML filings. The evidence package "
+        "(GET /v1/answers/{id}/evidence) gives the quote's own boxes, one per printed line.",
+    )
 
 
 class Claim(BaseModel):

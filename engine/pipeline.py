@@ -628,6 +628,7 @@ class AnswerPipeline:
                     sentence_end=sentence.end,
                     quote_start=quote_start,
                     quote_end=quote_end,
+                    box=sentence.bbox,
                 )
             )
         entailment = next((r.score for r in report.results if r.score is not None), None)

@@ -481,8 +481,8 @@ class IndexStore:
         marks = ",".join("?" * len(sentence_ids))
         rows = self._db.execute(
             'SELECT s.id, s.filing_id, s.page, s.start, s."end", s.kind, s.section, s.text, '
-            "s.table_id, f.name AS filing, f.company, f.form_type, f.fiscal_year, f.fiscal_period, "
-            "f.period_end, "
+            "s.table_id, s.bbox, f.name AS filing, f.company, f.form_type, f.fiscal_year, "
+            "f.fiscal_period, f.period_end, "
             "t.title AS table_title, t.scale AS table_scale, t.header_rows AS table_header_rows "
             "FROM sentences s JOIN filings f ON f.id = s.filing_id "
             "LEFT JOIN tables t ON t.id = s.table_id "
@@ -494,6 +494,7 @@ class IndexStore:
             item = dict(row)
             headers = item.pop("table_header_rows")
             item["table_header_rows"] = json.loads(headers) if headers else []
+            item["bbox"] = json.loads(item["bbox"]) if item["bbox"] else None
             item["table_cells"] = []
             by_id[item["id"]] = item
         self._add_table_cells([item for item in by_id.values() if item["kind"] == "table_row"])

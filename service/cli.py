@@ -219,6 +219,51 @@ def index_page(
         )
 
 
+@app.command()
+def evidence(
+    answer_id: Annotated[str, typer.Argument(help="The answer's id (GET /v1/answers lists them).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for evidence.json, evidence.html and the page images.",
+            file_okay=False,
+        ),
+    ],
+    drafts: Annotated[
+        bool,
+        typer.Option(
+            "--drafts/--no-drafts",
+            help="Include drafting rounds and dropped claims (what compliance reads).",
+        ),
+    ] = True,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write an answer's evidence package: each citation's quote highlighted where it sits on
+    its page (PNG per PDF citation), verdicts and reasons per rule, rounds, versions; as JSON
+    and as one self-contained HTML file."""
+    from service.errors import AnswerNotFoundError
+    from service.evidence import EvidenceBuilder, write_evidence
+    from service.log import InteractionLog
+
+    settings = _settings(data_dir)
+    try:
+        record = InteractionLog.open(settings.service_database_url).get(answer_id)
+    except AnswerNotFoundError as exc:
+        raise _fail(
+            f"{exc} in the log of {settings.data_dir}; pass the --data-dir of the service "
+            "that answered it"
+        ) from exc
+    with _open_store(settings, must_exist=True) as store:
+        builder = EvidenceBuilder(store)
+        try:
+            written = write_evidence(builder, record, out, with_drafts=drafts)
+        finally:
+            builder.close()
+    for path in written:
+        typer.echo(str(path))
+
+
 def _retriever(
     settings: Settings,
     store: IndexStore,

@@ -12,6 +12,15 @@ class AnswerNotFoundError(ServiceError):
     """No logged answer has this id."""
 
 
+class CitationNotFoundError(ServiceError):
+    """The answer has no claim or citation at this position."""
+
+
+class PageImageUnavailableError(ServiceError):
+    """A cited page cannot be rendered: an HTML filing, or a PDF deleted or changed since it
+    was ingested."""
+
+
 class InvalidCursorError(ServiceError):
     """A list cursor this service did not issue."""
 

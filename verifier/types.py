@@ -36,6 +36,13 @@ class DraftAnswer(BaseModel):
     insufficient_evidence: bool = False
 
 
+def _box(value: Any) -> tuple[float, float, float, float] | None:
+    if not value:
+        return None
+    x0, y0, x1, y1 = (float(v) for v in value)
+    return (x0, y0, x1, y1)
+
+
 @dataclass(frozen=True, slots=True)
 class EvidenceSentence:
     label: str  # "S1", "S2", ... as shown to the generator
@@ -58,6 +65,9 @@ class EvidenceSentence:
     # A table row's figure cells, each with the column-header path above it (``ingest.grid``):
     # ("4,200", ("2019", "Amount")). Empty for prose and for rows stored without a grid.
     table_cells: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The sentence's box on a PDF page from ingest (PDF points, origin top left); None for
+    # HTML filings and for sentences logged before boxes were carried.
+    bbox: tuple[float, float, float, float] | None = None
 
     @classmethod
     def from_dump(cls, item: dict[str, Any]) -> EvidenceSentence:
@@ -72,6 +82,7 @@ class EvidenceSentence:
                 "table_cells": tuple(
                     (str(text), tuple(path)) for text, path in item.get("table_cells") or ()
                 ),
+                "bbox": _box(item.get("bbox")),
             }
         )
 
@@ -133,6 +144,7 @@ class EvidenceContext:
                         (str(text), tuple(str(part) for part in path))
                         for text, path in row.get("table_cells") or ()
                     ),
+                    bbox=_box(row.get("bbox")),
                 )
                 for number, row in enumerate(rows, start=1)
             ]

@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from sqlalchemy import text
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from engine.answers import AuditRecord
 from engine.errors import AnswerEngineError
-from ingest.errors import FilingNotFoundError
+from ingest.errors import FilingNotFoundError, IngestError
 from ingest.metadata import parse_form
 from retrieval.catalog import Catalog, QueryFilters
 from service.api.components import ServiceComponents
@@ -45,9 +45,19 @@ from service.api.protocol import (
 )
 from service.errors import (
     AnswerNotFoundError,
+    CitationNotFoundError,
     InvalidFeedbackError,
     InvalidRequestError,
+    PageImageUnavailableError,
     PermissionDeniedError,
+)
+from service.evidence import (
+    EvidenceBuilder,
+    EvidencePackage,
+    citation_at,
+    data_uri,
+    evidence_html,
+    page_images,
 )
 from service.jobs import Job
 from service.keys import Principal, Role, StoredKey
@@ -214,6 +224,77 @@ def get_answer(answer_id: str, principal: Reader, components: Components) -> Aud
         user_id=owner,
         feedback=[_feedback_public(f) for f in components.log.feedback_for(answer_id)],
     )
+
+
+def _image_url(answer_id: str) -> Any:
+    def url(claim_index: int, citation_index: int) -> str:
+        return (
+            f"/v1/answers/{answer_id}/evidence/claims/{claim_index + 1}"
+            f"/citations/{citation_index + 1}/page.png"
+        )
+
+    return url
+
+
+@answers_router.get(
+    "/{answer_id}/evidence",
+    response_model=EvidencePackage,
+    summary="The evidence package: each citation where it sits on its page, verdicts, versions",
+    responses={200: {"content": {"text/html": {}}}},
+)
+def get_evidence(
+    answer_id: str,
+    principal: Reader,
+    components: Components,
+    format: Annotated[
+        Literal["json", "html"],
+        Query(description="json, or one self-contained HTML page with the page images inline."),
+    ] = "json",
+) -> Any:
+    _readable(components, principal, answer_id)
+    record = components.log.get(answer_id)
+    drafts = principal.role is Role.COMPLIANCE
+    builder = EvidenceBuilder(components.store)
+    try:
+        if format == "html":
+            package = builder.build(record, with_drafts=drafts)
+            images = page_images(builder, record, package)
+            inline = {key: data_uri(png) for key, png in images.items()}
+            return HTMLResponse(evidence_html(package, inline))
+        return builder.build(record, with_drafts=drafts, image_name=_image_url(answer_id))
+    finally:
+        builder.close()
+
+
+@answers_router.get(
+    "/{answer_id}/evidence/claims/{claim}/citations/{citation}/page.png",
+    response_class=Response,
+    summary="A cited PDF page with the quote highlighted (claims and citations count from 1)",
+    responses={200: {"content": {"image/png": {}}}},
+)
+def get_evidence_page(
+    answer_id: str,
+    claim: int,
+    citation: int,
+    principal: Reader,
+    components: Components,
+) -> Response:
+    _readable(components, principal, answer_id)
+    record = components.log.get(answer_id)
+    cited = citation_at(record, claim - 1, citation - 1)
+    if cited is None:
+        raise CitationNotFoundError(
+            f"answer {answer_id} has no claim {claim} citation {citation}; "
+            "GET /v1/answers/{id}/evidence lists them"
+        )
+    builder = EvidenceBuilder(components.store)
+    try:
+        png = builder.page_image(cited)
+    except IngestError as exc:
+        raise PageImageUnavailableError(str(exc)) from exc
+    finally:
+        builder.close()
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @answers_router.get("", response_model=AnswerPage, summary="List answers, newest first")

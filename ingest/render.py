@@ -1,0 +1,147 @@
+"""Where a quote sits on a filing's page, and the page rendered with it highlighted.
+
+A citation stores the sentence's box from ingest (the union of the lines it touches). A reviewer
+needs the quote itself: the words it spans, one box per printed line, so a highlight covers
+exactly the quoted text. The words come from the same PyMuPDF text layer the reader parsed, and
+are matched with whitespace removed on both sides: the reader joins spans and lines with its
+own spacing, so a token-by-token match would fail where the characters agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import UnreadableFilingError
+from ingest.ids import file_sha256
+from ingest.layout import union_bbox
+from ingest.types import BBox
+
+# Points around the stored sentence box searched first: the stored box is the union of whole
+# lines, and a quote's words can overhang it by a rounding.
+_NEAR = 3.0
+# Page images at this many pixels per PDF point (1.5 → 918 × 1188 for a US Letter page).
+DEFAULT_ZOOM = 1.5
+_HIGHLIGHT = (1.0, 0.83, 0.0)
+_HIGHLIGHT_OPACITY = 0.38
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteBoxes:
+    """The quote's place on its page: one box per printed line, in PDF points with the origin
+    at the page's top left (PyMuPDF's page space). ``exact`` is False when the quote's words
+    were not found on the page and the boxes are the stored sentence box instead."""
+
+    boxes: tuple[BBox, ...]
+    exact: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HighlightedPage:
+    png: bytes
+    width: int  # pixels
+    height: int
+    zoom: float  # pixels per PDF point
+    quote: QuoteBoxes
+
+
+def _pymupdf() -> Any:
+    """PyMuPDF, imported when first used (it is heavy) and typed loosely: its API is untyped."""
+    import pymupdf
+
+    return pymupdf
+
+
+def _squeezed(words: list[tuple[Any, ...]]) -> tuple[str, list[int]]:
+    """The words' characters with no whitespace, and for each character the word it came from."""
+    characters: list[str] = []
+    owner: list[int] = []
+    for index, word in enumerate(words):
+        for character in str(word[4]):
+            if not character.isspace():
+                characters.append(character)
+                owner.append(index)
+    return "".join(characters), owner
+
+
+def _line_boxes(words: list[tuple[Any, ...]]) -> tuple[BBox, ...]:
+    lines: dict[tuple[int, int], list[BBox]] = {}
+    for word in words:
+        lines.setdefault((int(word[5]), int(word[6])), []).append(
+            (float(word[0]), float(word[1]), float(word[2]), float(word[3]))
+        )
+    return tuple(union_bbox(boxes) for boxes in lines.values())
+
+
+def _distance(box: BBox, near: BBox) -> float:
+    return abs(box[1] - near[1]) + abs(box[0] - near[0])
+
+
+def locate_quote(page: Any, quote: str, near: BBox | None) -> QuoteBoxes:
+    """The quote's line boxes on a PyMuPDF page; the occurrence nearest ``near`` (the stored
+    sentence box) when the page repeats it."""
+    import pymupdf
+
+    target = "".join(quote.split())
+    words = page.get_text("words", flags=pymupdf.TEXT_PRESERVE_LIGATURES)
+    words.sort(key=lambda w: (w[5], w[6], w[7]))
+    squeezed, owner = _squeezed(words)
+    candidates: list[tuple[BBox, ...]] = []
+    start = squeezed.find(target) if target else -1
+    while start != -1:
+        matched = words[owner[start] : owner[start + len(target) - 1] + 1]
+        candidates.append(_line_boxes(matched))
+        start = squeezed.find(target, start + 1)
+    if candidates:
+        if near is not None:
+            candidates.sort(key=lambda boxes: _distance(boxes[0], near))
+        return QuoteBoxes(candidates[0], exact=True)
+    return QuoteBoxes((near,) if near is not None else (), exact=False)
+
+
+def open_filing_pdf(path: Path, sha256: str) -> Any:
+    """The PDF a filing was ingested from, refusing a file that changed since: a highlight
+    drawn on other bytes would show a reviewer something the citation never quoted."""
+    pymupdf = _pymupdf()
+    if not path.is_file():
+        raise UnreadableFilingError(
+            path, "the filing's file is gone; restore it (or re-ingest) to render its pages"
+        )
+    if file_sha256(path) != sha256:
+        raise UnreadableFilingError(
+            path,
+            "the file changed since it was ingested (its sha256 differs); "
+            "re-ingest it to render its pages",
+        )
+    return pymupdf.open(path, filetype="pdf")
+
+
+def render_highlight(
+    document: Any,
+    page_number: int,
+    quote: str,
+    near: BBox | None,
+    zoom: float = DEFAULT_ZOOM,
+) -> HighlightedPage:
+    """The page as a PNG with the quote's boxes filled in translucent yellow. The highlight is
+    drawn on an in-memory copy of the page: the filing's file is never written."""
+    pymupdf = _pymupdf()
+
+    page = document[page_number]
+    located = locate_quote(page, quote, near)
+    single = pymupdf.open()
+    single.insert_pdf(document, from_page=page_number, to_page=page_number)
+    drawn = single[0]
+    for box in located.boxes:
+        drawn.draw_rect(
+            pymupdf.Rect(box),
+            color=None,
+            fill=_HIGHLIGHT,
+            fill_opacity=_HIGHLIGHT_OPACITY,
+            overlay=True,
+        )
+    pixmap = drawn.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+    png = pixmap.tobytes("png")
+    single.close()
+    return HighlightedPage(png, pixmap.width, pixmap.height, zoom, located)
