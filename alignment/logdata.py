@@ -5,30 +5,43 @@ the revision round changed, and what analysts and compliance reviewers said abou
   the claims that passed) and that no review rejected; prompt = the exact context and question
   the generator was given, target = the verified answer in the generator's own schema.
 - Preference pairs: (a) a revised generation that verified better ≻ the original; (b) an
-  answer accepted in review ≻ one rejected for the same prompt; (c) an analyst's stated
-  preference between two answers to the same prompt; (d) the verified part of a generation ≻
-  the generation with its failing claims still in.
+  answer accepted in review ≻ one rejected for the same prompt (feedback ratings and labels,
+  and the compliance review's final labels: adjudicated where reviewers disagreed); (c) an
+  analyst's stated preference between two answers to the same prompt; (d) the verified part
+  of a generation ≻ the generation with its failing claims still in.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from alignment.examples import PreferencePair, SFTExample, completion_text, context_load
 from engine.answers import AuditRecord, Claim, Round
 from service.log import AnswerQuery, InteractionLog, StoredFeedback
+from service.review import CitationDecision, ReviewStore, Verdict, label_kind
 from verifier.types import DraftAnswer, DraftCitation, DraftClaim, EvidenceContext
 
 BAD_CLAIM_LABELS = frozenset({"unsupported", "wrong_citation"})
 
 
-def review_verdict(feedback: list[StoredFeedback]) -> str | None:
+def review_verdict(
+    feedback: list[StoredFeedback], reviewed: Mapping[str, str] | None = None
+) -> str | None:
     """'rejected' when any reviewer or analyst marked a claim unsupported or miscited, or a
-    compliance reviewer rated it 2 or lower; 'accepted' when a compliance reviewer rated it 4
-    or higher and nobody objected; None when there is no such judgement."""
+    compliance reviewer rated it 2 or lower, or the compliance review's labels (``reviewed``:
+    target → final label, the adjudicated one where reviewers disagreed) reject a citation or
+    call the answer incorrect; 'accepted' when a compliance reviewer rated it 4 or higher or
+    the review's verdict is correct, and nobody objected; None when there is no such
+    judgement. A disagreement nobody adjudicated has no final label and says nothing."""
     rejected = accepted = False
+    for target, value in (reviewed or {}).items():
+        if label_kind(target) == "verdict":
+            rejected |= value == Verdict.INCORRECT
+            accepted |= value == Verdict.CORRECT
+        elif value.startswith(CitationDecision.REJECT):
+            rejected = True
     for item in feedback:
         record = item.record
         labels = {str(label.get("label")) for label in record.claim_labels}
@@ -89,6 +102,7 @@ def _first_prompt_context(record: AuditRecord) -> EvidenceContext | None:
 
 
 def build_from_log(log: InteractionLog) -> LogData:
+    reviews = ReviewStore(log.engine)
     sft: list[SFTExample] = []
     pairs: list[PreferencePair] = []
     times: list[str] = []
@@ -105,7 +119,10 @@ def build_from_log(log: InteractionLog) -> LogData:
         if context is None:
             continue
         feedback = log.feedback_for(answer.id)
-        verdict = review_verdict(feedback)
+        verdict = review_verdict(
+            feedback,
+            {target: value for (_, target), value in reviews.final_labels(answer.id).items()},
+        )
         prompt_key = (answer.question, str(record.context))
         by_prompt[prompt_key].append((record, verdict))
         delivered: str | None = None

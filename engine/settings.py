@@ -283,6 +283,15 @@ class Settings(BaseSettings):
             "request then writes a row)."
         ),
     )
+    review_low_margin: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "The review queue's 'low verifier margin' view lists answers whose weakest "
+            "delivered claim has an entailment probability below this."
+        ),
+    )
     log_format: Literal["json", "text"] = Field(
         default="json", description="Service logs: one JSON object per line, or plain text."
     )

@@ -1,4 +1,5 @@
-"""The service database: answers, feedback, API keys and ingest jobs (SQLAlchemy 2 Core).
+"""The service database: answers, feedback, reviews, API keys and ingest jobs (SQLAlchemy 2
+Core).
 
 SQLite in WAL mode with ``synchronous=FULL`` is the embedded default; PostgreSQL works by URL.
 The schema is owned by the Alembic migrations in ``service/migrations``; ``open_database``
@@ -119,6 +120,26 @@ rate_buckets = Table(
     Column("key", String(320), primary_key=True, comment="limiter:caller"),
     Column("tokens", Float, nullable=False),
     Column("at", Float, nullable=False, comment="Unix time of the last refill."),
+)
+
+
+# Compliance review, append-only: every assignment, per-citation decision, verdict and
+# adjudication is one row with who, when, what and the value it replaced (migration 0004).
+review_events = Table(
+    "review_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("answer_id", String(64), ForeignKey("answers.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", String(64), nullable=False, comment="API key id of the reviewer."),
+    Column("action", String(16), nullable=False, comment="assign | label | adjudicate"),
+    Column("target", String(64), nullable=False, comment="verdict | citation:C:K | reviewer"),
+    Column("value", String(64), nullable=False),
+    Column("reason", String(32), nullable=True, comment="Reason code of a rejected citation."),
+    Column("note", Text, nullable=True),
+    Column("previous", JSON, nullable=True, comment="The value this event replaced, if any."),
+    Index("review_events_by_answer", "answer_id", "created_at"),
+    Index("review_events_by_actor", "actor_id", "created_at"),
 )
 
 

@@ -21,6 +21,11 @@ class PageImageUnavailableError(ServiceError):
     was ingested."""
 
 
+class InvalidReviewError(ServiceError):
+    """A review action that contradicts its answer or the review vocabulary (a rejection with
+    no reason code, a citation the answer does not have)."""
+
+
 class InvalidCursorError(ServiceError):
     """A list cursor this service did not issue."""
 

@@ -86,7 +86,8 @@ def test_the_evidence_package_locates_and_highlights_each_quote(
     (evidence,) = claim["citations"]
     highlight = evidence["highlight"]
     assert highlight["kind"] == "pdf" and highlight["exact"] and highlight["boxes"]
-    assert evidence["quote"] == citation["quote"] and citation["quote"] in " ".join(evidence["sentence"].split())
+    assert evidence["quote"] == citation["quote"]
+    assert citation["quote"] in " ".join(evidence["sentence"].split())
 
     # The boxes cover exactly the quote's words on the cited page.
     store = IndexStore(service_data_of(service))

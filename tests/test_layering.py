@@ -1,5 +1,6 @@
 """Imports point one way: service → answer engine → retrieval, verifier → ingest. Alignment
-uses the engine, the verifier and the log store (``service.log``), never the API layer. A
+uses the engine, the verifier and the stores of logged answers and their reviews
+(``service.log``, ``service.review``), never the API layer. A
 module that climbs back (ingest reading the engine's settings, the verifier importing the
 engine's question reader) fails here, named."""
 
@@ -12,15 +13,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("ingest", "retrieval", "verifier", "engine", "service", "alignment")
-# What each package may import of the others; alignment may import only the log store of
-# the service.
+# What each package may import of the others; alignment may import only the service's stores
+# of logged answers and reviews.
 ALLOWED = {
     "ingest": set(),
     "retrieval": {"ingest"},
     "verifier": {"ingest"},
     "engine": {"ingest", "retrieval", "verifier"},
     "service": {"ingest", "retrieval", "verifier", "engine", "alignment"},
-    "alignment": {"ingest", "retrieval", "verifier", "engine", "service.log"},
+    "alignment": {"ingest", "retrieval", "verifier", "engine", "service.log", "service.review"},
 }
 
 
@@ -114,3 +115,9 @@ def test_the_image_copies_every_package() -> None:
     copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, re.MULTILINE))
     stubbed = set(re.findall(r"\b(\w+)/__init__\.py", dockerfile))
     assert copied == packages and stubbed == packages
+    # The build context is an allow-list: the packages and the project file, never .venv
+    # (gigabytes sent to the daemon on every build) or an index folder.
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ignored[ignored.index("*") :].count("*") == 1
+    allowed = {line[1:] for line in ignored if line.startswith("!")}
+    assert allowed == packages | {"pyproject.toml", "README.md"}

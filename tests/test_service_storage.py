@@ -40,10 +40,18 @@ def test_migrations_are_idempotent_and_versioned(database_url: str) -> None:
     migrate(engine)  # again: nothing to do, nothing lost
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
-            "0003"
+            "0004"
         )
         tables = set(sa.inspect(connection).get_table_names())
-    assert {"answers", "answer_filings", "feedback", "api_keys", "jobs", "rate_buckets"} <= tables
+    assert {
+        "answers",
+        "answer_filings",
+        "feedback",
+        "api_keys",
+        "jobs",
+        "rate_buckets",
+        "review_events",
+    } <= tables
 
 
 def test_a_database_of_the_first_schema_upgrades_with_its_jobs(database_url: str) -> None:

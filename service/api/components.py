@@ -15,6 +15,7 @@ from service.db import open_database
 from service.jobs import JobStore, JobWorker, file_result_dump
 from service.keys import KeyStore
 from service.log import InteractionLog
+from service.review import ReviewStore
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -33,6 +34,7 @@ class ServiceComponents:
     settings: Settings
     engine: Engine
     log: InteractionLog
+    reviews: ReviewStore
     keys: KeyStore
     jobs: JobStore
     store: IndexStore
@@ -144,6 +146,7 @@ def build_components(
         settings=settings,
         engine=engine,
         log=log,
+        reviews=ReviewStore(engine),
         keys=KeyStore(engine),
         jobs=jobs,
         store=store,

@@ -31,10 +31,18 @@ def get_principal(
     """The caller, before any request body is read. A request without a valid key spends its
     client address's budget first: guessing keys or flooding unauthenticated costs the caller
     429s, and the service a dictionary lookup, not an Argon2 hash each."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        return authenticate(request, components, None)
+    return authenticate(request, components, credentials.credentials)
+
+
+def authenticate(request: Request, components: ServiceComponents, key: str | None) -> Principal:
+    """The key's principal, the caller's budget spent: the API's bearer key, or the review
+    pages' session cookie."""
     try:
-        if credentials is None or credentials.scheme.lower() != "bearer":
+        if key is None:
             raise AuthenticationError("send an API key as 'Authorization: Bearer KEY'")
-        principal = components.keys.authenticate(credentials.credentials)
+        principal = components.keys.authenticate(key)
     except AuthenticationError:
         address = request.client.host if request.client else "unknown"
         components.unauthenticated_limiter.take(address)
