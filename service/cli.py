@@ -1003,6 +1003,151 @@ def serve(
     )
 
 
+review_app = typer.Typer(
+    help="Compliance review: assignments, agreement, exports and Label Studio imports.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
+
+
+def _review_stores(settings: Settings) -> tuple[Any, Any]:
+    from service.db import open_database
+    from service.log import InteractionLog
+    from service.review import ReviewStore
+
+    engine = open_database(settings.service_database_url)
+    return InteractionLog(engine), ReviewStore(engine)
+
+
+@review_app.command("assign")
+def review_assign(
+    answer_ids: Annotated[list[str], typer.Argument(help="Answer ids to review.")],
+    reviewers: Annotated[
+        list[str],
+        typer.Option(
+            "--reviewer", help="Key id of a compliance reviewer; repeat for double review."
+        ),
+    ],
+    by: Annotated[str, typer.Option("--by", help="Who assigns (recorded in the event).")] = "cli",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Put answers in reviewers' queues at /review."""
+    from service.errors import AnswerNotFoundError
+
+    log, reviews = _review_stores(_settings(data_dir))
+    for answer_id in answer_ids:
+        try:
+            log.get(answer_id)
+        except AnswerNotFoundError as exc:
+            raise _fail(str(exc)) from exc
+        added = reviews.assign(answer_id, reviewers, by)
+        typer.echo(f"{answer_id}: assigned to {', '.join(e.value for e in added) or 'nobody new'}")
+
+
+@review_app.command("agreement")
+def review_agreement(data_dir: DataDirOption = None, json_output: JsonOption = False) -> None:
+    """Agreement between reviewers: Cohen's κ per pair and Krippendorff's α, per label kind and
+    overall, and the disagreements awaiting adjudication."""
+    from dataclasses import asdict
+
+    _, reviews = _review_stores(_settings(data_dir))
+    report, disputes = reviews.agreement(), reviews.disagreements()
+    if json_output:
+        payload = {
+            "agreement": [asdict(r) for r in report],
+            "disagreements": [asdict(d) for d in disputes],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    for row in report:
+        pairs = ", ".join(
+            f"{a}·{b} κ={shown(p.kappa)} (n={p.shared})"
+            for p in row.pairs
+            for a, b in [p.reviewers]
+        )
+        typer.echo(
+            f"{row.label:<9} items={row.units:<4} observed={shown(row.observed)} "
+            f"α={shown(row.alpha)}  {pairs}"
+        )
+    for item in disputes:
+        typer.echo(
+            f"disputed {item.answer_id} {item.target}: {item.values} → {item.adjudicated or 'open'}"
+        )
+
+
+@review_app.command("export")
+def review_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write.", dir_okay=False)],
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl (datasets), argilla (settings + records JSON) or label-studio (tasks "
+            "JSON; the labeling config is written beside it as .xml).",
+        ),
+    ] = "jsonl",
+    answer_ids: Annotated[
+        list[str] | None, typer.Option("--answer", help="Only these answers (repeat).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Reviewed items with every reviewer's label and the final (adjudicated) one."""
+    from service.review_exchange import (
+        argilla_dataset,
+        label_studio_config,
+        label_studio_tasks,
+        reviewed_items,
+    )
+
+    if output_format not in ("jsonl", "argilla", "label-studio"):
+        raise _fail(f"unknown --format {output_format!r}; use jsonl, argilla or label-studio")
+    log, reviews = _review_stores(_settings(data_dir))
+    items = reviewed_items(log, reviews, answer_ids or None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if output_format == "jsonl":
+        out.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    elif output_format == "argilla":
+        out.write_text(json.dumps(argilla_dataset(items), indent=2) + "\n", encoding="utf-8")
+    else:
+        out.write_text(json.dumps(label_studio_tasks(items), indent=2) + "\n", encoding="utf-8")
+        out.with_suffix(".xml").write_text(label_studio_config(), encoding="utf-8")
+    typer.echo(f"{len(items)} reviewed items → {out}")
+
+
+@review_app.command("import-label-studio")
+def review_import_label_studio(
+    export_file: Annotated[
+        Path,
+        typer.Argument(
+            help="Label Studio's JSON export of tasks verirag wrote.", exists=True, dir_okay=False
+        ),
+    ],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Record Label Studio's annotations as review events (annotator label-studio:<who>)."""
+    from service.review_exchange import import_label_studio
+
+    try:
+        tasks = json.loads(export_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(
+            f"{export_file}: not JSON ({exc}); export the project as JSON in Label Studio"
+        ) from exc
+    if not isinstance(tasks, list):
+        raise _fail(f"{export_file}: expected Label Studio's JSON export, a list of tasks")
+    log, reviews = _review_stores(_settings(data_dir))
+    report = import_label_studio(tasks, log, reviews)
+    typer.echo(
+        f"recorded {report.recorded}, unchanged {report.unchanged}, skipped {len(report.skipped)}"
+    )
+    for reason in report.skipped:
+        typer.echo(f"  skipped {reason}", err=True)
+
+
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
