@@ -131,7 +131,13 @@ def main(argv: list[str] | None = None) -> int:
                     filing = store.filing_by_id(evidence.filing_id)
                     assert filing is not None
                     with pymupdf.open(filing.path) as document:
-                        under = _words_under(document[evidence.page], evidence.highlight.boxes)
+                        page = document[evidence.page]
+                        # The package's boxes are in the displayed page; words are unrotated.
+                        unrotated = [
+                            tuple(pymupdf.Rect(box) * page.derotation_matrix)
+                            for box in evidence.highlight.boxes
+                        ]
+                        under = _words_under(page, unrotated)
                     quote = _squeezed(evidence.quote)
                     covered += quote in under and len(under) - len(quote) <= 2
             builder.close()

@@ -292,6 +292,13 @@ class Settings(BaseSettings):
             "delivered claim has an entailment probability below this."
         ),
     )
+    review_secure_cookie: bool | None = Field(
+        default=None,
+        description=(
+            "Mark the review pages' session cookie Secure (sent over HTTPS only). Unset: "
+            "Secure unless the page is reached over plain HTTP on a loopback address."
+        ),
+    )
     log_format: Literal["json", "text"] = Field(
         default="json", description="Service logs: one JSON object per line, or plain text."
     )

@@ -9,6 +9,7 @@ own spacing, so a token-by-token match would fail where the characters agree.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +54,53 @@ def _pymupdf() -> Any:
     return pymupdf
 
 
-def _squeezed(words: list[tuple[Any, ...]]) -> tuple[str, list[int]]:
-    """The words' characters with no whitespace, and for each character the word it came from."""
+def _visible(text: str) -> str:
+    """The characters a match compares: no whitespace, no invisible format marks (a
+    left-to-right mark glued to a word in the text layer is not in the stored quote)."""
+    return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
+
+
+def _squeezed(words: list[tuple[Any, ...]]) -> tuple[str, list[int], set[int], set[int]]:
+    """The words' visible characters run together; for each character the word it came from;
+    and the offsets where words start and end, so a match can be held to whole words."""
     characters: list[str] = []
     owner: list[int] = []
+    starts: set[int] = set()
+    ends: set[int] = set()
     for index, word in enumerate(words):
-        for character in str(word[4]):
-            if not character.isspace():
-                characters.append(character)
-                owner.append(index)
-    return "".join(characters), owner
+        visible = _visible(str(word[4]))
+        if not visible:
+            continue
+        starts.add(len(characters))
+        characters.extend(visible)
+        owner.extend([index] * len(visible))
+        ends.add(len(characters))
+    return "".join(characters), owner, starts, ends
+
+
+def _splits(text: str, cut: int) -> bool:
+    """Whether cutting ``text`` at ``cut`` splits a word or a number: two letters or digits
+    either side, or a digit, a separator and a digit ("1,2|00", "1|,200", "3|.5")."""
+    if cut <= 0 or cut >= len(text):
+        return False
+    before, after = text[cut - 1], text[cut]
+    if before.isalnum() and after.isalnum():
+        return True
+    number_separator = ",."
+    if before in number_separator and after.isdigit() and cut >= 2 and text[cut - 2].isdigit():
+        return True
+    return (
+        after in number_separator
+        and before.isdigit()
+        and cut + 1 < len(text)
+        and text[cut + 1].isdigit()
+    )
+
+
+def _whole(text: str, start: int, end: int, starts: set[int], ends: set[int]) -> bool:
+    """A match that begins and ends on word boundaries, or next to punctuation that is not
+    inside a number: "1,200" is found in "(1,200)." but not in "11,200" or "1,200,000"."""
+    return (start in starts or not _splits(text, start)) and (end in ends or not _splits(text, end))
 
 
 def _line_boxes(words: list[tuple[Any, ...]]) -> tuple[BBox, ...]:
@@ -79,25 +117,44 @@ def _distance(box: BBox, near: BBox) -> float:
 
 
 def locate_quote(page: Any, quote: str, near: BBox | None) -> QuoteBoxes:
-    """The quote's line boxes on a PyMuPDF page; the occurrence nearest ``near`` (the stored
-    sentence box) when the page repeats it."""
-    import pymupdf
-
-    target = "".join(quote.split())
-    words = page.get_text("words", flags=pymupdf.TEXT_PRESERVE_LIGATURES)
+    """The quote's line boxes on a PyMuPDF page, in its unrotated space (the space the reader
+    stored sentence boxes in); the occurrence nearest ``near`` (the stored sentence box) when
+    the page repeats it. A match must begin and end on word boundaries: "1,200" is not found
+    inside "11,200"."""
+    pymupdf = _pymupdf()
+    target = _visible(quote)
+    # The reader's own flags: text outside the media box is not on the page a reviewer sees.
+    flags = (
+        pymupdf.TEXT_PRESERVE_LIGATURES
+        | pymupdf.TEXT_PRESERVE_WHITESPACE
+        | pymupdf.TEXT_MEDIABOX_CLIP
+    )
+    words = page.get_text("words", flags=flags)
     words.sort(key=lambda w: (w[5], w[6], w[7]))
-    squeezed, owner = _squeezed(words)
+    squeezed, owner, starts, ends = _squeezed(words)
     candidates: list[tuple[BBox, ...]] = []
     start = squeezed.find(target) if target else -1
     while start != -1:
-        matched = words[owner[start] : owner[start + len(target) - 1] + 1]
-        candidates.append(_line_boxes(matched))
+        end = start + len(target)
+        if _whole(squeezed, start, end, starts, ends):
+            candidates.append(_line_boxes(words[owner[start] : owner[end - 1] + 1]))
         start = squeezed.find(target, start + 1)
     if candidates:
         if near is not None:
             candidates.sort(key=lambda boxes: _distance(boxes[0], near))
         return QuoteBoxes(candidates[0], exact=True)
     return QuoteBoxes((near,) if near is not None else (), exact=False)
+
+
+def displayed_boxes(page: Any, boxes: tuple[BBox, ...]) -> list[BBox]:
+    """Boxes in the page as it is displayed and rendered (its /Rotate applied): what a box
+    drawn over the page image, scaled by the zoom, must use."""
+    pymupdf = _pymupdf()
+    shown = []
+    for box in boxes:
+        rect = pymupdf.Rect(box) * page.rotation_matrix
+        shown.append((float(rect.x0), float(rect.y0), float(rect.x1), float(rect.y1)))
+    return shown
 
 
 def open_filing_pdf(path: Path, sha256: str) -> Any:
@@ -130,18 +187,18 @@ def render_highlight(
 
     page = document[page_number]
     located = locate_quote(page, quote, near)
-    single = pymupdf.open()
-    single.insert_pdf(document, from_page=page_number, to_page=page_number)
-    drawn = single[0]
-    for box in located.boxes:
-        drawn.draw_rect(
-            pymupdf.Rect(box),
-            color=None,
-            fill=_HIGHLIGHT,
-            fill_opacity=_HIGHLIGHT_OPACITY,
-            overlay=True,
-        )
-    pixmap = drawn.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-    png = pixmap.tobytes("png")
-    single.close()
+    with pymupdf.open() as single:
+        single.insert_pdf(document, from_page=page_number, to_page=page_number)
+        drawn = single[0]
+        for box in located.boxes:
+            # Drawing takes the unrotated space the boxes are in; the render applies /Rotate.
+            drawn.draw_rect(
+                pymupdf.Rect(box),
+                color=None,
+                fill=_HIGHLIGHT,
+                fill_opacity=_HIGHLIGHT_OPACITY,
+                overlay=True,
+            )
+        pixmap = drawn.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+        png = pixmap.tobytes("png")
     return HighlightedPage(png, pixmap.width, pixmap.height, zoom, located)

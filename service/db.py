@@ -143,6 +143,19 @@ review_events = Table(
 )
 
 
+# Browser sessions of the review pages: the cookie holds a random token, this table its hash;
+# the API key never leaves the login form. Closed at logout, expired after a working day.
+review_sessions = Table(
+    "review_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True, comment="sha256 of the session token"),
+    Column("key_id", String(64), ForeignKey("api_keys.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -11,6 +11,7 @@ can be filed with a review outside the service.
 from __future__ import annotations
 
 import base64
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from engine.answers import AuditRecord, Citation, Timings, Versions
-from ingest.errors import UnreadableFilingError
-from ingest.render import DEFAULT_ZOOM, locate_quote, open_filing_pdf, render_highlight
+from ingest.errors import FilingNotFoundError, UnreadableFilingError
+from ingest.render import (
+    DEFAULT_ZOOM,
+    displayed_boxes,
+    locate_quote,
+    open_filing_pdf,
+    render_highlight,
+)
 from ingest.store import IndexStore, StoredFiling
 
 # Characters of an HTML filing's page shown on each side of the quoted sentence.
@@ -39,8 +46,9 @@ class TextExcerpt(BaseModel):
 
 class Highlight(BaseModel):
     """Where the quote is on its page. On a PDF, ``boxes`` are the quote's line boxes in PDF
-    points from the page's top left, ``exact`` False when only the stored sentence box could
-    be used; ``image`` names the highlighted page image. On an HTML filing, ``excerpt``."""
+    points from the top left of the page as displayed (its rotation applied: the page image's
+    space divided by its zoom), ``exact`` False when only the stored sentence box could be
+    used; ``image`` names the highlighted page image. On an HTML filing, ``excerpt``."""
 
     kind: Literal["pdf", "html", "unavailable"]
     boxes: list[tuple[float, float, float, float]] = Field(default_factory=list)
@@ -146,30 +154,48 @@ class EvidenceBuilder:
                 unavailable=f"{citation.filing} is no longer in the index (deleted or re-ingested)",
             )
         if not filing.path.lower().endswith(".pdf"):
-            return Highlight(kind="html", excerpt=self._excerpt(filing, citation))
+            return self._html_highlight(filing, citation)
         try:
             document = self._pdf(filing)
         except UnreadableFilingError as exc:
             return Highlight(kind="unavailable", unavailable=str(exc))
+        if not 0 <= citation.page < len(document):
+            return Highlight(
+                kind="unavailable", unavailable=f"{filing.name} has no page {citation.page}"
+            )
         page = document[citation.page]
         located = locate_quote(page, citation.quote, citation.box)
         return Highlight(
             kind="pdf",
-            boxes=list(located.boxes),
+            boxes=displayed_boxes(page, located.boxes),
             exact=located.exact,
             page_size=(float(page.rect.width), float(page.rect.height)),
         )
 
-    def _excerpt(self, filing: StoredFiling, citation: Citation) -> TextExcerpt:
-        text = self.store.page(filing.name, citation.page)["text"]
-        start, end = citation.sentence_start, citation.sentence_end
-        if citation.quote_start is not None and citation.quote_end is not None:
-            start, end = citation.quote_start, citation.quote_end
-        return TextExcerpt(
-            before=text[max(0, start - _HTML_EXCERPT_CHARS) : start],
-            quote=text[start:end],
-            after=text[end : end + _HTML_EXCERPT_CHARS],
-            quote_start=start,
+    def _html_highlight(self, filing: StoredFiling, citation: Citation) -> Highlight:
+        """The page text around the quote. The logged offsets are trusted only where the page
+        still holds the quote there (a parser upgrade re-reads a file under the same id);
+        otherwise the quote is looked for on the page, and failing that shown as unavailable."""
+        try:
+            text = self.store.page(filing.name, citation.page)["text"]
+        except FilingNotFoundError as exc:
+            return Highlight(kind="unavailable", unavailable=str(exc))
+        span = _quote_span(text, citation)
+        if span is None:
+            return Highlight(
+                kind="unavailable",
+                unavailable=f"{filing.name} page {citation.page} no longer holds the quote "
+                "(re-ingested since the answer); re-ask to cite the current text",
+            )
+        start, end = span
+        return Highlight(
+            kind="html",
+            excerpt=TextExcerpt(
+                before=text[max(0, start - _HTML_EXCERPT_CHARS) : start],
+                quote=text[start:end],
+                after=text[end : end + _HTML_EXCERPT_CHARS],
+                quote_start=start,
+            ),
         )
 
     def page_image(self, citation: Citation) -> bytes:
@@ -181,8 +207,11 @@ class EvidenceBuilder:
                 f"page {citation.page} has no page image: only PDF filings still in the index "
                 "are rendered (an HTML filing's evidence shows the text around the quote)",
             )
+        document = self._pdf(filing)
+        if not 0 <= citation.page < len(document):
+            raise UnreadableFilingError(Path(filing.path), f"has no page {citation.page} to render")
         rendered = render_highlight(
-            self._pdf(filing), citation.page, citation.quote, citation.box, self.zoom
+            document, citation.page, citation.quote, citation.box, self.zoom
         )
         return rendered.png
 
@@ -273,6 +302,30 @@ class EvidenceBuilder:
             timings=answer.timings,
             package_ms=(time.perf_counter() - started) * 1000,
         )
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def _quote_span(text: str, citation: Citation) -> tuple[int, int] | None:
+    """Where the quote is in the page text: its logged offsets when the text there still is
+    the quote (whitespace aside), else its first occurrence, else None."""
+    wanted = _squeeze(citation.quote)
+    for start, end in (
+        (citation.quote_start, citation.quote_end),
+        (citation.sentence_start, citation.sentence_end),
+    ):
+        if (
+            start is not None
+            and end is not None
+            and 0 <= start < end <= len(text)
+            and _squeeze(text[start:end]) == wanted
+        ):
+            return start, end
+    pattern = r"\s*".join(re.escape(character) for character in wanted)
+    found = re.search(pattern, text) if wanted else None
+    return (found.start(), found.end()) if found else None
 
 
 def image_file_name(claim_index: int, citation_index: int) -> str:

@@ -13,14 +13,14 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, insert, select, update
 
-from service.db import api_keys
+from service.db import api_keys, review_sessions
 from service.errors import AuthenticationError, KeyNotFoundError
 
 _PREFIX = "vr"
@@ -139,3 +139,55 @@ def _stored(row: object) -> StoredKey:
             else (revoked_at if revoked_at.tzinfo else revoked_at.replace(tzinfo=UTC))
         ),
     )
+
+
+class SessionStore:
+    """The review pages' browser sessions. ``open`` returns a random token for the cookie and
+    stores only its hash; ``principal`` answers for a live session whose key is still active;
+    ``close`` ends one (logout). A revoked key ends its sessions with it."""
+
+    def __init__(self, engine: Engine, lifetime: timedelta = timedelta(hours=8)) -> None:
+        self._engine = engine
+        self._lifetime = lifetime
+
+    @staticmethod
+    def _hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def open(self, principal: Principal) -> str:
+        token = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        with self._engine.begin() as connection:
+            connection.execute(
+                insert(review_sessions).values(
+                    id=self._hash(token),
+                    key_id=principal.key_id,
+                    created_at=now,
+                    expires_at=now + self._lifetime,
+                )
+            )
+        return token
+
+    def principal(self, token: str) -> Principal:
+        with self._engine.connect() as connection:
+            row = connection.execute(
+                select(review_sessions, api_keys.c.name, api_keys.c.role, api_keys.c.revoked_at)
+                .join(api_keys, api_keys.c.id == review_sessions.c.key_id)
+                .where(review_sessions.c.id == self._hash(token))
+            ).first()
+        if row is None or row.closed_at is not None or row.revoked_at is not None:
+            raise AuthenticationError("the review session ended; log in again")
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+        if expires <= datetime.now(UTC):
+            raise AuthenticationError("the review session expired; log in again")
+        return Principal(row.key_id, row.name, Role(row.role))
+
+    def close(self, token: str) -> None:
+        with self._engine.begin() as connection:
+            connection.execute(
+                update(review_sessions)
+                .where(
+                    review_sessions.c.id == self._hash(token), review_sessions.c.closed_at.is_(None)
+                )
+                .values(closed_at=datetime.now(UTC))
+            )

@@ -41,6 +41,7 @@ class AnswerQuery:
     filing: str | None = field(default=None, metadata={"help": "filing id or file name"})
     model: str | None = None
     constitution: str | None = None
+    ids: frozenset[str] | None = field(default=None, metadata={"help": "only these answers"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,8 @@ class InteractionLog:
             conditions.append(answers.c.model == query.model)
         if query.constitution is not None:
             conditions.append(answers.c.constitution_version == query.constitution)
+        if query.ids is not None:
+            conditions.append(answers.c.id.in_(sorted(query.ids)))
         if query.filing is not None:
             conditions.append(
                 exists().where(

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -176,6 +176,65 @@ def agreement(label: str, units: list[dict[str, str]]) -> Agreement:
     return Agreement(label, len(shared), observed, alpha, pairs)
 
 
+def _expected_disagreement(units: list[dict[str, str]]) -> tuple[float, int]:
+    """Nominal expected disagreement D_e of α over the pairable values, and their number n:
+    1 − Σ n_c(n_c − 1) / n(n − 1)."""
+    counts = Counter(value for unit in units if len(unit) >= 2 for value in unit.values())
+    n = sum(counts.values())
+    if n < 2:
+        return 0.0, n
+    return 1 - sum(c * (c - 1) for c in counts.values()) / (n * (n - 1)), n
+
+
+def _chance_agreement(left: list[str], right: list[str]) -> float:
+    """κ's p_e: the chance two independent raters with these marginals agree."""
+    first, second = Counter(left), Counter(right)
+    return sum(first[c] * second[c] for c in first) / (len(left) * len(right))
+
+
+def overall_agreement(by_kind: dict[str, list[dict[str, str]]]) -> Agreement:
+    """Agreement over every label kind at once. The kinds' values never meet (an ``accept``
+    is never compared with a ``correct``), so pooling the units into one table would count
+    every cross-kind pair as an expected disagreement and inflate κ and α. Instead each kind
+    keeps its own chance model and the disagreements are summed: α = 1 − Σ n_k D_o,k /
+    Σ n_k D_e,k and, per reviewer pair, κ = 1 − Σ N_k (1 − p_o,k) / Σ N_k (1 − p_e,k)."""
+    observed_sum = expected_sum = 0.0
+    agreeing = counted = 0
+    pair_sums: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for kind, units in by_kind.items():
+        report = agreement(kind, units)
+        shared = [unit for unit in units if len(unit) >= 2]
+        agreeing += sum(len(set(unit.values())) == 1 for unit in shared)
+        counted += len(shared)
+        expected, n = _expected_disagreement(shared)
+        # One category only: no disagreement observed or expected.
+        observed = 0.0 if report.alpha is None else (1 - report.alpha) * expected
+        observed_sum += n * observed
+        expected_sum += n * expected
+        for pair in report.pairs:
+            first, second = pair.reviewers
+            both = [unit for unit in shared if first in unit and second in unit]
+            if not both:
+                continue
+            left, right = [u[first] for u in both], [u[second] for u in both]
+            agree = sum(a == b for a, b in zip(left, right, strict=True)) / len(both)
+            sums = pair_sums[pair.reviewers]
+            sums[0] += len(both) * (1 - agree)
+            sums[1] += len(both) * (1 - _chance_agreement(left, right))
+            sums[2] += len(both)
+    pairs = [
+        PairKappa(reviewers, 1 - sums[0] / sums[1] if sums[1] > 0 else None, int(sums[2]))
+        for reviewers, sums in sorted(pair_sums.items())
+    ]
+    return Agreement(
+        "all",
+        counted,
+        agreeing / counted if counted else None,
+        1 - observed_sum / expected_sum if expected_sum > 0 else None,
+        pairs,
+    )
+
+
 class ReviewStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -291,14 +350,35 @@ class ReviewStore:
         value: str,
         note: str | None = None,
     ) -> ReviewEvent:
-        """Settle a disagreement: this value is the label alignment uses for the target."""
+        """Settle a disagreement: this value is the label alignment uses for the target. Only
+        a target reviewers disagree on, by someone who is not one of them, with a value the
+        label rules allow (a rejection names its reason, an acceptance none)."""
+        disputed = {
+            (d.answer_id, d.target): d for d in self.disagreements() if d.answer_id == answer_id
+        }.get((answer_id, target))
+        if disputed is None:
+            raise InvalidReviewError(
+                f"{target} of answer {answer_id} is not in dispute; only a disagreement between "
+                "reviewers is adjudicated"
+            )
+        if adjudicator_id in disputed.values:
+            raise InvalidReviewError(
+                "an adjudicator must not be one of the reviewers who disagree on the item"
+            )
         decision, _, reason = value.partition(":")
-        if label_kind(target) == "citation":
-            CitationDecision(decision)
-            if reason:
-                RejectReason(reason)
-        else:
-            Verdict(value)
+        try:
+            if label_kind(target) == "citation":
+                chosen = CitationDecision(decision)
+                code = RejectReason(reason) if reason else None
+            else:
+                Verdict(value)
+                chosen, code = None, None
+        except ValueError as exc:
+            raise InvalidReviewError(f"{value!r} is not a label for {target}") from exc
+        if chosen is CitationDecision.REJECT and code is None:
+            raise InvalidReviewError("a rejected citation needs a reason code")
+        if chosen is CitationDecision.ACCEPT and code is not None:
+            raise InvalidReviewError("an accepted citation takes no reason code")
         return self._append(
             answer_id, adjudicator_id, ADJUDICATE, target, decision, reason or None, note
         )
@@ -388,10 +468,9 @@ class ReviewStore:
         by_kind: dict[str, list[dict[str, str]]] = defaultdict(list)
         for (_, target), unit in sorted(units.items()):
             by_kind[label_kind(target)].append(unit)
-        report = [agreement(kind, by_kind[kind]) for kind in ("citation", "verdict")]
-        report.append(
-            agreement("all", [u for kind in ("citation", "verdict") for u in by_kind[kind]])
-        )
+        kinds = {kind: by_kind[kind] for kind in ("citation", "verdict")}
+        report = [agreement(kind, units) for kind, units in kinds.items()]
+        report.append(overall_agreement(kinds))
         return report
 
     def disagreements(self) -> list[Disagreement]:
@@ -414,6 +493,17 @@ class ReviewStore:
         }
         final.update(self._adjudicated(events))
         return final
+
+    def sees_others(self, answer_id: str, reviewer_id: str) -> bool:
+        """Double review is blind: a reviewer the answer is assigned to sees other reviewers'
+        labels only once they have given their own verdict on it."""
+        events = self.events(answer_id)
+        assigned = any(e.action == ASSIGN and e.value == reviewer_id for e in events)
+        judged = any(
+            e.action == LABEL and e.actor_id == reviewer_id and e.target == VERDICT_TARGET
+            for e in events
+        )
+        return judged or not assigned
 
     def reviewed_answer_ids(self) -> set[str]:
         return {

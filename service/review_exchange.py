@@ -42,6 +42,23 @@ def _citation_position(target: str) -> tuple[int, int]:
     return int(claim), int(citation)
 
 
+def _existing_citation(record: AuditRecord, target: str) -> tuple[int, int]:
+    """The (claim, citation) a ``citation:C:K`` target names, which the answer must have."""
+    try:
+        kind, claim_text, citation_text = target.split(":")
+        claim, citation = int(claim_text), int(citation_text)
+    except ValueError as exc:
+        raise InvalidReviewError(f"{target!r} is not a verirag target") from exc
+    claims = record.answer.claims
+    if (
+        kind != "citation"
+        or not 0 <= claim < len(claims)
+        or not 0 <= citation < len(claims[claim].citations)
+    ):
+        raise InvalidReviewError(f"the answer has no {target}")
+    return claim, citation
+
+
 def _item(
     record: AuditRecord, target: str, labels: list[ReviewEvent], final: str | None
 ) -> dict[str, Any]:
@@ -340,12 +357,8 @@ def import_label_studio(
                 actor = _annotator(annotation)
                 choices, note = _chosen(annotation.get("result") or [])
                 current = reviews.labels_of(record.answer.id, actor).get(target)
-                if label_kind(target) == "citation":
-                    claim, citation = _citation_position(target)
-                    if claim >= len(record.answer.claims) or citation >= len(
-                        record.answer.claims[claim].citations
-                    ):
-                        raise InvalidReviewError("the answer has no such citation")
+                if target != VERDICT_TARGET:
+                    claim, citation = _existing_citation(record, target)
                     if "decision" not in choices:
                         raise InvalidReviewError("no accept/reject choice")
                     decision = CitationDecision(choices["decision"])

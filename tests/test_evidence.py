@@ -4,6 +4,7 @@ the API and the CLI; HTML filings show the text around the quote; real filings i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
@@ -19,7 +20,7 @@ from engine.settings import get_settings
 from ingest.errors import UnreadableFilingError
 from ingest.ids import file_sha256
 from ingest.pdf import PdfReader
-from ingest.render import locate_quote, open_filing_pdf, render_highlight
+from ingest.render import displayed_boxes, locate_quote, open_filing_pdf, render_highlight
 from ingest.store import IndexStore
 from service.evidence import EvidenceBuilder
 from tests.service_app import ServiceFactory, expect_error
@@ -95,7 +96,9 @@ def test_the_evidence_package_locates_and_highlights_each_quote(
     assert filing is not None
     with pymupdf.open(filing.path) as document:
         page = document[citation["page"]]
-        assert words_under(page, highlight["boxes"]) == _squeezed(citation["quote"])
+        # The package's boxes are in the displayed page; the words in the unrotated one.
+        unrotated = [pymupdf.Rect(box) * page.derotation_matrix for box in highlight["boxes"]]
+        assert words_under(page, unrotated) == _squeezed(citation["quote"])
         width, height = highlight["page_size"]
         assert (width, height) == (page.rect.width, page.rect.height)
         for x0, y0, x1, y1 in highlight["boxes"]:
@@ -191,6 +194,82 @@ def test_the_cli_writes_json_html_and_page_images(
     get_settings.cache_clear()
 
 
+def test_a_refusal_s_package_has_no_citations(make_service: ServiceFactory) -> None:
+    service = make_service()
+    refusal = service.ask(question="What is the weather on Mars?").json()
+    assert refusal["refused"]
+    package = service.request("GET", f"/v1/answers/{refusal['id']}/evidence", "carol").json()
+    assert package["refused"] and package["claims"] == [] and package["refusal_reason"]
+    html = service.request(
+        "GET", f"/v1/answers/{refusal['id']}/evidence", "carol", params={"format": "html"}
+    )
+    assert html.status_code == 200 and "Refused" in html.text
+
+
+def test_a_page_image_of_a_changed_pdf_is_a_typed_404(
+    make_service: ServiceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = make_service(statement_lookup=True)
+    answer = service.ask().json()
+    store = service.client.app.state.components.store
+    original = store.filing_by_id(answer["claims"][0]["citations"][0]["filing_id"])
+    copy = tmp_path / "moved.pdf"
+    shutil.copy(original.path, copy)
+    moved = dataclasses.replace(original, path=str(copy))
+    monkeypatch.setattr(store, "filing_by_id", lambda _: moved)
+    image = f"/v1/answers/{answer['id']}/evidence/claims/1/citations/1/page.png"
+    assert service.request("GET", image, "alice").status_code == 200
+    copy.write_bytes(copy.read_bytes() + b"\n% edited after ingest\n")
+    expect_error(service.request("GET", image, "alice"), 404, "page_image_unavailable")
+    # The package still comes back, saying why the page cannot be shown.
+    package = service.request("GET", f"/v1/answers/{answer['id']}/evidence", "alice").json()
+    highlight = package["claims"][0]["citations"][0]["highlight"]
+    assert (
+        highlight["kind"] == "unavailable"
+        and "changed since it was ingested" in (highlight["unavailable"])
+    )
+
+
+def test_highlights_follow_a_rotated_page(tmp_path: Path) -> None:
+    """A landscape page stored rotated: words come in the unrotated space, the image in the
+    displayed one; the highlight must land on the quote in the image."""
+    from tests.filings import write_10k
+
+    path = write_10k(tmp_path / "ACME_2023_10K.pdf")
+    with pymupdf.open(path) as document:  # type: ignore[no-untyped-call]
+        document[4].set_rotation(90)
+        rotated = tmp_path / "rotated.pdf"
+        document.save(rotated)
+    with pymupdf.open(rotated) as document:  # type: ignore[no-untyped-call]
+        page = document[4]
+        quote = "Net sales $ 1,577 $ 1,408 $ 1,322"
+        rendered = render_highlight(document, 4, quote, None)
+        assert rendered.quote.exact
+        shown = displayed_boxes(page, rendered.quote.boxes)
+        assert rendered.width > rendered.height  # displayed as landscape
+        for box in shown:
+            assert highlighted_share(rendered.png, box, rendered.zoom) > 0.4
+        # The unrotated boxes would point at blank paper in the image.
+        assert highlighted_share(rendered.png, rendered.quote.boxes[0], rendered.zoom) < 0.1
+
+
+def test_a_quote_matches_whole_words_only(tmp_path: Path) -> None:
+    document = pymupdf.open()  # type: ignore[no-untyped-call]
+    page = document.new_page()
+    page.insert_text(
+        (72, 100), "Revenue was 11,200 in 2023, 1,200,000 in 2021 and (1,200) in 2022.", fontsize=11
+    )
+    located = locate_quote(page, "1,200", None)
+    assert located.exact
+    (box,) = located.boxes
+    # Only the whole number: not inside 11,200 or 1,200,000; the word under it is "(1,200)".
+    assert words_under(page, [box]) == "(1,200)"
+    assert locate_quote(page, "1,200) in 2022", None).exact  # up to, not into, punctuation
+    assert not locate_quote(page, "1,20", None).exact  # part of a number is not the quote
+    assert not locate_quote(page, "venue", None).exact  # part of a word is not the quote
+    document.close()
+
+
 # ---- files that changed, HTML filings -------------------------------------------------------
 
 
@@ -257,6 +336,16 @@ def test_an_html_filing_shows_the_text_around_the_quote(tmp_path: Path) -> None:
         )
         with pytest.raises(UnreadableFilingError, match="no page image"):
             builder.page_image(citation)
+        # Offsets logged before a re-ingest moved the text: the quote is found again.
+        shifted = citation.model_copy(update={"quote_start": 0, "quote_end": len(quote)})
+        again = builder.highlight(shifted).excerpt
+        assert again is not None and again.quote == quote and again.quote_start == start
+        # A quote the page no longer holds is unavailable, not a wrong span marked.
+        gone = citation.model_copy(update={"quote": "words this page never held"})
+        missing = builder.highlight(gone)
+        assert missing.kind == "unavailable" and "no longer holds the quote" in str(
+            missing.unavailable
+        )
 
 
 # ---- real filings ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from service.review import (
     Verdict,
     agreement,
     citation_target,
+    overall_agreement,
 )
 from tests.service_app import Service, ServiceFactory
 
@@ -60,6 +61,20 @@ def test_three_reviewers_with_a_missing_label() -> None:
     assert {pair.reviewers for pair in report.pairs} == {("x", "y"), ("x", "z"), ("y", "z")}
     shared = {pair.reviewers: pair.shared for pair in report.pairs}
     assert shared == {("x", "y"): 3, ("x", "z"): 2, ("y", "z"): 2}
+
+
+def test_overall_agreement_keeps_each_kind_s_chance_model() -> None:
+    # Citations (a,a),(a,b) and verdicts (c,c),(c,d): within each kind α = κ = 0. Pooling the
+    # four units into one table would give α ≈ 0.36 and κ ≈ 0.33 (cross-kind pairs counted
+    # as expected disagreements); summing each kind's disagreements keeps 0.
+    by_kind = {"citation": _units("aa", "ab"), "verdict": _units("cc", "cd")}
+    assert agreement("citation", by_kind["citation"]).alpha == pytest.approx(0.0)
+    overall = overall_agreement(by_kind)
+    assert overall.units == 4 and overall.observed == 0.5
+    assert overall.alpha == pytest.approx(0.0) and overall.pairs[0].kappa == pytest.approx(0.0)
+    # With no disagreement anywhere the overall figures are perfect where defined.
+    perfect = overall_agreement({"citation": _units("ab", "ab"), "verdict": _units("cc", "cc")})
+    assert perfect.alpha == pytest.approx(1.0) and perfect.pairs[0].kappa == pytest.approx(1.0)
 
 
 def test_one_category_only_leaves_kappa_and_alpha_undefined() -> None:
@@ -124,8 +139,8 @@ def test_review_actions_are_checked_and_the_log_is_append_only(
         reviews.label_citation(
             answer_id, "carol", 0, 0, CitationDecision.ACCEPT, RejectReason.OTHER
         )
-    with pytest.raises(ValueError):
-        reviews.adjudicate(answer_id, "lead", "verdict", "maybe")
+    with pytest.raises(InvalidReviewError, match="not in dispute"):
+        reviews.adjudicate(answer_id, "lead", "verdict", "correct")
     reviews.label_verdict(answer_id, "carol", Verdict.PARTLY_CORRECT)
     for statement in ("UPDATE review_events SET value = 'correct'", "DELETE FROM review_events"):
         with (
@@ -164,3 +179,42 @@ def test_alignment_trains_on_the_adjudicated_label(make_service: ServiceFactory)
     assert trained_on()  # the verdicts agree; the citation dispute is unsettled
     reviews.adjudicate(answer_id, "lead", citation_target(0, 0), "reject:does_not_support")
     assert not trained_on()
+
+
+def test_only_a_dispute_is_adjudicated_by_someone_outside_it(make_service: ServiceFactory) -> None:
+    service, answer_id = _answered(make_service)
+    reviews = ReviewStore(service.engine)
+    reviews.label_citation(answer_id, "carol", 0, 0, CitationDecision.ACCEPT)
+    reviews.label_citation(
+        answer_id, "dave", 0, 0, CitationDecision.REJECT, RejectReason.WRONG_FIGURE
+    )
+    target = citation_target(0, 0)
+    for adjudicator, where, value, message in [
+        ("carol", target, "accept", "must not be one of the reviewers"),
+        ("lead", "verdict", "correct", "not in dispute"),
+        ("lead", "citation:5:0", "accept", "not in dispute"),
+        ("lead", "reviewer", "correct", "not in dispute"),
+        ("lead", target, "accept:wrong_row", "takes no reason"),
+        ("lead", target, "reject", "needs a reason"),
+        ("lead", target, "maybe", "not a label"),
+        ("lead", target, "reject:typo", "not a label"),
+    ]:
+        with pytest.raises(InvalidReviewError, match=message):
+            reviews.adjudicate(answer_id, adjudicator, where, value)
+    assert not [e for e in reviews.events(answer_id) if e.action == "adjudicate"]
+    reviews.adjudicate(answer_id, "lead", target, "reject:wrong_figure")
+    assert reviews.final_labels(answer_id)[(answer_id, target)] == "reject:wrong_figure"
+
+
+def test_double_review_is_blind_until_the_reviewer_s_verdict(
+    make_service: ServiceFactory,
+) -> None:
+    service, answer_id = _answered(make_service)
+    reviews = ReviewStore(service.engine)
+    reviews.assign(answer_id, ["carol", "dave"], by="lead")
+    reviews.label_verdict(answer_id, "carol", Verdict.CORRECT)
+    assert reviews.sees_others(answer_id, "carol")
+    assert not reviews.sees_others(answer_id, "dave")
+    assert reviews.sees_others(answer_id, "lead")  # not assigned: an adjudicator
+    reviews.label_verdict(answer_id, "dave", Verdict.INCORRECT)
+    assert reviews.sees_others(answer_id, "dave")

@@ -151,7 +151,30 @@ def _annotated(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
     ]
     stranger = {"id": 43, "data": {"answer_id": "a0000", "target": "verdict"}, "annotations": []}
-    return [citation, verdict, stranger]
+    answer_id = citation["data"]["answer_id"]
+    wrapped = {
+        "id": 44,
+        "data": {"answer_id": answer_id, "target": "citation:-1:0"},
+        "annotations": [
+            {
+                "id": 4,
+                "completed_by": 7,
+                "result": [_choice_region("decision", "accept")],
+            }
+        ],
+    }
+    odd = {
+        "id": 45,
+        "data": {"answer_id": answer_id, "target": "reviewer"},
+        "annotations": [
+            {"id": 5, "completed_by": 7, "result": [_choice_region("verdict", "correct")]}
+        ],
+    }
+    return [citation, verdict, stranger, wrapped, odd]
+
+
+def _choice_region(name: str, value: str) -> dict[str, Any]:
+    return {"from_name": name, "to_name": "quote", "type": "choices", "value": {"choices": [value]}}
 
 
 def test_label_studio_round_trip(make_service: ServiceFactory) -> None:
@@ -175,7 +198,8 @@ def test_label_studio_round_trip(make_service: ServiceFactory) -> None:
 
     report = import_label_studio(_annotated(tasks), service.log, reviews)
     assert report.recorded == 2 and report.unchanged == 0
-    assert len(report.skipped) == 2  # the cancelled annotation and the unknown answer
+    # The cancelled annotation, the unknown answer, a negative index, a made-up target.
+    assert len(report.skipped) == 4, report.skipped
     # One annotator (Label Studio user 7, written as a number or as the user) is one reviewer.
     labels = reviews.labels_of(answer_id, "label-studio:7")
     citation = labels["citation:0:0"]
@@ -188,7 +212,7 @@ def test_label_studio_round_trip(make_service: ServiceFactory) -> None:
 
     # Importing the same export again records nothing new.
     again = import_label_studio(_annotated(tasks), service.log, reviews)
-    assert (again.recorded, again.unchanged) == (0, 2)
+    assert (again.recorded, again.unchanged) == (0, 2) and len(again.skipped) == 4
     # And the imported labels travel out with the next export.
     reviewers = {
         label["reviewer"]

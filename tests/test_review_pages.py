@@ -32,12 +32,14 @@ def _logged_in(service: Service, who: str = "carol") -> None:
         "/review/login", data={"key": service.keys[who], "next": "/review"}, follow_redirects=False
     )
     assert response.status_code == 303 and response.headers["location"] == "/review"
-    cookie = response.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/review" in cookie
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/review" in cookie
+    # The cookie holds a session token, never the API key.
+    assert service.keys[who] not in cookie
 
 
 def test_only_compliance_reviews(make_service: ServiceFactory) -> None:
-    service = make_service()
+    service = make_service(review_secure_cookie=False)
     service.ask()
     anonymous = service.client.get("/review", follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith(
@@ -62,8 +64,32 @@ def test_only_compliance_reviews(make_service: ServiceFactory) -> None:
     expect_error(service.client.get("/v1/answers"), 401, "unauthenticated")
 
 
+def test_sessions_end_at_logout_and_with_their_key(make_service: ServiceFactory) -> None:
+    service = make_service(review_secure_cookie=False)
+    _logged_in(service)
+    session = service.client.cookies.get("verirag_review_key")
+    assert service.client.get("/review").status_code == 200
+    assert service.client.post("/review/logout", follow_redirects=False).status_code == 303
+    # The old token no longer opens a page, even if a copy of the cookie survived.
+    service.client.cookies.set("verirag_review_key", session, path="/review")
+    again = service.client.get("/review", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/review/login")
+    _logged_in(service)
+    service.request("DELETE", f"/v1/keys/{service.ids['carol']}", "root")
+    revoked = service.client.get("/review", follow_redirects=False)
+    assert revoked.status_code == 303 and "verirag_review_key" in revoked.headers["set-cookie"]
+
+
+def test_the_session_cookie_is_secure_off_loopback(make_service: ServiceFactory) -> None:
+    service = make_service()  # review_secure_cookie unset: decided by the address
+    response = service.client.post(
+        "/review/login", data={"key": service.keys["carol"]}, follow_redirects=False
+    )
+    assert "Secure" in response.headers["set-cookie"]  # http://testserver is not loopback
+
+
 def test_a_reviewer_works_through_the_queue(make_service: ServiceFactory) -> None:
-    service = make_service()
+    service = make_service(review_secure_cookie=False)
     answer_id = service.ask().json()["id"]
     refused_id = service.ask(question="What is the weather on Mars?").json()["id"]
     reviews = ReviewStore(service.engine)
@@ -135,17 +161,83 @@ def test_a_reviewer_works_through_the_queue(make_service: ServiceFactory) -> Non
     reviews.label_verdict(answer_id, "other-reviewer", Verdict.CORRECT)
     agreement = service.client.get("/review/agreement").text
     assert "citation:0:0" in agreement and "reject:wrong_row" in agreement
+    # A reviewer in the dispute cannot settle it; another compliance reviewer can.
+    expect_error(
+        service.client.post(
+            f"/review/answers/{answer_id}/adjudicate",
+            data={"target": "citation:0:0", "value": "accept"},
+        ),
+        422,
+        "invalid_review",
+    )
+    lead = service.request(
+        "POST", "/v1/keys", "root", json={"role": "compliance", "name": "lead"}
+    ).json()
     settled = service.client.post(
         f"/review/answers/{answer_id}/adjudicate",
         data={"target": "citation:0:0", "value": "accept"},
+        headers={"Authorization": f"Bearer {lead['key']}"},
         follow_redirects=False,
     )
     assert settled.status_code == 303
     assert reviews.final_labels(answer_id)[(answer_id, "citation:0:0")] == "accept"
 
 
+def test_compliance_assigns_answers_over_the_api(make_service: ServiceFactory) -> None:
+    service = make_service(review_secure_cookie=False)
+    answer_id = service.ask().json()["id"]
+    path = f"/v1/answers/{answer_id}/assignments"
+    carol = service.ids["carol"]
+    expect_error(
+        service.request("POST", path, "alice", json={"reviewers": [carol]}), 403, "forbidden"
+    )
+    not_a_reviewer = service.request(
+        "POST", path, "carol", json={"reviewers": [service.ids["bob"]]}
+    )
+    expect_error(not_a_reviewer, 422, "invalid_review")
+    dave = service.request(
+        "POST", "/v1/keys", "root", json={"role": "compliance", "name": "dave"}
+    ).json()["id"]
+    assigned = service.request("POST", path, "carol", json={"reviewers": [carol, dave]})
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json() == {"answer_id": answer_id, "reviewers": [carol, dave]}
+    again = service.request("POST", path, "carol", json={"reviewers": [dave]})
+    assert again.json()["reviewers"] == [carol, dave]  # no second assignment event
+    expect_error(
+        service.request(
+            "POST", "/v1/answers/a0000/assignments", "carol", json={"reviewers": [carol]}
+        ),
+        404,
+        "answer_not_found",
+    )
+    _logged_in(service)
+    assert f"/review/answers/{answer_id}" in service.client.get("/review").text
+
+
+def test_a_review_form_posted_from_another_site_is_refused(make_service: ServiceFactory) -> None:
+    service = make_service(review_secure_cookie=False)
+    answer_id = service.ask().json()["id"]
+    _logged_in(service)
+    target = f"/review/answers/{answer_id}/claims/1/citations/1"
+    for header in ({"Origin": "https://evil.example"}, {"Referer": "https://evil.example/page"}):
+        expect_error(
+            service.client.post(target, data={"decision": "accept"}, headers=header),
+            403,
+            "forbidden",
+        )
+    assert ReviewStore(service.engine).events(answer_id) == []
+    same_site = service.client.post(
+        target,
+        data={"decision": "accept"},
+        headers={"Origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    assert same_site.status_code == 303
+    assert len(ReviewStore(service.engine).events(answer_id)) == 1
+
+
 def test_docs_render_from_local_assets(make_service: ServiceFactory) -> None:
-    service = make_service()
+    service = make_service(review_secure_cookie=False)
     docs = service.client.get("/docs")
     assert docs.status_code == 200
     assert "/docs/static/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
@@ -166,7 +258,7 @@ def _free_port() -> int:
 @pytest.fixture
 def served(make_service: ServiceFactory) -> Iterator[tuple[Service, str]]:
     """The service on a real port (its components are the test client's, already started)."""
-    service = make_service()
+    service = make_service(review_secure_cookie=False)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(

@@ -13,7 +13,7 @@ from service.api.metrics import ServiceMetrics
 from service.api.ratelimit import RateLimiter, SharedRateLimiter
 from service.db import open_database
 from service.jobs import JobStore, JobWorker, file_result_dump
-from service.keys import KeyStore
+from service.keys import KeyStore, SessionStore
 from service.log import InteractionLog
 from service.review import ReviewStore
 
@@ -36,6 +36,7 @@ class ServiceComponents:
     log: InteractionLog
     reviews: ReviewStore
     keys: KeyStore
+    sessions: SessionStore
     jobs: JobStore
     store: IndexStore
     pipeline: AnswerPipeline
@@ -148,6 +149,7 @@ def build_components(
         log=log,
         reviews=ReviewStore(engine),
         keys=KeyStore(engine),
+        sessions=SessionStore(engine),
         jobs=jobs,
         store=store,
         pipeline=pipeline,

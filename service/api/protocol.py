@@ -263,6 +263,22 @@ class JobList(BaseModel):
     items: list[JobPublic]
 
 
+class AssignmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reviewers: list[Text] = Field(
+        min_length=1,
+        max_length=10,
+        description="Key ids of compliance reviewers (GET /v1/keys); two or more for double "
+        "review.",
+    )
+
+
+class Assignments(BaseModel):
+    answer_id: str
+    reviewers: list[str] = Field(description="Everyone the answer is assigned to, in order.")
+
+
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

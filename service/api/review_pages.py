@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -65,17 +66,7 @@ _VIEW_TITLES: dict[str, str] = {
 }
 
 
-def _reviewer_or_none(
-    request: Request,
-    components: Components,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal | None:
-    """The compliance reviewer; None when the request carries no key at all (the page sends
-    the browser to the login form). A key of another role is refused with 403."""
-    key = credentials.credentials if credentials is not None else request.cookies.get(COOKIE)
-    if not key:
-        return None
-    principal = authenticate(request, components, key)
+def _compliance_only(principal: Principal) -> Principal:
     if principal.role is not Role.COMPLIANCE:
         raise PermissionDeniedError(
             f"the review pages are for the compliance role; this key has the "
@@ -84,20 +75,56 @@ def _reviewer_or_none(
     return principal
 
 
+def _reviewer_or_none(
+    request: Request,
+    components: Components,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    """The compliance reviewer, from a bearer key or the session cookie; None when there is
+    neither, or the session ended (the page sends the browser to the login form). A key of
+    another role is refused with 403."""
+    if credentials is not None:
+        return _compliance_only(authenticate(request, components, credentials.credentials))
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    try:
+        principal = components.sessions.principal(token)
+    except AuthenticationError:
+        return None
+    components.request_limiter.take(principal.key_id)
+    return _compliance_only(principal)
+
+
 MaybeReviewer = Annotated[Principal | None, Depends(_reviewer_or_none)]
 
 
-def _reviewer(principal: MaybeReviewer) -> Principal:
+def _reviewer(request: Request, principal: MaybeReviewer) -> Principal:
     if principal is None:
         raise AuthenticationError("log in at /review/login with a compliance key")
+    if request.method == "POST":
+        _same_origin(request)
     return principal
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a form posted from another site. The cookie is SameSite=Strict already; this is
+    the second lock, for browsers or proxies that do not honour it."""
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent or sent == "null":
+        return
+    if urlsplit(sent).netloc != request.headers.get("host", request.url.netloc):
+        raise PermissionDeniedError("a review form posted from another site is refused")
 
 
 Reviewer = Annotated[Principal, Depends(_reviewer)]
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/review/login?next={request.url.path}", status_code=303)
+    response = RedirectResponse(f"/review/login?next={request.url.path}", status_code=303)
+    if COOKIE in request.cookies:
+        response.delete_cookie(COOKIE, path="/review")
+    return response
 
 
 def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
@@ -117,6 +144,14 @@ def _local(path: str) -> str:
     return path if path.startswith("/review") and "//" not in path else "/review"
 
 
+def _secure_cookie(request: Request, components: ServiceComponents) -> bool:
+    chosen = components.settings.review_secure_cookie
+    if chosen is not None:
+        return chosen
+    loopback = (request.url.hostname or "") in {"localhost", "127.0.0.1", "::1"}
+    return request.url.scheme == "https" or not loopback
+
+
 @review_router.post("/login")
 def login(
     request: Request,
@@ -124,24 +159,23 @@ def login(
     key: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=512)] = "/review",
 ) -> Response:
+    _same_origin(request)
     try:
         principal = authenticate(request, components, key.strip())
     except AuthenticationError:
         return _page(
             request, "review_login.html", next=_local(next), error="Unknown or revoked key."
         )
-    if principal.role is not Role.COMPLIANCE:
-        raise PermissionDeniedError(
-            f"the review pages are for the compliance role; this key has the "
-            f"{principal.role.value} role"
-        )
+    _compliance_only(principal)
     response = RedirectResponse(_local(next), status_code=303)
+    # The cookie carries a session token, never the key: logging out ends the session on the
+    # server, and a stolen cookie is no API key.
     response.set_cookie(
         COOKIE,
-        key.strip(),
+        components.sessions.open(principal),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_secure_cookie(request, components),
         max_age=8 * 3600,
         path="/review",
     )
@@ -149,7 +183,11 @@ def login(
 
 
 @review_router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, components: Components) -> Response:
+    _same_origin(request)
+    token = request.cookies.get(COOKIE)
+    if token:
+        components.sessions.close(token)
     response = RedirectResponse("/review/login", status_code=303)
     response.delete_cookie(COOKIE, path="/review")
     return response
@@ -176,19 +214,24 @@ def _queue(
     seed: int,
 ) -> list[Any]:
     reviews = components.reviews
+    if view == "mine":
+        # From the assignments themselves: an assignment on an old answer is never crowded out
+        # of the queue by newer traffic.
+        pending = {
+            answer_id
+            for answer_id in reviews.assigned_to(principal.key_id)
+            if VERDICT_TARGET not in reviews.labels_of(answer_id, principal.key_id)
+        }
+        mine, _ = components.log.query(
+            AnswerQuery(ids=frozenset(pending), filing=filing or None, model=model or None),
+            limit=max(len(pending), 1),
+        )
+        return list(mine)
     outcome = view if view in ("refused", "partial") else None
     recent, _ = components.log.query(
         AnswerQuery(outcome=outcome, filing=filing or None, model=model or None),  # type: ignore[arg-type]
         limit=_RECENT,
     )
-    if view == "mine":
-        mine = set(reviews.assigned_to(principal.key_id))
-        done = {
-            answer_id
-            for answer_id in mine
-            if VERDICT_TARGET in reviews.labels_of(answer_id, principal.key_id)
-        }
-        return [item for item in recent if item.id in mine - done]
     if view == "unreviewed":
         reviewed = reviews.reviewed_answer_ids()
         return [item for item in recent if item.id not in reviewed]
@@ -254,7 +297,11 @@ def answer_view(
         )
     finally:
         builder.close()
-    mine = components.reviews.labels_of(answer_id, principal.key_id)
+    reviews = components.reviews
+    mine = reviews.labels_of(answer_id, principal.key_id)
+    # Blind double review: until this reviewer's verdict, the history shows only their own.
+    blind = not reviews.sees_others(answer_id, principal.key_id)
+    events = [e for e in reviews.events(answer_id) if not blind or e.actor_id == principal.key_id]
     return _page(
         request,
         "review_answer.html",
@@ -264,8 +311,9 @@ def answer_view(
         citation_target=citation_target,
         reasons=REASON_TITLES,
         verdicts=list(Verdict),
-        assignees=components.reviews.assignees(answer_id),
-        events=components.reviews.events(answer_id),
+        assignees=reviews.assignees(answer_id),
+        events=events,
+        blind=blind,
     )
 
 
@@ -359,7 +407,12 @@ def agreement_page(request: Request, principal: MaybeReviewer, components: Compo
         "review_agreement.html",
         principal=principal,
         report=components.reviews.agreement(),
-        disagreements=components.reviews.disagreements(),
+        # A reviewer still owing a verdict on an answer does not see its disputes.
+        disagreements=[
+            item
+            for item in components.reviews.disagreements()
+            if components.reviews.sees_others(item.answer_id, principal.key_id)
+        ],
     )
 
 
@@ -373,8 +426,5 @@ def adjudicate(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     components.log.get(answer_id)
-    try:
-        components.reviews.adjudicate(answer_id, principal.key_id, target, value, note or None)
-    except ValueError as exc:
-        raise InvalidReviewError(f"{value!r} is not a label for {target}") from exc
+    components.reviews.adjudicate(answer_id, principal.key_id, target, value, note or None)
     return RedirectResponse("/review/agreement", status_code=303)

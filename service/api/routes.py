@@ -20,13 +20,15 @@ from ingest.errors import FilingNotFoundError, IngestError
 from ingest.metadata import parse_form
 from retrieval.catalog import Catalog, QueryFilters
 from service.api.components import ServiceComponents
-from service.api.deps import Admin, Analyst, AnyRole, Components, Reader
+from service.api.deps import Admin, Analyst, AnyRole, Compliance, Components, Reader
 from service.api.errors import map_exception
 from service.api.protocol import (
     AnswerPage,
     AnswerPublic,
     AnswerRequest,
     AnswerSummary,
+    AssignmentCreate,
+    Assignments,
     AuditRecordPublic,
     ErrorEnvelope,
     FeedbackCreate,
@@ -48,6 +50,7 @@ from service.errors import (
     CitationNotFoundError,
     InvalidFeedbackError,
     InvalidRequestError,
+    InvalidReviewError,
     PageImageUnavailableError,
     PermissionDeniedError,
 )
@@ -295,6 +298,30 @@ def get_evidence_page(
     finally:
         builder.close()
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@answers_router.post(
+    "/{answer_id}/assignments",
+    response_model=Assignments,
+    status_code=201,
+    summary="Put an answer in compliance reviewers' queues (two or more: double review)",
+)
+def assign_reviewers(
+    answer_id: str, body: AssignmentCreate, principal: Compliance, components: Components
+) -> Assignments:
+    components.log.get(answer_id)
+    reviewers = {
+        key.id
+        for key in components.keys.list()
+        if key.role is Role.COMPLIANCE and not key.revoked_at
+    }
+    unknown = [reviewer for reviewer in body.reviewers if reviewer not in reviewers]
+    if unknown:
+        raise InvalidReviewError(
+            f"not active compliance keys: {', '.join(unknown)}; GET /v1/keys lists them"
+        )
+    components.reviews.assign(answer_id, body.reviewers, principal.key_id)
+    return Assignments(answer_id=answer_id, reviewers=components.reviews.assignees(answer_id))
 
 
 @answers_router.get("", response_model=AnswerPage, summary="List answers, newest first")

@@ -1,5 +1,5 @@
 """Compliance review events: assignments, per-citation decisions, verdicts, adjudications;
-append-only like answers and feedback.
+append-only like answers and feedback. And the review pages' browser sessions.
 
 Revision ID: 0004
 Revises: 0003
@@ -32,6 +32,14 @@ def upgrade() -> None:
     )
     op.create_index("review_events_by_answer", "review_events", ["answer_id", "created_at"])
     op.create_index("review_events_by_actor", "review_events", ["actor_id", "created_at"])
+    op.create_table(
+        "review_sessions",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("key_id", sa.String(64), sa.ForeignKey("api_keys.id"), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+    )
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         for action in ("UPDATE", "DELETE"):
@@ -52,4 +60,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("review_sessions")
     op.drop_table("review_events")
