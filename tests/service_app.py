@@ -68,6 +68,10 @@ class Service:
 
 ServiceFactory = Callable[..., Service]
 
+# For API tests about something other than storage (rendering, templates, formats): the
+# storage they touch is tested on both databases elsewhere, so one is enough here.
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def make_service(service_data: Path, database_url: str, embedder: Any) -> Iterator[ServiceFactory]:

@@ -23,7 +23,7 @@ from ingest.pdf import PdfReader
 from ingest.render import displayed_boxes, locate_quote, open_filing_pdf, render_highlight
 from ingest.store import IndexStore
 from service.evidence import EvidenceBuilder
-from tests.service_app import ServiceFactory, expect_error
+from tests.service_app import ServiceFactory, expect_error, sqlite_only
 from tests.test_html_reader import EDGAR_STYLE_10K
 from tests.test_ingest_cli import ingest_json, verirag
 
@@ -68,6 +68,7 @@ def highlighted_share(png: bytes, box: Any, zoom: float) -> float:
 # ---- the API --------------------------------------------------------------------------------
 
 
+@sqlite_only
 def test_the_evidence_package_locates_and_highlights_each_quote(
     make_service: ServiceFactory,
 ) -> None:
@@ -132,6 +133,7 @@ def service_data_of(service: Any) -> Path:
     return Path(app.state.components.settings.data_dir)
 
 
+@sqlite_only
 def test_evidence_follows_the_answer_s_readers_and_names_missing_citations(
     make_service: ServiceFactory,
 ) -> None:
@@ -155,6 +157,7 @@ def test_evidence_follows_the_answer_s_readers_and_names_missing_citations(
     assert bad_format.status_code == 422
 
 
+@sqlite_only
 def test_the_cli_writes_json_html_and_page_images(
     make_service: ServiceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -194,6 +197,7 @@ def test_the_cli_writes_json_html_and_page_images(
     get_settings.cache_clear()
 
 
+@sqlite_only
 def test_a_refusal_s_package_has_no_citations(make_service: ServiceFactory) -> None:
     service = make_service()
     refusal = service.ask(question="What is the weather on Mars?").json()
@@ -206,6 +210,7 @@ def test_a_refusal_s_package_has_no_citations(make_service: ServiceFactory) -> N
     assert html.status_code == 200 and "Refused" in html.text
 
 
+@sqlite_only
 def test_a_page_image_of_a_changed_pdf_is_a_typed_404(
     make_service: ServiceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

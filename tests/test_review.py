@@ -18,7 +18,7 @@ from service.review import (
     citation_target,
     overall_agreement,
 )
-from tests.service_app import Service, ServiceFactory
+from tests.service_app import Service, ServiceFactory, sqlite_only
 
 # ---- agreement against hand-computed tables --------------------------------------------------
 
@@ -154,6 +154,7 @@ def test_review_actions_are_checked_and_the_log_is_append_only(
     assert len(again.events(answer_id)) == 1
 
 
+@sqlite_only
 def test_alignment_trains_on_the_adjudicated_label(make_service: ServiceFactory) -> None:
     """The answer goes into supervised training while the review accepts it; a disagreement
     says nothing until it is adjudicated; the adjudicated rejection takes it out."""
@@ -181,6 +182,7 @@ def test_alignment_trains_on_the_adjudicated_label(make_service: ServiceFactory)
     assert not trained_on()
 
 
+@sqlite_only
 def test_only_a_dispute_is_adjudicated_by_someone_outside_it(make_service: ServiceFactory) -> None:
     service, answer_id = _answered(make_service)
     reviews = ReviewStore(service.engine)
@@ -206,6 +208,7 @@ def test_only_a_dispute_is_adjudicated_by_someone_outside_it(make_service: Servi
     assert reviews.final_labels(answer_id)[(answer_id, target)] == "reject:wrong_figure"
 
 
+@sqlite_only
 def test_double_review_is_blind_until_the_reviewer_s_verdict(
     make_service: ServiceFactory,
 ) -> None:

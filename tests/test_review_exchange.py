@@ -20,7 +20,7 @@ from service.review_exchange import (
     label_studio_tasks,
     reviewed_items,
 )
-from tests.service_app import Service, ServiceFactory
+from tests.service_app import Service, ServiceFactory, sqlite_only
 from tests.test_ingest_cli import verirag
 
 
@@ -39,6 +39,7 @@ def _reviewed(make_service: ServiceFactory) -> tuple[Service, str, ReviewStore]:
     return service, answer_id, reviews
 
 
+@sqlite_only
 def test_reviewed_items_carry_every_label_and_the_final_one(
     make_service: ServiceFactory,
 ) -> None:
@@ -55,6 +56,7 @@ def test_reviewed_items_carry_every_label_and_the_final_one(
     assert verdict["quote"] is None and verdict["claim"] is None
 
 
+@sqlite_only
 def test_the_jsonl_export_loads_with_datasets(
     make_service: ServiceFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,6 +80,7 @@ def test_the_jsonl_export_loads_with_datasets(
     assert set(loaded["answer_id"]) == {answer_id}
 
 
+@sqlite_only
 def test_the_argilla_export_names_only_what_its_settings_define(
     make_service: ServiceFactory,
 ) -> None:

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from service.review import CitationDecision, RejectReason, ReviewStore, Verdict
-from tests.service_app import Service, ServiceFactory, expect_error
+from tests.service_app import Service, ServiceFactory, expect_error, sqlite_only
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(
@@ -38,6 +38,7 @@ def _logged_in(service: Service, who: str = "carol") -> None:
     assert service.keys[who] not in cookie
 
 
+@sqlite_only
 def test_only_compliance_reviews(make_service: ServiceFactory) -> None:
     service = make_service(review_secure_cookie=False)
     service.ask()
@@ -80,6 +81,7 @@ def test_sessions_end_at_logout_and_with_their_key(make_service: ServiceFactory)
     assert revoked.status_code == 303 and "verirag_review_key" in revoked.headers["set-cookie"]
 
 
+@sqlite_only
 def test_the_session_cookie_is_secure_off_loopback(make_service: ServiceFactory) -> None:
     service = make_service()  # review_secure_cookie unset: decided by the address
     response = service.client.post(
@@ -183,6 +185,7 @@ def test_a_reviewer_works_through_the_queue(make_service: ServiceFactory) -> Non
     assert reviews.final_labels(answer_id)[(answer_id, "citation:0:0")] == "accept"
 
 
+@sqlite_only
 def test_compliance_assigns_answers_over_the_api(make_service: ServiceFactory) -> None:
     service = make_service(review_secure_cookie=False)
     answer_id = service.ask().json()["id"]
@@ -214,6 +217,7 @@ def test_compliance_assigns_answers_over_the_api(make_service: ServiceFactory) -
     assert f"/review/answers/{answer_id}" in service.client.get("/review").text
 
 
+@sqlite_only
 def test_a_review_form_posted_from_another_site_is_refused(make_service: ServiceFactory) -> None:
     service = make_service(review_secure_cookie=False)
     answer_id = service.ask().json()["id"]
@@ -236,6 +240,7 @@ def test_a_review_form_posted_from_another_site_is_refused(make_service: Service
     assert len(ReviewStore(service.engine).events(answer_id)) == 1
 
 
+@sqlite_only
 def test_docs_render_from_local_assets(make_service: ServiceFactory) -> None:
     service = make_service(review_secure_cookie=False)
     docs = service.client.get("/docs")
@@ -280,6 +285,7 @@ def served(make_service: ServiceFactory) -> Iterator[tuple[Service, str]]:
     not Path(CHROMIUM).exists(),
     reason="needs Debian's chromium (scripts/test installs it: apt-get install chromium)",
 )
+@sqlite_only
 def test_a_reviewer_rejects_a_citation_in_the_browser(served: tuple[Service, str]) -> None:
     from playwright.sync_api import sync_playwright
 
