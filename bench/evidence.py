@@ -40,25 +40,6 @@ def _squeezed(text: str) -> str:
     return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
 
 
-def _words_under(page: Any, boxes: list[Any]) -> str:
-    import pymupdf
-
-    words = sorted(
-        page.get_text("words", flags=pymupdf.TEXT_PRESERVE_LIGATURES),
-        key=lambda w: (w[5], w[6], w[7]),
-    )
-    return _squeezed(
-        "".join(
-            w[4]
-            for w in words
-            if any(
-                b[0] <= (w[0] + w[2]) / 2 <= b[2] and b[1] <= (w[1] + w[3]) / 2 <= b[3]
-                for b in boxes
-            )
-        )
-    )
-
-
 def _percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     return {
@@ -72,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     import pymupdf
 
     from engine.settings import get_settings
+    from ingest.render import words_in_boxes
     from ingest.store import IndexStore
     from service.api.protocol import AnswerPublic
     from service.evidence import EvidenceBuilder, page_images
@@ -137,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                             tuple(pymupdf.Rect(box) * page.derotation_matrix)
                             for box in evidence.highlight.boxes
                         ]
-                        under = _words_under(page, unrotated)
+                        under = words_in_boxes(page, unrotated)
                     quote = _squeezed(evidence.quote)
                     covered += quote in under and len(under) - len(quote) <= 2
             builder.close()

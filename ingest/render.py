@@ -54,6 +54,17 @@ def _pymupdf() -> Any:
     return pymupdf
 
 
+def _text_flags() -> int:
+    """The PDF reader's own text flags: text outside the media box is not on the page a
+    reviewer sees, and ligatures stay as the quote has them."""
+    pymupdf = _pymupdf()
+    return int(
+        pymupdf.TEXT_PRESERVE_LIGATURES
+        | pymupdf.TEXT_PRESERVE_WHITESPACE
+        | pymupdf.TEXT_MEDIABOX_CLIP
+    )
+
+
 def _visible(text: str) -> str:
     """The characters a match compares: no whitespace, no invisible format marks (a
     left-to-right mark glued to a word in the text layer is not in the stored quote)."""
@@ -144,6 +155,22 @@ def locate_quote(page: Any, quote: str, near: BBox | None) -> QuoteBoxes:
             candidates.sort(key=lambda boxes: _distance(boxes[0], near))
         return QuoteBoxes(candidates[0], exact=True)
     return QuoteBoxes((near,) if near is not None else (), exact=False)
+
+
+def words_in_boxes(page: Any, boxes: list[BBox] | tuple[BBox, ...]) -> str:
+    """The visible characters of the page's words whose centres lie in the boxes (unrotated
+    space), in reading order: what a highlight covers, to compare with its quote."""
+    words = sorted(page.get_text("words", flags=_text_flags()), key=lambda w: (w[5], w[6], w[7]))
+    return _visible(
+        "".join(
+            str(w[4])
+            for w in words
+            if any(
+                b[0] <= (w[0] + w[2]) / 2 <= b[2] and b[1] <= (w[1] + w[3]) / 2 <= b[3]
+                for b in boxes
+            )
+        )
+    )
 
 
 def displayed_boxes(page: Any, boxes: tuple[BBox, ...]) -> list[BBox]:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from engine.answers import AuditRecord, Citation, Timings, Versions
-from ingest.errors import FilingNotFoundError, UnreadableFilingError
+from ingest.errors import FilingNotFoundError, IngestError, UnreadableFilingError
 from ingest.render import (
     DEFAULT_ZOOM,
     displayed_boxes,
@@ -29,6 +29,7 @@ from ingest.render import (
     render_highlight,
 )
 from ingest.store import IndexStore, StoredFiling
+from service.errors import CitationNotFoundError, PageImageUnavailableError
 
 # Characters of an HTML filing's page shown on each side of the quoted sentence.
 _HTML_EXCERPT_CHARS = 900
@@ -326,6 +327,26 @@ def _quote_span(text: str, citation: Citation) -> tuple[int, int] | None:
     pattern = r"\s*".join(re.escape(character) for character in wanted)
     found = re.search(pattern, text) if wanted else None
     return (found.start(), found.end()) if found else None
+
+
+def cited_page_png(
+    store: IndexStore, record: AuditRecord, claim_number: int, citation_number: int
+) -> bytes:
+    """The highlighted page of claim ``claim_number``'s citation ``citation_number`` (both
+    counting from 1, as in URLs), or a typed error: no such citation, or no page to show."""
+    cited = citation_at(record, claim_number - 1, citation_number - 1)
+    if cited is None:
+        raise CitationNotFoundError(
+            f"answer {record.answer.id} has no claim {claim_number} citation {citation_number}; "
+            "its evidence package lists them"
+        )
+    builder = EvidenceBuilder(store)
+    try:
+        return builder.page_image(cited)
+    except IngestError as exc:
+        raise PageImageUnavailableError(str(exc)) from exc
+    finally:
+        builder.close()
 
 
 def image_file_name(claim_index: int, citation_index: int) -> str:

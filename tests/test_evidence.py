@@ -20,7 +20,13 @@ from engine.settings import get_settings
 from ingest.errors import UnreadableFilingError
 from ingest.ids import file_sha256
 from ingest.pdf import PdfReader
-from ingest.render import displayed_boxes, locate_quote, open_filing_pdf, render_highlight
+from ingest.render import (
+    displayed_boxes,
+    locate_quote,
+    open_filing_pdf,
+    render_highlight,
+    words_in_boxes,
+)
 from ingest.store import IndexStore
 from service.evidence import EvidenceBuilder
 from tests.service_app import ServiceFactory, expect_error, sqlite_only
@@ -31,24 +37,7 @@ SHARED_PDFS = Path(__file__).resolve().parents[1].parent / "shared" / "financebe
 
 
 def _squeezed(text: str) -> str:
-    """Text with whitespace and invisible format characters (zero-width marks) removed."""
     return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
-
-
-def words_under(page: Any, boxes: list[Any]) -> str:
-    """The page's words whose centres lie in the boxes, in reading order, squeezed."""
-    words = sorted(
-        page.get_text("words", flags=pymupdf.TEXT_PRESERVE_LIGATURES),
-        key=lambda w: (w[5], w[6], w[7]),
-    )
-    inside = [
-        w[4]
-        for w in words
-        if any(
-            b[0] <= (w[0] + w[2]) / 2 <= b[2] and b[1] <= (w[1] + w[3]) / 2 <= b[3] for b in boxes
-        )
-    ]
-    return _squeezed("".join(inside))
 
 
 def highlighted_share(png: bytes, box: Any, zoom: float) -> float:
@@ -99,7 +88,7 @@ def test_the_evidence_package_locates_and_highlights_each_quote(
         page = document[citation["page"]]
         # The package's boxes are in the displayed page; the words in the unrotated one.
         unrotated = [pymupdf.Rect(box) * page.derotation_matrix for box in highlight["boxes"]]
-        assert words_under(page, unrotated) == _squeezed(citation["quote"])
+        assert words_in_boxes(page, unrotated) == _squeezed(citation["quote"])
         width, height = highlight["page_size"]
         assert (width, height) == (page.rect.width, page.rect.height)
         for x0, y0, x1, y1 in highlight["boxes"]:
@@ -268,7 +257,7 @@ def test_a_quote_matches_whole_words_only(tmp_path: Path) -> None:
     assert located.exact
     (box,) = located.boxes
     # Only the whole number: not inside 11,200 or 1,200,000; the word under it is "(1,200)".
-    assert words_under(page, [box]) == "(1,200)"
+    assert words_in_boxes(page, [box]) == "(1,200)"
     assert locate_quote(page, "1,200) in 2022", None).exact  # up to, not into, punctuation
     assert not locate_quote(page, "1,20", None).exact  # part of a number is not the quote
     assert not locate_quote(page, "venue", None).exact  # part of a word is not the quote
@@ -391,7 +380,7 @@ def test_highlights_on_real_filings_lie_on_the_cited_page_over_the_quote(tmp_pat
                         rect.x0 <= x0 < x1 <= rect.x1 + 0.5 and rect.y0 <= y0 < y1 <= rect.y1 + 0.5
                     )
                 if located.exact:
-                    under = words_under(page, list(located.boxes))
+                    under = words_in_boxes(page, list(located.boxes))
                     covered += _squeezed(quote) in under and len(under) - len(_squeezed(quote)) < 40
     assert checked >= 150
     assert exact / checked >= 0.98, (exact, checked)

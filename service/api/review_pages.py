@@ -19,19 +19,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from ingest.errors import IngestError
 from service.api.components import ServiceComponents
 from service.api.deps import Components, authenticate
 from service.errors import (
     AuthenticationError,
     CitationNotFoundError,
     InvalidReviewError,
-    PageImageUnavailableError,
     PermissionDeniedError,
 )
 from service.evidence import (
     EvidenceBuilder,
     citation_at,
+    cited_page_png,
     data_uri,
     evidence_html,
     page_images,
@@ -335,16 +334,7 @@ def evidence_file(answer_id: str, principal: Reviewer, components: Components) -
 def page_image(
     answer_id: str, claim: int, citation: int, principal: Reviewer, components: Components
 ) -> Response:
-    cited = citation_at(components.log.get(answer_id), claim - 1, citation - 1)
-    if cited is None:
-        raise CitationNotFoundError(f"answer {answer_id} has no claim {claim} citation {citation}")
-    builder = EvidenceBuilder(components.store)
-    try:
-        png = builder.page_image(cited)
-    except IngestError as exc:
-        raise PageImageUnavailableError(str(exc)) from exc
-    finally:
-        builder.close()
+    png = cited_page_png(components.store, components.log.get(answer_id), claim, citation)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 

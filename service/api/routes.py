@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from engine.answers import AuditRecord
 from engine.errors import AnswerEngineError
-from ingest.errors import FilingNotFoundError, IngestError
+from ingest.errors import FilingNotFoundError
 from ingest.metadata import parse_form
 from retrieval.catalog import Catalog, QueryFilters
 from service.api.components import ServiceComponents
@@ -47,17 +47,15 @@ from service.api.protocol import (
 )
 from service.errors import (
     AnswerNotFoundError,
-    CitationNotFoundError,
     InvalidFeedbackError,
     InvalidRequestError,
     InvalidReviewError,
-    PageImageUnavailableError,
     PermissionDeniedError,
 )
 from service.evidence import (
     EvidenceBuilder,
     EvidencePackage,
-    citation_at,
+    cited_page_png,
     data_uri,
     evidence_html,
     page_images,
@@ -283,20 +281,7 @@ def get_evidence_page(
     components: Components,
 ) -> Response:
     _readable(components, principal, answer_id)
-    record = components.log.get(answer_id)
-    cited = citation_at(record, claim - 1, citation - 1)
-    if cited is None:
-        raise CitationNotFoundError(
-            f"answer {answer_id} has no claim {claim} citation {citation}; "
-            "GET /v1/answers/{id}/evidence lists them"
-        )
-    builder = EvidenceBuilder(components.store)
-    try:
-        png = builder.page_image(cited)
-    except IngestError as exc:
-        raise PageImageUnavailableError(str(exc)) from exc
-    finally:
-        builder.close()
+    png = cited_page_png(components.store, components.log.get(answer_id), claim, citation)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
