@@ -120,3 +120,26 @@ def test_compose_names_the_model_vllm_serves_and_the_adapters_it_loads() -> None
     assert "--enable-lora" in vllm and _flag(vllm, "--lora-modules")
     assert "VERIRAG_GENERATOR_MODEL" in api
     assert api["VERIRAG_GENERATOR_URL"] == f"http://vllm:{_flag(vllm, '--port')}/v1"
+
+
+def test_the_api_scales_on_one_node_with_shared_rate_limits() -> None:
+    """The autoscaler owns the API's replica count; every replica lands on the node that
+    holds the index (SQLite WAL shares it through one host's memory) and spends one shared
+    rate budget per caller."""
+    documents = _documents()
+    deployment = documents[("Deployment", "verirag")]
+    autoscaler = documents[("HorizontalPodAutoscaler", "verirag")]["spec"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "verirag",
+    }
+    assert 1 <= autoscaler["minReplicas"] < autoscaler["maxReplicas"]
+    assert "replicas" not in deployment["spec"]  # a fixed count would fight the autoscaler
+    pod = deployment["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    env = {item["name"]: item.get("value") for item in _container(deployment)["env"]}
+    assert env["VERIRAG_RATE_LIMIT_SCOPE"] == "database"
+    assert "VERIRAG_DATABASE_URL" in env  # replicas share PostgreSQL, not SQLite files
