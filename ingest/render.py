@@ -26,6 +26,7 @@ _NEAR = 3.0
 DEFAULT_ZOOM = 1.5
 _HIGHLIGHT = (1.0, 0.83, 0.0)
 _HIGHLIGHT_OPACITY = 0.38
+_OUTLINE = (0.85, 0.4, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +222,9 @@ def render_highlight(
             # Drawing takes the unrotated space the boxes are in; the render applies /Rotate.
             drawn.draw_rect(
                 pymupdf.Rect(box),
-                color=None,
+                # An outline too: a tint alone fades into banded table rows.
+                color=_OUTLINE,
+                width=0.8,
                 fill=_HIGHLIGHT,
                 fill_opacity=_HIGHLIGHT_OPACITY,
                 overlay=True,
