@@ -34,15 +34,21 @@ _HEADING = re.compile(r"^(part\s+[ivx]+\b|item\s+\d{1,2}(\.\d{2})?[a-c]?\b)", re
 _MAX_HEADING_CHARS = 140
 
 
-def _page_lines(page: object) -> list[Line]:
+def text_flags() -> int:
+    """The text flags every read of a page uses: ligatures and whitespace kept as printed,
+    text outside the media box (not on the page a reader sees) left out. The renderer that
+    finds quotes again uses the same, so it sees the text the sentences were cut from."""
     import pymupdf
 
-    flags = (
+    return int(
         pymupdf.TEXT_PRESERVE_LIGATURES
         | pymupdf.TEXT_PRESERVE_WHITESPACE
         | pymupdf.TEXT_MEDIABOX_CLIP
     )
-    content = page.get_text("dict", flags=flags)  # type: ignore[attr-defined]
+
+
+def _page_lines(page: object) -> list[Line]:
+    content = page.get_text("dict", flags=text_flags())  # type: ignore[attr-defined]
     lines: list[Line] = []
     for block_number, block in enumerate(content["blocks"]):
         if block.get("type", 0) != 0:

@@ -17,11 +17,9 @@ from typing import Any
 from ingest.errors import UnreadableFilingError
 from ingest.ids import file_sha256
 from ingest.layout import union_bbox
+from ingest.pdf import text_flags
 from ingest.types import BBox
 
-# Points around the stored sentence box searched first: the stored box is the union of whole
-# lines, and a quote's words can overhang it by a rounding.
-_NEAR = 3.0
 # Page images at this many pixels per PDF point (1.5 → 918 × 1188 for a US Letter page).
 DEFAULT_ZOOM = 1.5
 _HIGHLIGHT = (1.0, 0.83, 0.0)
@@ -53,17 +51,6 @@ def _pymupdf() -> Any:
     import pymupdf
 
     return pymupdf
-
-
-def _text_flags() -> int:
-    """The PDF reader's own text flags: text outside the media box is not on the page a
-    reviewer sees, and ligatures stay as the quote has them."""
-    pymupdf = _pymupdf()
-    return int(
-        pymupdf.TEXT_PRESERVE_LIGATURES
-        | pymupdf.TEXT_PRESERVE_WHITESPACE
-        | pymupdf.TEXT_MEDIABOX_CLIP
-    )
 
 
 def _visible(text: str) -> str:
@@ -161,7 +148,7 @@ def locate_quote(page: Any, quote: str, near: BBox | None) -> QuoteBoxes:
 def words_in_boxes(page: Any, boxes: list[BBox] | tuple[BBox, ...]) -> str:
     """The visible characters of the page's words whose centres lie in the boxes (unrotated
     space), in reading order: what a highlight covers, to compare with its quote."""
-    words = sorted(page.get_text("words", flags=_text_flags()), key=lambda w: (w[5], w[6], w[7]))
+    words = sorted(page.get_text("words", flags=text_flags()), key=lambda w: (w[5], w[6], w[7]))
     return _visible(
         "".join(
             str(w[4])
@@ -202,23 +189,16 @@ def open_filing_pdf(path: Path, sha256: str) -> Any:
     return pymupdf.open(path, filetype="pdf")
 
 
-def render_highlight(
-    document: Any,
-    page_number: int,
-    quote: str,
-    near: BBox | None,
-    zoom: float = DEFAULT_ZOOM,
-) -> HighlightedPage:
-    """The page as a PNG with the quote's boxes filled in translucent yellow. The highlight is
-    drawn on an in-memory copy of the page: the filing's file is never written."""
+def render_boxes(
+    document: Any, page_number: int, boxes: tuple[BBox, ...], zoom: float = DEFAULT_ZOOM
+) -> tuple[bytes, int, int]:
+    """The page as a PNG (and its pixel size) with ``boxes`` (unrotated page space) tinted and
+    outlined. Drawn on an in-memory copy of the page: the filing's file is never written."""
     pymupdf = _pymupdf()
-
-    page = document[page_number]
-    located = locate_quote(page, quote, near)
     with pymupdf.open() as single:
         single.insert_pdf(document, from_page=page_number, to_page=page_number)
         drawn = single[0]
-        for box in located.boxes:
+        for box in boxes:
             # Drawing takes the unrotated space the boxes are in; the render applies /Rotate.
             drawn.draw_rect(
                 pymupdf.Rect(box),
@@ -230,5 +210,17 @@ def render_highlight(
                 overlay=True,
             )
         pixmap = drawn.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
-        png = pixmap.tobytes("png")
-    return HighlightedPage(png, pixmap.width, pixmap.height, zoom, located)
+        return pixmap.tobytes("png"), pixmap.width, pixmap.height
+
+
+def render_highlight(
+    document: Any,
+    page_number: int,
+    quote: str,
+    near: BBox | None,
+    zoom: float = DEFAULT_ZOOM,
+) -> HighlightedPage:
+    """The page as a PNG with the quote located and highlighted."""
+    located = locate_quote(document[page_number], quote, near)
+    png, width, height = render_boxes(document, page_number, located.boxes, zoom)
+    return HighlightedPage(png, width, height, zoom, located)

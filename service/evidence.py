@@ -23,10 +23,11 @@ from engine.answers import AuditRecord, Citation, Timings, Versions
 from ingest.errors import FilingNotFoundError, IngestError, UnreadableFilingError
 from ingest.render import (
     DEFAULT_ZOOM,
+    QuoteBoxes,
     displayed_boxes,
     locate_quote,
     open_filing_pdf,
-    render_highlight,
+    render_boxes,
 )
 from ingest.store import IndexStore, StoredFiling
 from service.errors import CitationNotFoundError, PageImageUnavailableError
@@ -133,6 +134,10 @@ class EvidenceBuilder:
     store: IndexStore
     zoom: float = DEFAULT_ZOOM
     _documents: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    # Each quote is located once per build: the package's boxes and its page image share it.
+    _located: dict[tuple[str, int, str, Any], QuoteBoxes] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def _filing(self, filing_id: str) -> StoredFiling | None:
         return self.store.filing_by_id(filing_id)
@@ -146,6 +151,13 @@ class EvidenceBuilder:
         for document in self._documents.values():
             document.close()
         self._documents.clear()
+        self._located.clear()
+
+    def _locate(self, document: Any, citation: Citation) -> QuoteBoxes:
+        key = (citation.filing_id, citation.page, citation.quote, citation.box)
+        if key not in self._located:
+            self._located[key] = locate_quote(document[citation.page], citation.quote, citation.box)
+        return self._located[key]
 
     def highlight(self, citation: Citation) -> Highlight:
         filing = self._filing(citation.filing_id)
@@ -165,7 +177,7 @@ class EvidenceBuilder:
                 kind="unavailable", unavailable=f"{filing.name} has no page {citation.page}"
             )
         page = document[citation.page]
-        located = locate_quote(page, citation.quote, citation.box)
+        located = self._locate(document, citation)
         return Highlight(
             kind="pdf",
             boxes=displayed_boxes(page, located.boxes),
@@ -211,10 +223,10 @@ class EvidenceBuilder:
         document = self._pdf(filing)
         if not 0 <= citation.page < len(document):
             raise UnreadableFilingError(Path(filing.path), f"has no page {citation.page} to render")
-        rendered = render_highlight(
-            document, citation.page, citation.quote, citation.box, self.zoom
+        png, _, _ = render_boxes(
+            document, citation.page, self._locate(document, citation).boxes, self.zoom
         )
-        return rendered.png
+        return png
 
     def build(
         self,
