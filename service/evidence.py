@@ -406,6 +406,18 @@ def page_images(
     return images
 
 
+def standalone_html(
+    builder: EvidenceBuilder,
+    record: AuditRecord,
+    package: EvidencePackage,
+    images: dict[tuple[int, int], bytes] | None = None,
+) -> str:
+    """The package as one self-contained HTML page, its page images inline (rendered here
+    unless ``images`` already holds them)."""
+    rendered = page_images(builder, record, package) if images is None else images
+    return evidence_html(package, {key: data_uri(png) for key, png in rendered.items()})
+
+
 def write_evidence(
     builder: EvidenceBuilder, record: AuditRecord, out_dir: Path, *, with_drafts: bool
 ) -> list[Path]:
@@ -422,6 +434,5 @@ def write_evidence(
     json_path = out_dir / "evidence.json"
     json_path.write_text(package.model_dump_json(indent=2) + "\n", encoding="utf-8")
     html_path = out_dir / "evidence.html"
-    inline = {key: data_uri(png) for key, png in images.items()}
-    html_path.write_text(evidence_html(package, inline), encoding="utf-8")
+    html_path.write_text(standalone_html(builder, record, package, images), encoding="utf-8")
     return [json_path, html_path, *written]

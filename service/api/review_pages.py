@@ -31,9 +31,7 @@ from service.evidence import (
     EvidenceBuilder,
     citation_at,
     cited_page_png,
-    data_uri,
-    evidence_html,
-    page_images,
+    standalone_html,
 )
 from service.keys import Principal, Role
 from service.log import AnswerQuery
@@ -322,12 +320,11 @@ def evidence_file(answer_id: str, principal: Reviewer, components: Components) -
     record = components.log.get(answer_id)
     builder = EvidenceBuilder(components.store)
     try:
-        package = builder.build(record, with_drafts=True)
-        images = page_images(builder, record, package)
+        return HTMLResponse(
+            standalone_html(builder, record, builder.build(record, with_drafts=True))
+        )
     finally:
         builder.close()
-    inline = {key: data_uri(png) for key, png in images.items()}
-    return HTMLResponse(evidence_html(package, inline))
 
 
 @review_router.get("/answers/{answer_id}/claims/{claim}/citations/{citation}/page.png")

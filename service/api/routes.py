@@ -56,9 +56,7 @@ from service.evidence import (
     EvidenceBuilder,
     EvidencePackage,
     cited_page_png,
-    data_uri,
-    evidence_html,
-    page_images,
+    standalone_html,
 )
 from service.jobs import Job
 from service.keys import Principal, Role, StoredKey
@@ -259,9 +257,7 @@ def get_evidence(
     try:
         if format == "html":
             package = builder.build(record, with_drafts=drafts)
-            images = page_images(builder, record, package)
-            inline = {key: data_uri(png) for key, png in images.items()}
-            return HTMLResponse(evidence_html(package, inline))
+            return HTMLResponse(standalone_html(builder, record, package))
         return builder.build(record, with_drafts=drafts, image_name=_image_url(answer_id))
     finally:
         builder.close()
