@@ -235,6 +235,17 @@ def overall_agreement(by_kind: dict[str, list[dict[str, str]]]) -> Agreement:
     )
 
 
+def _check_citation_label(decision: CitationDecision, reason: RejectReason | None) -> None:
+    """The rule every citation label keeps, a reviewer's or an adjudicator's: a rejection
+    names its reason, an acceptance none."""
+    if decision is CitationDecision.REJECT and reason is None:
+        raise InvalidReviewError(
+            "a rejected citation needs a reason code: " + ", ".join(r.value for r in RejectReason)
+        )
+    if decision is CitationDecision.ACCEPT and reason is not None:
+        raise InvalidReviewError("an accepted citation takes no reason code")
+
+
 class ReviewStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -318,13 +329,7 @@ class ReviewStore:
         reason: RejectReason | None = None,
         note: str | None = None,
     ) -> ReviewEvent:
-        if decision is CitationDecision.REJECT and reason is None:
-            raise InvalidReviewError(
-                "a rejected citation needs a reason code: "
-                + ", ".join(r.value for r in RejectReason)
-            )
-        if decision is CitationDecision.ACCEPT and reason is not None:
-            raise InvalidReviewError("an accepted citation takes no reason code")
+        _check_citation_label(decision, reason)
         return self._append(
             answer_id,
             reviewer_id,
@@ -353,9 +358,7 @@ class ReviewStore:
         """Settle a disagreement: this value is the label alignment uses for the target. Only
         a target reviewers disagree on, by someone who is not one of them, with a value the
         label rules allow (a rejection names its reason, an acceptance none)."""
-        disputed = {
-            (d.answer_id, d.target): d for d in self.disagreements() if d.answer_id == answer_id
-        }.get((answer_id, target))
+        disputed = next((d for d in self.disagreements(answer_id) if d.target == target), None)
         if disputed is None:
             raise InvalidReviewError(
                 f"{target} of answer {answer_id} is not in dispute; only a disagreement between "
@@ -375,10 +378,8 @@ class ReviewStore:
                 chosen, code = None, None
         except ValueError as exc:
             raise InvalidReviewError(f"{value!r} is not a label for {target}") from exc
-        if chosen is CitationDecision.REJECT and code is None:
-            raise InvalidReviewError("a rejected citation needs a reason code")
-        if chosen is CitationDecision.ACCEPT and code is not None:
-            raise InvalidReviewError("an accepted citation takes no reason code")
+        if chosen is not None:
+            _check_citation_label(chosen, code)
         return self._append(
             answer_id, adjudicator_id, ADJUDICATE, target, decision, reason or None, note
         )
@@ -473,8 +474,9 @@ class ReviewStore:
         report.append(overall_agreement(kinds))
         return report
 
-    def disagreements(self) -> list[Disagreement]:
-        events = self.events()
+    def disagreements(self, answer_id: str | None = None) -> list[Disagreement]:
+        """Items reviewers disagree on: of one answer, or of every answer."""
+        events = self.events(answer_id)
         settled = self._adjudicated(events)
         return [
             Disagreement(answer_id, target, unit, settled.get((answer_id, target)))

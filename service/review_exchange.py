@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.answers import AuditRecord
 from service.errors import AnswerNotFoundError, InvalidReviewError
+from service.evidence import citation_at
 from service.log import InteractionLog
 from service.review import (
     LABEL,
@@ -45,16 +46,10 @@ def _citation_position(target: str) -> tuple[int, int]:
 def _existing_citation(record: AuditRecord, target: str) -> tuple[int, int]:
     """The (claim, citation) a ``citation:C:K`` target names, which the answer must have."""
     try:
-        kind, claim_text, citation_text = target.split(":")
-        claim, citation = int(claim_text), int(citation_text)
+        claim, citation = _citation_position(target)
     except ValueError as exc:
         raise InvalidReviewError(f"{target!r} is not a verirag target") from exc
-    claims = record.answer.claims
-    if (
-        kind != "citation"
-        or not 0 <= claim < len(claims)
-        or not 0 <= citation < len(claims[claim].citations)
-    ):
+    if label_kind(target) != "citation" or citation_at(record, claim, citation) is None:
         raise InvalidReviewError(f"the answer has no {target}")
     return claim, citation
 
