@@ -21,7 +21,6 @@ import json
 import statistics
 import sys
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,6 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--answers", type=int, default=60, help="newest N answers with citations")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     return parser
-
-
-def _squeezed(text: str) -> str:
-    return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -53,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     import pymupdf
 
     from engine.settings import get_settings
-    from ingest.render import words_in_boxes
+    from ingest.render import visible_characters, words_in_boxes
     from ingest.store import IndexStore
     from service.api.protocol import AnswerPublic
     from service.evidence import EvidenceBuilder, page_images
@@ -120,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                             for box in evidence.highlight.boxes
                         ]
                         under = words_in_boxes(page, unrotated)
-                    quote = _squeezed(evidence.quote)
+                    quote = visible_characters(evidence.quote)
                     covered += quote in under and len(under) - len(quote) <= 2
             builder.close()
 

@@ -53,7 +53,7 @@ def _pymupdf() -> Any:
     return pymupdf
 
 
-def _visible(text: str) -> str:
+def visible_characters(text: str) -> str:
     """The characters a match compares: no whitespace, no invisible format marks (a
     left-to-right mark glued to a word in the text layer is not in the stored quote)."""
     return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
@@ -67,7 +67,7 @@ def _squeezed(words: list[tuple[Any, ...]]) -> tuple[str, list[int], set[int], s
     starts: set[int] = set()
     ends: set[int] = set()
     for index, word in enumerate(words):
-        visible = _visible(str(word[4]))
+        visible = visible_characters(str(word[4]))
         if not visible:
             continue
         starts.add(len(characters))
@@ -121,7 +121,7 @@ def locate_quote(page: Any, quote: str, near: BBox | None) -> QuoteBoxes:
     the page repeats it. A match must begin and end on word boundaries: "1,200" is not found
     inside "11,200"."""
     pymupdf = _pymupdf()
-    target = _visible(quote)
+    target = visible_characters(quote)
     # The reader's own flags: text outside the media box is not on the page a reviewer sees.
     flags = (
         pymupdf.TEXT_PRESERVE_LIGATURES
@@ -149,7 +149,7 @@ def words_in_boxes(page: Any, boxes: list[BBox] | tuple[BBox, ...]) -> str:
     """The visible characters of the page's words whose centres lie in the boxes (unrotated
     space), in reading order: what a highlight covers, to compare with its quote."""
     words = sorted(page.get_text("words", flags=text_flags()), key=lambda w: (w[5], w[6], w[7]))
-    return _visible(
+    return visible_characters(
         "".join(
             str(w[4])
             for w in words

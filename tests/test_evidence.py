@@ -8,7 +8,6 @@ import dataclasses
 import json
 import random
 import shutil
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from ingest.render import (
     locate_quote,
     open_filing_pdf,
     render_highlight,
+    visible_characters,
     words_in_boxes,
 )
 from ingest.store import IndexStore
@@ -34,10 +34,6 @@ from tests.test_html_reader import EDGAR_STYLE_10K
 from tests.test_ingest_cli import ingest_json, verirag
 
 SHARED_PDFS = Path(__file__).resolve().parents[1].parent / "shared" / "financebench" / "pdfs"
-
-
-def _squeezed(text: str) -> str:
-    return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
 
 
 def highlighted_share(png: bytes, box: Any, zoom: float) -> float:
@@ -88,7 +84,7 @@ def test_the_evidence_package_locates_and_highlights_each_quote(
         page = document[citation["page"]]
         # The package's boxes are in the displayed page; the words in the unrotated one.
         unrotated = [pymupdf.Rect(box) * page.derotation_matrix for box in highlight["boxes"]]
-        assert words_in_boxes(page, unrotated) == _squeezed(citation["quote"])
+        assert words_in_boxes(page, unrotated) == visible_characters(citation["quote"])
         width, height = highlight["page_size"]
         assert (width, height) == (page.rect.width, page.rect.height)
         for x0, y0, x1, y1 in highlight["boxes"]:
@@ -381,7 +377,10 @@ def test_highlights_on_real_filings_lie_on_the_cited_page_over_the_quote(tmp_pat
                     )
                 if located.exact:
                     under = words_in_boxes(page, list(located.boxes))
-                    covered += _squeezed(quote) in under and len(under) - len(_squeezed(quote)) < 40
+                    covered += (
+                        visible_characters(quote) in under
+                        and len(under) - len(visible_characters(quote)) < 40
+                    )
     assert checked >= 150
     assert exact / checked >= 0.98, (exact, checked)
     assert covered / exact >= 0.98, (covered, exact)
